@@ -1,0 +1,167 @@
+//! Argument parsing and dispatch. No maths here.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// shardprop: a deterministic, data-parallel trainer for fully connected networks.
+#[derive(Parser, Debug)]
+#[command(name = "shardprop", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a network (default: MNIST from datasets/mnist, evaluated on its t10k set).
+    Train(TrainArgs),
+    /// Loss, accuracy and confusion matrix of a model on a dataset.
+    Evaluate(EvaluateArgs),
+    /// One prediction per row, in input order.
+    Predict(PredictArgs),
+    /// Convert a CSV (or IDX) dataset to the binary format, streaming.
+    Convert(ConvertArgs),
+}
+
+/// How to read a CSV file.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CsvArgs {
+    /// Target column by name or 0-based index (default: the last); comma-separated for several
+    /// regression targets.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// The first row is data, not a header.
+    #[arg(long, conflicts_with = "header")]
+    pub no_header: bool,
+    /// The first row is a header (default: detected).
+    #[arg(long)]
+    pub header: bool,
+    /// `classification` (default) or `regression`.
+    #[arg(long, default_value = "classification", value_parser = ["classification", "regression"])]
+    pub task: String,
+    /// Drop rows that do not parse, and report how many and which lines.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Training data: CSV (.csv/.csv.gz), shardprop binary, an IDX images file or an MNIST
+    /// directory. Default: datasets/mnist.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Test data, evaluated after training (default with MNIST: its t10k set).
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    /// Hidden layer sizes, e.g. 300 or 256,128 (0 or empty: no hidden layer).
+    #[arg(long, default_value = "300", value_delimiter = ',')]
+    pub hidden: Vec<usize>,
+    /// Hidden activation: sigmoid, tanh, relu or identity.
+    #[arg(long, default_value = "sigmoid")]
+    pub activation: String,
+    /// Cost: mse (sigmoid outputs, the derivation's J) or cross-entropy (softmax outputs).
+    #[arg(long, default_value = "mse", value_parser = ["mse", "cross-entropy"])]
+    pub loss: String,
+    /// Passes over the training data.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Examples per step; 0 means the full batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.5)]
+    pub lr: f64,
+    /// Worker threads (default: every core). Never changes the result.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Rows per shard; part of the result (fixes the summation order).
+    #[arg(long, default_value_t = 64)]
+    pub shard_size: usize,
+    /// Seed for initialisation and shuffling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Feature scaling fitted on the training data: none, minmax or standard (default: standard
+    /// for CSV, none for MNIST/IDX whose pixels load as [0, 1]).
+    #[arg(long)]
+    pub scale: Option<String>,
+    /// Write the final model (a checkpoint) here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object on stdout (human text goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// No per-epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// A model or checkpoint file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The data to evaluate on.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    /// Worker threads (default: every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A model or checkpoint file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The rows to predict.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    /// Write predictions here as CSV (default: stdout).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Worker threads (default: every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// A CSV file (.csv or .csv.gz), an IDX images file or an MNIST directory.
+    pub input: PathBuf,
+    /// The binary dataset to write.
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return Ok(ExitCode::from(code));
+        }
+    };
+    match cli.command {
+        Command::Train(a) => commands::train(a),
+        Command::Evaluate(a) => commands::evaluate(a),
+        Command::Predict(a) => commands::predict(a),
+        Command::Convert(a) => commands::convert(a),
+    }?;
+    Ok(ExitCode::SUCCESS)
+}

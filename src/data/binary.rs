@@ -1,0 +1,288 @@
+//! The shardprop binary dataset format (see `docs/FORMAT.md`): a 64-byte header, row-major
+//! little-endian `f32` rows (features then target), then a metadata block. Training reads it
+//! memory-mapped, so a file larger than RAM trains with resident memory bounded by the page cache.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use serde::{Deserialize, Serialize};
+
+use super::{Examples, Scale, Scaler, ScalerFit, Target, Task};
+use crate::atomic::AtomicFile;
+use crate::error::{Error, Result};
+
+/// The first 8 bytes of every shardprop dataset file.
+pub const MAGIC: &[u8; 8] = b"SHPDATA\0";
+/// The format version this build writes and reads.
+pub const VERSION: u32 = 1;
+/// Header size in bytes; rows start here (4-byte aligned).
+pub const HEADER_LEN: usize = 64;
+const BYTE_ORDER_MARK: u32 = 0x0102_0304;
+const DTYPE_F32: u32 = 1;
+const TARGET_CLASS: u32 = 0;
+const TARGET_VALUES: u32 = 1;
+
+/// Whether `path` starts with [`MAGIC`].
+pub fn has_magic(path: &Path) -> Result<bool> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut head = [0u8; 8];
+    let mut got = 0;
+    while got < 8 {
+        match f.read(&mut head[got..]).map_err(|e| Error::io(path, e))? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got == 8 && &head == MAGIC)
+}
+
+/// The metadata block after the rows.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Meta {
+    task: Task,
+    feature_names: Vec<String>,
+    stats: ScalerFit,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Header {
+    rows: u64,
+    n_features: u32,
+    n_targets: u32,
+    target_kind: u32,
+    meta_len: u64,
+    checksum: u32,
+}
+
+impl Header {
+    fn row_width(&self) -> usize {
+        self.n_features as usize + if self.target_kind == TARGET_CLASS { 1 } else { self.n_targets as usize }
+    }
+
+    fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[0..8].copy_from_slice(MAGIC);
+        h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        h[12..16].copy_from_slice(&BYTE_ORDER_MARK.to_le_bytes());
+        h[16..24].copy_from_slice(&self.rows.to_le_bytes());
+        h[24..28].copy_from_slice(&self.n_features.to_le_bytes());
+        h[28..32].copy_from_slice(&self.n_targets.to_le_bytes());
+        h[32..36].copy_from_slice(&self.target_kind.to_le_bytes());
+        h[36..40].copy_from_slice(&DTYPE_F32.to_le_bytes());
+        h[40..48].copy_from_slice(&self.meta_len.to_le_bytes());
+        h[48..52].copy_from_slice(&self.checksum.to_le_bytes());
+        let crc = crc32fast::hash(&h[..52]);
+        h[52..56].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    fn decode(path: &Path, h: &[u8], file_len: u64) -> Result<Self> {
+        if h.len() < HEADER_LEN {
+            return Err(Error::format(path, format!("file is {} bytes, shorter than the {HEADER_LEN}-byte header", h.len())));
+        }
+        if &h[0..8] != MAGIC {
+            return Err(Error::format(path, "byte 0: bad magic, not a shardprop dataset file"));
+        }
+        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().expect("8 bytes"));
+        let version = u32_at(8);
+        if version != VERSION {
+            return Err(Error::format(path, format!("byte 8: format version {version}, this build reads version {VERSION}")));
+        }
+        if u32_at(12) != BYTE_ORDER_MARK {
+            return Err(Error::format(path, "byte 12: byte-order mark is wrong (not little-endian data, or damaged)"));
+        }
+        if crc32fast::hash(&h[..52]) != u32_at(52) {
+            return Err(Error::format(path, "byte 52: header checksum mismatch (file is damaged)"));
+        }
+        if u32_at(36) != DTYPE_F32 {
+            return Err(Error::format(path, format!("byte 36: dtype {} is not f32 (1)", u32_at(36))));
+        }
+        let hdr = Self {
+            rows: u64_at(16),
+            n_features: u32_at(24),
+            n_targets: u32_at(28),
+            target_kind: u32_at(32),
+            meta_len: u64_at(40),
+            checksum: u32_at(48),
+        };
+        if hdr.target_kind > TARGET_VALUES || hdr.n_features == 0 || hdr.n_targets == 0 {
+            return Err(Error::format(path, "byte 24: feature/target counts or target kind are invalid"));
+        }
+        let data_len = (hdr.rows as u128) * (hdr.row_width() as u128) * 4;
+        let expected = HEADER_LEN as u128 + data_len + hdr.meta_len as u128;
+        if expected != file_len as u128 {
+            return Err(Error::format(
+                path,
+                format!(
+                    "size mismatch: header says {} rows of {} values plus {} metadata bytes ({expected} bytes in all), but the file is {file_len} bytes (truncated?)",
+                    hdr.rows,
+                    hdr.row_width(),
+                    hdr.meta_len
+                ),
+            ));
+        }
+        Ok(hdr)
+    }
+}
+
+/// A dataset file opened by memory mapping.
+pub struct MappedDataset {
+    map: Mmap,
+    hdr: Header,
+    stats: ScalerFit,
+    /// What the targets mean.
+    pub task: Task,
+    /// Feature names.
+    pub feature_names: Vec<String>,
+    /// The file.
+    pub path: PathBuf,
+}
+
+impl MappedDataset {
+    /// Maps `path`, checks the header, sizes and metadata, and verifies the checksum over rows and
+    /// metadata (one sequential read of the file).
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, true)
+    }
+
+    /// As [`MappedDataset::open`]; with `verify == false` the checksum over the rows is skipped
+    /// (for multi-GB files whose integrity is checked elsewhere), so opening takes milliseconds.
+    pub fn open_with(path: &Path, verify: bool) -> Result<Self> {
+        if !cfg!(target_endian = "little") {
+            return Err(Error::format(path, "this build reads little-endian dataset files on little-endian hosts only"));
+        }
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: the map is read-only; a file truncated underneath a running training is outside
+        // what any reader can defend against, as with every memory-mapped format.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let hdr = Header::decode(path, &map, map.len() as u64)?;
+        let meta_start = map.len() - hdr.meta_len as usize;
+        if verify {
+            let crc = crc32fast::hash(&map[HEADER_LEN..]);
+            if crc != hdr.checksum {
+                return Err(Error::format(path, "checksum mismatch over rows and metadata (file is damaged)"));
+            }
+        }
+        let meta: Meta = bincode::serde::decode_from_slice(&map[meta_start..], bincode::config::standard())
+            .map(|(m, _)| m)
+            .map_err(|e| Error::format(path, format!("byte {meta_start}: metadata does not decode: {e}")))?;
+        if meta.task.n_outputs() != hdr.n_targets as usize || meta.feature_names.len() != hdr.n_features as usize {
+            return Err(Error::format(path, format!("byte {meta_start}: metadata disagrees with the header")));
+        }
+        let ds = Self { map, hdr, stats: meta.stats, task: meta.task, feature_names: meta.feature_names, path: path.to_path_buf() };
+        if let Some(bad) = (0..ds.len()).find(|&i| matches!(ds.target(i), Target::Class(c) if c >= ds.hdr.n_targets as usize)) {
+            return Err(Error::format(path, format!("row {}: class index out of range", bad + 1)));
+        }
+        Ok(ds)
+    }
+
+    fn floats(&self) -> &[f32] {
+        let bytes = &self.map[HEADER_LEN..self.map.len() - self.hdr.meta_len as usize];
+        // SAFETY: the map is page-aligned and HEADER_LEN is a multiple of 4, so the pointer is
+        // aligned for f32; the length was checked against the header; every bit pattern is an f32;
+        // the host is little-endian (checked in open_with).
+        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), bytes.len() / 4) }
+    }
+
+    /// The scaler of kind `scale`, from statistics gathered when the file was written.
+    pub fn scaler(&self, scale: Scale) -> Scaler {
+        self.stats.finish(scale)
+    }
+}
+
+impl Examples for MappedDataset {
+    fn len(&self) -> usize {
+        self.hdr.rows as usize
+    }
+    fn n_features(&self) -> usize {
+        self.hdr.n_features as usize
+    }
+    fn n_targets(&self) -> usize {
+        self.hdr.n_targets as usize
+    }
+    fn features(&self, i: usize) -> &[f32] {
+        let w = self.hdr.row_width();
+        &self.floats()[i * w..i * w + self.n_features()]
+    }
+    fn target(&self, i: usize) -> Target<'_> {
+        let w = self.hdr.row_width();
+        let t = &self.floats()[i * w + self.n_features()..(i + 1) * w];
+        if self.hdr.target_kind == TARGET_CLASS { Target::Class(t[0] as usize) } else { Target::Values(t) }
+    }
+}
+
+/// Streams rows into a new dataset file, atomically: the file appears complete or not at all.
+pub struct BinaryWriter {
+    out: AtomicFile,
+    path: PathBuf,
+    hdr: Header,
+    crc: crc32fast::Hasher,
+    stats: ScalerFit,
+    buf: Vec<u8>,
+}
+
+impl BinaryWriter {
+    /// Starts a file for rows of `n_features` features and targets of `task`.
+    pub fn create(path: &Path, n_features: usize, task: &Task) -> Result<Self> {
+        let target_kind = if task.classes().is_some() { TARGET_CLASS } else { TARGET_VALUES };
+        let hdr = Header {
+            rows: 0,
+            n_features: n_features as u32,
+            n_targets: task.n_outputs() as u32,
+            target_kind,
+            meta_len: 0,
+            checksum: 0,
+        };
+        let mut out = AtomicFile::create(path)?;
+        out.write_all(&[0u8; HEADER_LEN])?;
+        Ok(Self { out, path: path.to_path_buf(), hdr, crc: crc32fast::Hasher::new(), stats: ScalerFit::new(n_features), buf: Vec::new() })
+    }
+
+    /// Appends one row.
+    pub fn push(&mut self, features: &[f32], target: Target<'_>) -> Result<()> {
+        debug_assert_eq!(features.len(), self.hdr.n_features as usize);
+        self.stats.push(features);
+        self.buf.clear();
+        for v in features {
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
+        match target {
+            Target::Class(c) => self.buf.extend_from_slice(&(c as f32).to_le_bytes()),
+            Target::Values(v) => v.iter().for_each(|v| self.buf.extend_from_slice(&v.to_le_bytes())),
+        }
+        self.crc.update(&self.buf);
+        self.hdr.rows += 1;
+        let path = self.path.clone();
+        self.out.writer().write_all(&self.buf).map_err(|e| Error::io(&path, e))
+    }
+
+    /// Writes the metadata and the header, then commits the file atomically.
+    pub fn finish(mut self, task: &Task, feature_names: &[String]) -> Result<u64> {
+        let meta = Meta { task: task.clone(), feature_names: feature_names.to_vec(), stats: self.stats.clone() };
+        let bytes = bincode::serde::encode_to_vec(&meta, bincode::config::standard())
+            .map_err(|e| Error::format(&self.path, format!("cannot encode metadata: {e}")))?;
+        self.crc.update(&bytes);
+        self.out.write_all(&bytes)?;
+        self.hdr.meta_len = bytes.len() as u64;
+        self.hdr.checksum = self.crc.clone().finalize();
+        let path = self.path.clone();
+        let w = self.out.writer();
+        w.seek(SeekFrom::Start(0)).map_err(|e| Error::io(&path, e))?;
+        w.write_all(&self.hdr.encode()).map_err(|e| Error::io(&path, e))?;
+        let rows = self.hdr.rows;
+        self.out.commit()?;
+        Ok(rows)
+    }
+}
+
+/// Writes every row of `data` to `path`.
+pub fn write(path: &Path, data: &dyn Examples, task: &Task, feature_names: &[String]) -> Result<u64> {
+    let mut w = BinaryWriter::create(path, data.n_features(), task)?;
+    for i in 0..data.len() {
+        w.push(data.features(i), data.target(i))?;
+    }
+    w.finish(task, feature_names)
+}

@@ -1,0 +1,439 @@
+//! Strict, streaming CSV (optionally gzipped): RFC 4180 quoting, CRLF or LF line ends, a header
+//! row detected or forced, the target column by name or index (default the last).
+//!
+//! Every error names the file, the 1-based line and column and what was expected, e.g.
+//! `iris.csv:12:9: column 3 (petal_length): cannot parse "abc" as a number`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use super::{CsvOptions, Dataset, Targets, Task};
+use crate::error::{Error, Result};
+
+/// Opens `path` for reading, transparently gunzipping when it starts with the gzip magic.
+pub fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead + Send>> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut magic = [0u8; 2];
+    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    if n == 2 && magic == [0x1f, 0x8b] {
+        Ok(Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(f))))
+    } else {
+        Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
+    }
+}
+
+/// Splits a byte stream into records of fields, honouring quotes. Buffers are reused.
+pub struct RecordReader {
+    r: Box<dyn BufRead + Send>,
+    path: PathBuf,
+    raw: Vec<u8>,
+    /// Unquoted field bytes, back to back.
+    text: Vec<u8>,
+    /// Per field: end offset in `text` and 1-based column of its first byte in the line.
+    fields: Vec<(usize, u64)>,
+    next_line: u64,
+    /// 1-based line on which the current record starts.
+    pub line: u64,
+}
+
+impl RecordReader {
+    /// Reads records from `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self {
+            r: open_maybe_gz(path)?,
+            path: path.to_path_buf(),
+            raw: Vec::new(),
+            text: Vec::new(),
+            fields: Vec::new(),
+            next_line: 1,
+            line: 0,
+        })
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the next non-blank record; `Ok(false)` at the end of the file.
+    pub fn next_record(&mut self) -> Result<bool> {
+        loop {
+            self.raw.clear();
+            let n = self.r.read_until(b'\n', &mut self.raw).map_err(|e| Error::io(&self.path, e))?;
+            if n == 0 {
+                return Ok(false);
+            }
+            self.line = self.next_line;
+            self.next_line += 1;
+            if self.raw.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            self.split()?;
+            return Ok(true);
+        }
+    }
+
+    fn split(&mut self) -> Result<()> {
+        self.text.clear();
+        self.fields.clear();
+        let mut i = 0;
+        let mut col_base = 0usize; // byte offset in `raw` where the current physical line starts
+        loop {
+            let start_col = (i - col_base) as u64 + 1;
+            if self.raw.get(i) == Some(&b'"') {
+                i += 1;
+                loop {
+                    match self.raw.get(i) {
+                        Some(b'"') if self.raw.get(i + 1) == Some(&b'"') => {
+                            self.text.push(b'"');
+                            i += 2;
+                        }
+                        Some(b'"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(&b) => {
+                            self.text.push(b);
+                            i += 1;
+                        }
+                        None => {
+                            // The quoted field goes on past the line end.
+                            let before = self.raw.len();
+                            let n = self.r.read_until(b'\n', &mut self.raw).map_err(|e| Error::io(&self.path, e))?;
+                            if n == 0 {
+                                return Err(Error::Parse {
+                                    path: self.path.clone(),
+                                    line: self.line,
+                                    column: start_col,
+                                    msg: "quoted field is never closed (expected a closing \")".into(),
+                                });
+                            }
+                            col_base = before;
+                            self.next_line += 1;
+                        }
+                    }
+                }
+                // Only a separator or the line end may follow a closing quote.
+                match self.raw.get(i) {
+                    Some(b',') | Some(b'\n') | None => {}
+                    Some(b'\r') if matches!(self.raw.get(i + 1), Some(b'\n') | None) => {}
+                    Some(&b) => {
+                        return Err(Error::Parse {
+                            path: self.path.clone(),
+                            line: self.line,
+                            column: (i - col_base) as u64 + 1,
+                            msg: format!("expected ',' or a line end after a closing quote, found {:?}", b as char),
+                        });
+                    }
+                }
+            } else {
+                while let Some(&b) = self.raw.get(i) {
+                    if b == b',' || b == b'\n' {
+                        break;
+                    }
+                    i += 1;
+                }
+                let mut end = i;
+                if end > 0 && self.raw[end - 1] == b'\r' && self.raw.get(i).is_none_or(|&b| b == b'\n') {
+                    end -= 1;
+                }
+                let begin = (start_col - 1) as usize + col_base;
+                self.text.extend_from_slice(&self.raw[begin..end]);
+            }
+            self.fields.push((self.text.len(), start_col));
+            match self.raw.get(i) {
+                Some(b',') => i += 1,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Number of fields in the current record.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether the current record has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Field `j` of the current record (unquoted, surrounding spaces trimmed).
+    pub fn field(&self, j: usize) -> &str {
+        let start = if j == 0 { 0 } else { self.fields[j - 1].0 };
+        let bytes = &self.text[start..self.fields[j].0];
+        std::str::from_utf8(bytes).unwrap_or("\u{fffd}").trim()
+    }
+
+    /// 1-based column where field `j` starts.
+    pub fn column(&self, j: usize) -> u64 {
+        self.fields[j].1
+    }
+
+    /// An error at field `j` of the current record.
+    pub fn error(&self, j: usize, msg: impl Into<String>) -> Error {
+        Error::Parse {
+            path: self.path.clone(),
+            line: self.line,
+            column: self.fields.get(j).map_or(1, |f| f.1),
+            msg: msg.into(),
+        }
+    }
+
+    /// Parses field `j` as a finite `f32`, naming the column in the error.
+    pub fn number(&self, j: usize, name: &str) -> Result<f32> {
+        let s = self.field(j);
+        if s.is_empty() {
+            return Err(self.error(j, format!("column {} ({name}): empty field, expected a number", j + 1)));
+        }
+        match s.parse::<f32>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            Ok(_) => Err(self.error(j, format!("column {} ({name}): {s:?} is not a finite number", j + 1))),
+            Err(_) => Err(self.error(j, format!("column {} ({name}): cannot parse {s:?} as a number", j + 1))),
+        }
+    }
+}
+
+/// The layout of a CSV file, read from its first record: column names, which are targets, and
+/// whether the first record was a header.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// All column names (from the header, or `col1`, `col2`, ...).
+    pub names: Vec<String>,
+    /// Indices of the target columns.
+    pub targets: Vec<usize>,
+    /// Whether the first record was a header.
+    pub has_header: bool,
+}
+
+impl Layout {
+    /// Indices of the feature columns.
+    pub fn features(&self) -> Vec<usize> {
+        (0..self.names.len()).filter(|j| !self.targets.contains(j)).collect()
+    }
+
+    /// Reads the layout from the reader's first record; returns it with `true` when that record
+    /// is a data row still to be consumed.
+    pub fn read(rr: &mut RecordReader, opts: &CsvOptions) -> Result<(Self, bool)> {
+        if !rr.next_record()? {
+            return Err(Error::format(rr.path(), "empty file: expected a header or data rows"));
+        }
+        let n = rr.len();
+        let looks_numeric = (0..n).all(|j| rr.field(j).parse::<f64>().is_ok());
+        let has_header = opts.header.unwrap_or(!looks_numeric);
+        let names: Vec<String> =
+            if has_header { (0..n).map(|j| rr.field(j).to_string()).collect() } else { (1..=n).map(|j| format!("col{j}")).collect() };
+        let targets = match &opts.target {
+            None => vec![n - 1],
+            Some(spec) => spec
+                .split(',')
+                .map(|t| {
+                    let t = t.trim();
+                    names
+                        .iter()
+                        .position(|name| name == t)
+                        .or_else(|| t.parse::<usize>().ok().filter(|&j| j < n))
+                        .ok_or_else(|| {
+                            Error::Config(format!(
+                                "{}: unknown target column {t:?}; the columns are {} (or an index 0..{})",
+                                rr.path().display(),
+                                names.join(", "),
+                                n - 1
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
+        if n < 2 {
+            return Err(rr.error(0, format!("found {n} column, expected at least one feature and a target")));
+        }
+        if !opts.regression && targets.len() != 1 {
+            return Err(Error::Config("classification takes exactly one target column".into()));
+        }
+        Ok((Self { names, targets, has_header }, !has_header))
+    }
+}
+
+/// Assigns class ids in first-seen order and, at the end, renumbers them in sorted order
+/// (numerically when every label is a number), so the output units do not depend on row order.
+#[derive(Default)]
+pub struct ClassMap {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+    fixed: bool,
+}
+
+impl ClassMap {
+    /// A map that accepts only the given classes (a test set against a training set's classes).
+    pub fn fixed(classes: &[String]) -> Self {
+        let ids = classes.iter().enumerate().map(|(i, c)| (c.clone(), i as u32)).collect();
+        Self { ids, names: classes.to_vec(), fixed: true }
+    }
+
+    /// The id of field `j` of the current record.
+    pub fn id(&mut self, rr: &RecordReader, j: usize) -> Result<u32> {
+        let label = rr.field(j);
+        if let Some(&id) = self.ids.get(label) {
+            return Ok(id);
+        }
+        if label.is_empty() {
+            return Err(rr.error(j, format!("column {}: empty label", j + 1)));
+        }
+        if self.fixed {
+            return Err(rr.error(
+                j,
+                format!("label {label:?} was never seen in training (known: {})", self.names.join(", ")),
+            ));
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(label.to_string(), id);
+        self.names.push(label.to_string());
+        Ok(id)
+    }
+
+    /// The class names in output-unit order, and for each first-seen id its unit.
+    pub fn finish(self) -> (Vec<String>, Vec<u32>) {
+        if self.fixed {
+            let identity = (0..self.names.len() as u32).collect();
+            return (self.names, identity);
+        }
+        let mut order: Vec<usize> = (0..self.names.len()).collect();
+        let all_numeric = self.names.iter().all(|n| n.parse::<f64>().is_ok());
+        if all_numeric {
+            order.sort_by(|&a, &b| {
+                let (x, y) = (self.names[a].parse::<f64>().unwrap_or(0.0), self.names[b].parse::<f64>().unwrap_or(0.0));
+                x.total_cmp(&y)
+            });
+        } else {
+            order.sort_by(|&a, &b| self.names[a].cmp(&self.names[b]));
+        }
+        let mut unit = vec![0u32; order.len()];
+        for (u, &id) in order.iter().enumerate() {
+            unit[id] = u as u32;
+        }
+        (order.iter().map(|&i| self.names[i].clone()).collect(), unit)
+    }
+}
+
+/// Parses the current record into `row` (features) and the target (class id or `values`).
+pub fn parse_row(
+    rr: &RecordReader,
+    layout: &Layout,
+    features: &[usize],
+    classes: &mut ClassMap,
+    regression: bool,
+    row: &mut Vec<f32>,
+    values: &mut Vec<f32>,
+) -> Result<Option<u32>> {
+    let n = layout.names.len();
+    if rr.len() != n {
+        let j = rr.len().min(n);
+        return Err(Error::Parse {
+            path: rr.path().to_path_buf(),
+            line: rr.line,
+            column: if rr.len() > n { rr.column(n) } else { rr.column(rr.len() - 1) },
+            msg: format!("found {} fields, expected {n} (ragged row; field {} is where it differs)", rr.len(), j + 1),
+        });
+    }
+    row.clear();
+    for &j in features {
+        row.push(rr.number(j, &layout.names[j])?);
+    }
+    if regression {
+        values.clear();
+        for &j in &layout.targets {
+            values.push(rr.number(j, &layout.names[j])?);
+        }
+        Ok(None)
+    } else {
+        classes.id(rr, layout.targets[0]).map(Some)
+    }
+}
+
+/// Loads a CSV file into memory. Returns the dataset and the lines of rows skipped (only with
+/// `skip_bad_rows`).
+pub fn load(path: &Path, opts: &CsvOptions) -> Result<(Dataset, Vec<u64>)> {
+    let mut classes = opts.classes.as_deref().map(ClassMap::fixed).unwrap_or_default();
+    let (mut x, mut ids, mut vals) = (Vec::new(), Vec::new(), Vec::new());
+    let mut skipped = Vec::new();
+    let layout = stream(path, opts, &mut classes, &mut skipped, |row, target| {
+        x.extend_from_slice(row);
+        match target {
+            super::Target::Class(id) => ids.push(id as u32),
+            super::Target::Values(v) => vals.extend_from_slice(v),
+        }
+        Ok(())
+    })?;
+    let features = layout.features();
+    let source = path.display().to_string();
+    let mut data = if opts.regression {
+        let names = layout.targets.iter().map(|&j| layout.names[j].clone()).collect();
+        Dataset::new(x, Targets::Values(vals), features.len(), Task::Regression { targets: names }, source)?
+    } else {
+        let (names, unit) = classes.finish();
+        let labels = ids.iter().map(|&id| unit[id as usize]).collect();
+        Dataset::from_labels(x, labels, features.len(), names, &source)?
+    };
+    data.feature_names = features.iter().map(|&j| layout.names[j].clone()).collect();
+    Ok((data, skipped))
+}
+
+/// Converts a CSV file to the binary format in two streaming passes (the first learns the class
+/// names, the second writes rows), so memory stays bounded whatever the file size. Returns the
+/// rows written and the lines skipped.
+pub fn convert(input: &Path, output: &Path, opts: &CsvOptions) -> Result<(u64, Vec<u64>)> {
+    let mut classes = ClassMap::default();
+    let mut skipped = Vec::new();
+    let layout = stream(input, opts, &mut classes, &mut skipped, |_, _| Ok(()))?;
+    let features = layout.features();
+    let task = if opts.regression {
+        Task::Regression { targets: layout.targets.iter().map(|&j| layout.names[j].clone()).collect() }
+    } else {
+        Task::Classification { classes: classes.finish().0 }
+    };
+    let mut fixed = task.classes().map(ClassMap::fixed).unwrap_or_default();
+    let mut w = super::binary::BinaryWriter::create(output, features.len(), &task)?;
+    let mut skipped_again = Vec::new();
+    stream(input, opts, &mut fixed, &mut skipped_again, |row, target| w.push(row, target))?;
+    let names: Vec<String> = features.iter().map(|&j| layout.names[j].clone()).collect();
+    Ok((w.finish(&task, &names)?, skipped))
+}
+
+/// Parses every data row of `path`, handing each to `each`; returns the layout.
+fn stream(
+    path: &Path,
+    opts: &CsvOptions,
+    classes: &mut ClassMap,
+    skipped: &mut Vec<u64>,
+    mut each: impl FnMut(&[f32], super::Target<'_>) -> Result<()>,
+) -> Result<Layout> {
+    let mut rr = RecordReader::open(path)?;
+    let (layout, mut pending) = Layout::read(&mut rr, opts)?;
+    let features = layout.features();
+    let (mut row, mut values) = (Vec::with_capacity(features.len()), Vec::new());
+    let mut rows = 0u64;
+    loop {
+        if !pending && !rr.next_record()? {
+            break;
+        }
+        pending = false;
+        match parse_row(&rr, &layout, &features, classes, opts.regression, &mut row, &mut values) {
+            Ok(Some(id)) => each(&row, super::Target::Class(id as usize))?,
+            Ok(None) => each(&row, super::Target::Values(&values))?,
+            Err(Error::Parse { .. }) if opts.skip_bad_rows => {
+                skipped.push(rr.line);
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        let what = if layout.has_header { "header only" } else { "all rows were skipped" };
+        return Err(Error::format(path, format!("{what}: no data rows")));
+    }
+    Ok(layout)
+}

@@ -1,0 +1,135 @@
+//! Feature scaling, fitted on the training data only and stored with the model:
+//! `x' = (x − shift) · mul` per feature.
+
+use ndarray::ArrayViewMut1;
+use serde::{Deserialize, Serialize};
+
+use super::Examples;
+use crate::Float;
+
+/// Which scaling to fit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scale {
+    /// No scaling.
+    #[default]
+    None,
+    /// To `[0, 1]` by the training minimum and maximum.
+    MinMax,
+    /// To zero mean and unit variance.
+    Standard,
+}
+
+impl Scale {
+    /// Parses `none`, `minmax`, `standard`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(Self::None),
+            "minmax" => Some(Self::MinMax),
+            "standard" => Some(Self::Standard),
+            _ => None,
+        }
+    }
+}
+
+/// A fitted per-feature affine map.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scaler {
+    /// The kind it was fitted as.
+    pub kind: Scale,
+    shift: Vec<f32>,
+    mul: Vec<f32>,
+}
+
+impl Scaler {
+    /// The identity on `n` features.
+    pub fn identity(n: usize) -> Self {
+        Self { kind: Scale::None, shift: vec![0.0; n], mul: vec![1.0; n] }
+    }
+
+    /// Features it expects.
+    pub fn n_features(&self) -> usize {
+        self.shift.len()
+    }
+
+    /// Writes the scaled `raw` row into `out`, converting to `T`.
+    #[inline]
+    pub fn apply_row<T: Float>(&self, raw: &[f32], mut out: ArrayViewMut1<T>) {
+        debug_assert_eq!(raw.len(), out.len());
+        if self.kind == Scale::None {
+            for (o, &r) in out.iter_mut().zip(raw) {
+                *o = T::from_f32(r);
+            }
+        } else {
+            for (((o, &r), &s), &m) in out.iter_mut().zip(raw).zip(&self.shift).zip(&self.mul) {
+                *o = T::from_f32((r - s) * m);
+            }
+        }
+    }
+}
+
+/// Running statistics (in `f64`, rows in order) from which any [`Scaler`] can be fitted; used by
+/// the CSV loader and by streaming conversion alike, so both give the same bits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScalerFit {
+    /// Rows seen.
+    pub n: u64,
+    /// Per-feature sums.
+    pub sum: Vec<f64>,
+    /// Per-feature sums of squares.
+    pub sumsq: Vec<f64>,
+    /// Per-feature minima.
+    pub min: Vec<f64>,
+    /// Per-feature maxima.
+    pub max: Vec<f64>,
+}
+
+impl ScalerFit {
+    /// Empty statistics for `n` features.
+    pub fn new(n: usize) -> Self {
+        Self { n: 0, sum: vec![0.0; n], sumsq: vec![0.0; n], min: vec![f64::INFINITY; n], max: vec![f64::NEG_INFINITY; n] }
+    }
+
+    /// Adds one row.
+    pub fn push(&mut self, row: &[f32]) {
+        self.n += 1;
+        for (j, &v) in row.iter().enumerate() {
+            let v = v as f64;
+            self.sum[j] += v;
+            self.sumsq[j] += v * v;
+            self.min[j] = self.min[j].min(v);
+            self.max[j] = self.max[j].max(v);
+        }
+    }
+
+    /// The scaler of kind `scale`. Constant features are shifted but not stretched.
+    pub fn finish(&self, scale: Scale) -> Scaler {
+        let n = self.sum.len();
+        let mut s = Scaler::identity(n);
+        s.kind = scale;
+        let rows = self.n.max(1) as f64;
+        for j in 0..n {
+            let (shift, range) = match scale {
+                Scale::None => (0.0, 1.0),
+                Scale::MinMax => (self.min[j], self.max[j] - self.min[j]),
+                Scale::Standard => {
+                    let mean = self.sum[j] / rows;
+                    (mean, (self.sumsq[j] / rows - mean * mean).max(0.0).sqrt())
+                }
+            };
+            s.shift[j] = if shift.is_finite() { shift as f32 } else { 0.0 };
+            s.mul[j] = if range > 1e-12 { (1.0 / range) as f32 } else { 1.0 };
+        }
+        s
+    }
+
+    /// Fits `scale` to every row of `data`.
+    pub fn fit(data: &dyn Examples, scale: Scale) -> Scaler {
+        let mut fit = Self::new(data.n_features());
+        if scale != Scale::None {
+            for i in 0..data.len() {
+                fit.push(data.features(i));
+            }
+        }
+        fit.finish(scale)
+    }
+}

@@ -1,0 +1,218 @@
+//! The parallel engine: fixed sharding, per-shard partial `Δ`, an ordered reduction into
+//! `D = Δ/m`, and forward-only evaluation.
+//!
+//! Determinism: a step's `m` examples are cut into shards whose boundaries depend only on `m` and
+//! the shard size ([`shard_len`]); each shard's `Δ_s` is computed by one worker from that shard's
+//! rows alone, into its own buffer; the reducer then adds `Δ_0 + Δ_1 + …` in shard order for every
+//! element. Which thread ran which shard never enters the arithmetic, so the weights are bitwise
+//! the same for any thread count.
+
+use std::sync::Mutex;
+
+use ndarray::{Array2, Axis};
+use rayon::prelude::*;
+
+use crate::data::{Examples, Scaler};
+use crate::error::{Error, Result};
+use crate::network::count_correct;
+use crate::optim::Optimizer;
+use crate::{Float, Grad, GradSum, Network, Workspace};
+
+/// At most this many shards per step, so partial-`Δ` memory stays bounded for full-batch steps.
+pub const MAX_SHARDS: usize = 64;
+/// Elements per task in the parallel reduction.
+const REDUCE_CHUNK: usize = 1 << 14;
+/// Rows per shard in forward-only evaluation.
+pub const EVAL_SHARD: usize = 512;
+
+/// Rows per shard for a step of `m` examples: the configured `shard_size`, raised so there are at
+/// most [`MAX_SHARDS`] shards. A function of `m` and `shard_size` only.
+pub fn shard_len(m: usize, shard_size: usize) -> usize {
+    shard_size.max(1).max(m.div_ceil(MAX_SHARDS))
+}
+
+/// The result of a forward-only pass over a dataset.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// Examples.
+    pub m: usize,
+    /// `Σ_i J_i`.
+    pub loss_sum: f64,
+    /// Correct classifications.
+    pub correct: usize,
+    /// Outputs `h(x)`, one row per example in input order.
+    pub outputs: Array2<f32>,
+}
+
+impl Evaluation {
+    /// `J`, the mean cost.
+    pub fn loss(&self) -> f64 {
+        self.loss_sum / self.m.max(1) as f64
+    }
+    /// Fraction classified correctly.
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.m.max(1) as f64
+    }
+}
+
+/// The worker pool and every buffer a step needs, allocated once and reused.
+pub struct Engine<T: Float> {
+    pool: rayon::ThreadPool,
+    threads: usize,
+    shard_size: usize,
+    sums: Vec<GradSum<T>>,
+    workspaces: Mutex<Vec<Workspace<T>>>,
+    grad: Option<Grad<T>>,
+}
+
+impl<T: Float> Engine<T> {
+    /// A pool of `threads` workers (0: one per core) and shards of `shard_size` rows.
+    pub fn new(threads: usize, shard_size: usize) -> Result<Self> {
+        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("shardprop-worker-{i}"))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot start {threads} worker threads: {e}")))?;
+        Ok(Self { pool, threads, shard_size: shard_size.max(1), sums: Vec::new(), workspaces: Mutex::new(Vec::new()), grad: None })
+    }
+
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Configured rows per shard.
+    pub fn shard_size(&self) -> usize {
+        self.shard_size
+    }
+
+    /// Runs `f` inside the worker pool (so its rayon calls use these workers).
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
+
+    /// `D^(l) = Δ^(l)/m` over the examples `idx` of `data`: shards in parallel, then the ordered
+    /// reduction. Allocates only the first time (or when the network or shard shape grows).
+    pub fn gradient(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> &Grad<T> {
+        let m = idx.len();
+        let len = shard_len(m, self.shard_size);
+        let k = m.div_ceil(len);
+        if self.sums.first().is_some_and(|s| !s.fits(net)) {
+            self.sums.clear();
+        }
+        while self.sums.len() < k {
+            self.sums.push(GradSum::zeros(net));
+        }
+        if !self.grad.as_ref().is_some_and(|g| g.fits(net)) {
+            self.grad = Some(Grad::zeros(net));
+        }
+        let (sums, workspaces) = (&mut self.sums[..k], &self.workspaces);
+        let grad = self.grad.as_mut().expect("allocated above");
+        self.pool.install(|| {
+            sums.par_iter_mut().enumerate().for_each(|(s, sum)| {
+                let rows = &idx[s * len..((s + 1) * len).min(m)];
+                let mut ws = take_workspace(workspaces, net, len);
+                gather(&mut ws, data, scaler, rows);
+                sum.reset();
+                net.backprop(&mut ws, rows.len(), sum);
+                workspaces.lock().unwrap_or_else(|p| p.into_inner()).push(ws);
+            });
+            reduce(sums, grad);
+        });
+        grad
+    }
+
+    /// One gradient-descent step over the examples `idx`: [`Engine::gradient`], then `opt`
+    /// applies `D` with learning rate `lr` inside the pool. Returns the step's gradient (for its
+    /// loss and accuracy).
+    pub fn step(
+        &mut self,
+        net: &mut Network<T>,
+        data: &dyn Examples,
+        scaler: &Scaler,
+        idx: &[usize],
+        opt: &mut dyn Optimizer<T>,
+        lr: f64,
+    ) -> &Grad<T> {
+        self.gradient(net, data, scaler, idx);
+        let grad = self.grad.as_ref().expect("computed above");
+        self.pool.install(|| opt.step(net, grad, lr));
+        grad
+    }
+
+    /// Forward pass over `data` (in shards of [`EVAL_SHARD`] rows): cost, hits and outputs.
+    pub fn evaluate(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler) -> Evaluation {
+        let n = data.len();
+        let mut outputs = Array2::<f32>::zeros((n, net.n_outputs()));
+        let workspaces = &self.workspaces;
+        let mut parts: Vec<(f64, usize)> = Vec::new();
+        self.pool.install(|| {
+            outputs
+                .axis_chunks_iter_mut(Axis(0), EVAL_SHARD)
+                .into_par_iter()
+                .enumerate()
+                .map(|(s, mut out)| {
+                    let rows: Vec<usize> = (s * EVAL_SHARD..s * EVAL_SHARD + out.nrows()).collect();
+                    let mut ws = take_workspace(workspaces, net, EVAL_SHARD);
+                    gather(&mut ws, data, scaler, &rows);
+                    net.forward(&mut ws, rows.len());
+                    let (h, y) = ws.output_and_targets(rows.len());
+                    let part = (net.head().loss_sum(h, y), count_correct(net.head(), h, y));
+                    out.zip_mut_with(&h, |o, &v| *o = v.to_f64() as f32);
+                    workspaces.lock().unwrap_or_else(|p| p.into_inner()).push(ws);
+                    part
+                })
+                .collect_into_vec(&mut parts);
+        });
+        let loss_sum = parts.iter().map(|p| p.0).sum();
+        let correct = parts.iter().map(|p| p.1).sum();
+        Evaluation { m: n, loss_sum, correct, outputs }
+    }
+}
+
+fn take_workspace<T: Float>(pool: &Mutex<Vec<Workspace<T>>>, net: &Network<T>, rows: usize) -> Workspace<T> {
+    let found = {
+        let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
+        pool.iter().position(|ws| ws.fits(net, rows)).map(|i| pool.swap_remove(i))
+    };
+    found.unwrap_or_else(|| Workspace::new(net, rows))
+}
+
+/// Copies the shard's rows into the workspace: scaled features into `acts[0]`, targets into `y`.
+fn gather<T: Float>(ws: &mut Workspace<T>, data: &dyn Examples, scaler: &Scaler, rows: &[usize]) {
+    let (mut x, mut y) = ws.input_mut(rows.len());
+    for (r, &i) in rows.iter().enumerate() {
+        scaler.apply_row(data.features(i), x.row_mut(r));
+        data.target(i).write(y.row_mut(r));
+    }
+}
+
+fn part<'a, T: Float>(s: &'a GradSum<T>, l: usize, range: &std::ops::Range<usize>) -> &'a [T] {
+    &s.dw[l].as_slice().expect("gradients are contiguous")[range.clone()]
+}
+
+/// `D = (Δ_0 + Δ_1 + … + Δ_{k−1}) / m`, element by element in shard order, parallel over elements.
+/// Gives the same bits as [`Grad::reduce_in_order`].
+fn reduce<T: Float>(sums: &[GradSum<T>], grad: &mut Grad<T>) {
+    let m: usize = sums.iter().map(|s| s.m).sum();
+    let mt = T::from_usize(m.max(1));
+    for (l, d) in grad.d.iter_mut().enumerate() {
+        let d = d.as_slice_mut().expect("gradients are contiguous");
+        d.par_chunks_mut(REDUCE_CHUNK).enumerate().for_each(|(c, out)| {
+            let range = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
+            out.copy_from_slice(part(&sums[0], l, &range));
+            for s in &sums[1..] {
+                for (o, &v) in out.iter_mut().zip(part(s, l, &range)) {
+                    *o += v;
+                }
+            }
+            for o in out.iter_mut() {
+                *o /= mt;
+            }
+        });
+    }
+    grad.m = m;
+    grad.loss_sum = sums.iter().map(|s| s.loss).sum();
+    grad.correct = sums.iter().map(|s| s.correct).sum();
+}

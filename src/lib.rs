@@ -1,0 +1,45 @@
+//! shardprop: a deterministic, data-parallel trainer for fully connected networks.
+//!
+//! Notation, used throughout the crate (Greek letters live in comments only):
+//!
+//! * `L` (`n_layers`): number of layers, input and output included; sizes `S_1 … S_L`.
+//! * `m`: number of examples in a gradient step (a batch), cut into shards.
+//! * `a^(l)` (`acts[l]`): activations of layer `l`, one row per example; `acts[0]` is the input.
+//!   The bias unit `a_0 = 1` is implicit: column 0 of every weight matrix multiplies it.
+//! * `W^(l)` (`w[l]`): weights from layer `l` to `l+1`, shape `S_{l+1} × (S_l + 1)`.
+//! * `z^(l+1) = W^(l) a^(l)`, `a^(l+1) = g(z^(l+1))`.
+//! * `δ^(l)` (`delta`): error terms; `δ^(L) = ∂J_i/∂z^(L)`,
+//!   `δ^(l) = (W^(l)ᵀ δ^(l+1)) ⊙ g'(z^(l))` with the bias row dropped.
+//! * `Δ^(l)` ([`GradSum`]): `Σ_i δ^(l+1) a^(l)ᵀ` over the examples of a shard or step.
+//! * `D^(l) = Δ^(l) / m` ([`Grad`]); the step is `W^(l) -= α D^(l)`.
+//!
+//! The path of one example: a loader in [`data`] yields a row of features and targets, [`train`]
+//! shuffles indices with a seeded portable RNG and takes a batch, [`engine`] cuts the batch into
+//! shards fixed by `m` and the shard size alone, runs [`Network::backprop`] on each shard as matrix
+//! products, sums the shards' [`GradSum`]s in shard order into a [`Grad`], and an optimiser from
+//! [`optim`] applies it.
+#![warn(missing_docs)]
+
+pub mod activation;
+pub mod atomic;
+pub mod checkpoint;
+pub mod data;
+pub mod engine;
+pub mod error;
+pub mod float;
+pub mod grad;
+pub mod loss;
+pub mod metrics;
+pub mod network;
+pub mod optim;
+pub mod rng;
+pub mod train;
+
+pub use activation::Activation;
+pub use engine::Engine;
+pub use error::{Error, Result};
+pub use float::Float;
+pub use grad::{Grad, GradSum};
+pub use loss::Head;
+pub use network::{Network, Workspace};
+pub use train::{TrainConfig, Trainer};

@@ -1,0 +1,291 @@
+//! The network: layers, forward pass and backpropagation over a whole shard, side by side.
+//!
+//! Activations are kept one row per example, so a shard of `r` examples is an `r × S_l` matrix and
+//! `z^(l+1) = W^(l) a^(l)` for all of them is one product `acts[l] · W^(l)[:, 1..]ᵀ` plus the bias
+//! column `W^(l)[:, 0]` on every row.
+
+use ndarray::linalg::{general_mat_mul, general_mat_vec_mul};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, s};
+use ndarray_rand::RandomExt;
+use ndarray_rand::rand_distr::{Normal, Uniform};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::{Activation, Float, GradSum, Head};
+
+/// A fully connected network `S_1 − S_2 − … − S_L`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Network<T> {
+    sizes: Vec<usize>,
+    hidden: Activation,
+    head: Head,
+    /// `w[l]` is `W^(l)`: shape `S_{l+1} × (S_l + 1)`, column 0 multiplies the bias unit.
+    w: Vec<Array2<T>>,
+}
+
+impl<T: Float> Network<T> {
+    /// A network with seeded initial weights: uniform in `±sqrt(6 / (S_l + S_{l+1}))` (Glorot) for
+    /// sigmoid, tanh and identity units, He (normal, variance `2 / S_l`, zero bias) for ReLU units.
+    /// The output layer always uses the Glorot rule. Weights are drawn in `f64` and rounded, so the
+    /// `f32` and `f64` networks of one seed agree to `f32` precision.
+    pub fn new(sizes: &[usize], hidden: Activation, head: Head, rng: &mut ChaCha8Rng) -> Result<Self> {
+        if sizes.len() < 2 || sizes.contains(&0) {
+            return Err(Error::Config(format!(
+                "a network needs at least an input and an output layer, all of non-zero size; got {sizes:?}"
+            )));
+        }
+        let n_layers = sizes.len();
+        let w = (0..n_layers - 1)
+            .map(|l| {
+                let (fan_in, fan_out) = (sizes[l], sizes[l + 1]);
+                let is_output = l + 2 == n_layers;
+                let w64: Array2<f64> = if hidden == Activation::Relu && !is_output {
+                    let std = (2.0 / fan_in as f64).sqrt();
+                    let mut w = Array2::random_using((fan_out, fan_in + 1), Normal::new(0.0, std).expect("std > 0"), rng);
+                    w.column_mut(0).fill(0.0);
+                    w
+                } else {
+                    let r = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                    Array2::random_using((fan_out, fan_in + 1), Uniform::new(-r, r), rng)
+                };
+                w64.mapv(T::from_f64)
+            })
+            .collect();
+        Ok(Self { sizes: sizes.to_vec(), hidden, head, w })
+    }
+
+    /// A network with the given weights; each `w[l]` must be `S_{l+1} × (S_l + 1)`.
+    pub fn from_weights(sizes: &[usize], hidden: Activation, head: Head, w: Vec<Array2<T>>) -> Result<Self> {
+        if sizes.len() < 2 || w.len() + 1 != sizes.len() {
+            return Err(Error::Config(format!("{} weight matrices do not fit layer sizes {sizes:?}", w.len())));
+        }
+        for (l, wl) in w.iter().enumerate() {
+            if wl.dim() != (sizes[l + 1], sizes[l] + 1) {
+                return Err(Error::Config(format!(
+                    "W^({l}) is {:?}, expected {:?} for layer sizes {sizes:?}",
+                    wl.dim(),
+                    (sizes[l + 1], sizes[l] + 1)
+                )));
+            }
+        }
+        Ok(Self { sizes: sizes.to_vec(), hidden, head, w })
+    }
+
+    /// Layer sizes `S_1 … S_L`.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+    /// Number of layers `L`, input and output included.
+    pub fn n_layers(&self) -> usize {
+        self.sizes.len()
+    }
+    /// The hidden-layer activation.
+    pub fn hidden(&self) -> Activation {
+        self.hidden
+    }
+    /// The output layer and cost.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+    /// `S_1`, the number of input features.
+    pub fn n_inputs(&self) -> usize {
+        self.sizes[0]
+    }
+    /// `S_L`, the number of outputs.
+    pub fn n_outputs(&self) -> usize {
+        self.sizes[self.sizes.len() - 1]
+    }
+    /// The weight matrices `W^(l)`, column 0 the bias weights.
+    pub fn weights(&self) -> &[Array2<T>] {
+        &self.w
+    }
+    /// Mutable weight matrices, for optimisers and tests.
+    pub fn weights_mut(&mut self) -> &mut [Array2<T>] {
+        &mut self.w
+    }
+    /// Number of parameters, bias weights included.
+    pub fn n_params(&self) -> usize {
+        self.w.iter().map(|w| w.len()).sum()
+    }
+
+    /// The same network in another float type.
+    pub fn cast<U: Float>(&self) -> Network<U> {
+        Network {
+            sizes: self.sizes.clone(),
+            hidden: self.hidden,
+            head: self.head,
+            w: self.w.iter().map(|w| w.mapv(|v| U::from_f64(v.to_f64()))).collect(),
+        }
+    }
+
+    /// A hex digest (FNV-1a, 64 bits) of the sizes and the little-endian parameter bytes, so two
+    /// runs can be compared bit for bit.
+    pub fn params_digest(&self) -> String {
+        let mut bytes = Vec::with_capacity(self.n_params() * 8 + 64);
+        for &s in &self.sizes {
+            bytes.extend_from_slice(&(s as u64).to_le_bytes());
+        }
+        for w in &self.w {
+            for &v in w.iter() {
+                v.le_bytes(&mut bytes);
+            }
+        }
+        format!("{:016x}", fnv1a(&bytes))
+    }
+
+    /// Forward pass over the first `rows` rows of `ws.acts[0]`:
+    /// `a^(l+1) = g(a^(l) W^(l)[:, 1..]ᵀ + 1 W^(l)[:, 0]ᵀ)`, the output layer through the head.
+    /// Shapes: `acts[l]` is `(rows, S_l)`.
+    pub fn forward(&self, ws: &mut Workspace<T>, rows: usize) {
+        debug_assert!(rows <= ws.cap);
+        let last = self.w.len() - 1;
+        for (l, w) in self.w.iter().enumerate() {
+            let (lo, hi) = ws.acts.split_at_mut(l + 1);
+            let a = lo[l].slice(s![..rows, ..]);
+            let mut out = hi[0].slice_mut(s![..rows, ..]);
+            for mut row in out.rows_mut() {
+                row.assign(&w.column(0));
+            }
+            general_mat_mul(T::one(), &a, &w.slice(s![.., 1..]).t(), T::one(), &mut out);
+            if l == last {
+                self.head.activate(out);
+            } else {
+                self.hidden.apply(out);
+            }
+        }
+    }
+
+    /// Forward pass and backpropagation over the first `rows` rows of the workspace; adds the
+    /// shard's `Δ^(l) = Σ_i δ^(l+1) a^(l)ᵀ` into `sum` and counts its examples, loss and hits.
+    ///
+    /// `δ^(L)` comes from the head; `δ^(l) = (δ^(l+1) W^(l)[:, 1..]) ⊙ g'(a^(l))` (the bias column
+    /// dropped), one product per layer. Shapes: `delta` for layer `l` is `(rows, S_l)`; the weight
+    /// part of `Δ^(l)` is `δ^(l+1)ᵀ a^(l)`, `(S_{l+1}, S_l)`, and its bias column is `δ^(l+1)ᵀ 1`.
+    pub fn backprop(&self, ws: &mut Workspace<T>, rows: usize, sum: &mut GradSum<T>) {
+        self.forward(ws, rows);
+        let n_layers = self.n_layers();
+        let h = ws.acts[n_layers - 1].slice(s![..rows, ..]);
+        let y = ws.y.slice(s![..rows, ..]);
+        sum.loss += self.head.loss_sum(h, y);
+        sum.correct += count_correct(self.head, h, y);
+        sum.m += rows;
+        self.head.output_delta(h, y, ws.deltas[n_layers - 1].slice_mut(s![..rows, ..]));
+
+        let ones = ws.ones.slice(s![..rows]);
+        for l in (0..n_layers - 1).rev() {
+            let (d_lo, d_hi) = ws.deltas.split_at_mut(l + 1);
+            let delta = d_hi[0].slice(s![..rows, ..]);
+            let a = ws.acts[l].slice(s![..rows, ..]);
+            let g = &mut sum.dw[l];
+            general_mat_mul(T::one(), &delta.t(), &a, T::one(), &mut g.slice_mut(s![.., 1..]));
+            general_mat_vec_mul(T::one(), &delta.t(), &ones, T::one(), &mut g.column_mut(0));
+            if l > 0 {
+                let mut prev = d_lo[l].slice_mut(s![..rows, ..]);
+                general_mat_mul(T::one(), &delta, &self.w[l].slice(s![.., 1..]), T::zero(), &mut prev);
+                self.hidden.scale_by_derivative(prev, a);
+            }
+        }
+    }
+
+    /// The outputs `h(x)` for the rows of `x` (a convenience for small inputs; allocates).
+    pub fn predict(&self, x: ArrayView2<T>) -> Array2<T> {
+        let mut ws = Workspace::new(self, x.nrows());
+        ws.acts[0].assign(&x);
+        self.forward(&mut ws, x.nrows());
+        ws.acts.pop().expect("at least two layers")
+    }
+
+    /// `J = (1/m) Σ_i J_i` for the rows of `x` and `y` (allocates; for tests and checks).
+    pub fn cost(&self, x: ArrayView2<T>, y: ArrayView2<T>) -> f64 {
+        let h = self.predict(x);
+        self.head.loss_sum(h.view(), y) / x.nrows() as f64
+    }
+
+    /// `D^(l) = Δ^(l) / m` for the rows of `x` and `y` in one shard (allocates; for tests).
+    pub fn gradient(&self, x: ArrayView2<T>, y: ArrayView2<T>) -> Vec<Array2<T>> {
+        let mut ws = Workspace::new(self, x.nrows());
+        ws.input_mut(x.nrows()).0.assign(&x);
+        ws.input_mut(x.nrows()).1.assign(&y);
+        let mut sum = GradSum::zeros(self);
+        self.backprop(&mut ws, x.nrows(), &mut sum);
+        let m = T::from_usize(x.nrows());
+        sum.dw.into_iter().map(|d| d.mapv(|v| v / m)).collect()
+    }
+}
+
+/// Scratch buffers for one shard of up to `cap` rows, reused across steps.
+#[derive(Debug)]
+pub struct Workspace<T> {
+    acts: Vec<Array2<T>>,
+    deltas: Vec<Array2<T>>,
+    y: Array2<T>,
+    ones: Array1<T>,
+    cap: usize,
+}
+
+impl<T: Float> Workspace<T> {
+    /// Buffers for shards of up to `cap` examples of `net`.
+    pub fn new(net: &Network<T>, cap: usize) -> Self {
+        let acts: Vec<_> = net.sizes.iter().map(|&s| Array2::zeros((cap, s))).collect();
+        let mut deltas: Vec<_> = net.sizes.iter().map(|&s| Array2::zeros((cap, s))).collect();
+        deltas[0] = Array2::zeros((0, 0)); // the input layer needs no δ
+        Self { acts, deltas, y: Array2::zeros((cap, net.n_outputs())), ones: Array1::ones(cap), cap }
+    }
+
+    /// The largest shard these buffers hold.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Whether these buffers fit shards of `rows` examples of `net`.
+    pub fn fits(&self, net: &Network<T>, rows: usize) -> bool {
+        self.cap >= rows && self.acts.iter().zip(&net.sizes).all(|(a, &s)| a.ncols() == s)
+    }
+
+    /// The input rows `acts[0]` and target rows `y` of the next shard, to be filled by the caller.
+    pub fn input_mut(&mut self, rows: usize) -> (ArrayViewMut2<'_, T>, ArrayViewMut2<'_, T>) {
+        (self.acts[0].slice_mut(s![..rows, ..]), self.y.slice_mut(s![..rows, ..]))
+    }
+
+    /// The outputs `h = a^(L)` of the last forward pass over `rows` rows, with their targets.
+    pub fn output_and_targets(&self, rows: usize) -> (ArrayView2<'_, T>, ArrayView2<'_, T>) {
+        (self.acts[self.acts.len() - 1].slice(s![..rows, ..]), self.y.slice(s![..rows, ..]))
+    }
+}
+
+/// The class a row of outputs or one-hot targets stands for: the arg-max, or for a single output
+/// unit whether it is at least ½.
+pub fn class_of<T: Float>(row: ndarray::ArrayView1<T>) -> usize {
+    if row.len() == 1 {
+        return usize::from(row[0] >= T::from_f64(0.5));
+    }
+    let mut best = 0;
+    for (k, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+/// Rows of `h` whose class matches the target row of `y` (0 for regression).
+pub fn count_correct<T: Float>(head: Head, h: ArrayView2<T>, y: ArrayView2<T>) -> usize {
+    if !head.is_classifier() {
+        return 0;
+    }
+    h.axis_iter(Axis(0))
+        .zip(y.axis_iter(Axis(0)))
+        .filter(|(h, y)| class_of(*h) == class_of(*y))
+        .count()
+}
+
+/// FNV-1a over bytes: a stable, dependency-free 64-bit digest.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}

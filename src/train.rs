@@ -1,0 +1,245 @@
+//! The training loop: epochs of mini-batch gradient descent over data shuffled by a seeded,
+//! portable RNG. Its whole state ([`TrainState`]) is small and serialisable, so a run can stop
+//! after any step and resume to the same bits.
+
+use std::time::Instant;
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Examples, Scaler};
+use crate::error::{Error, Result};
+use crate::optim::{GradientDescent, Optimizer};
+use crate::rng::{self, RngState};
+use crate::{Engine, Float, Network};
+
+/// What a training run does. Everything that changes the resulting weights is here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Examples per gradient step; 0 (or ≥ the row count) is full-batch gradient descent, the
+    /// literal form of the derivation.
+    pub batch_size: usize,
+    /// Learning rate `α`.
+    pub lr: f64,
+    /// Seed for initialisation and shuffling.
+    pub seed: u64,
+    /// Rows per shard (work unit of one worker); fixes the reduction order, so it is part of the
+    /// result. Not the thread count, which never changes the result.
+    pub shard_size: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self { epochs: 10, batch_size: 64, lr: 0.1, seed: 1, shard_size: 64 }
+    }
+}
+
+impl TrainConfig {
+    /// The batch size for `n` rows (full batch when 0 or too large).
+    pub fn batch_for(&self, n: usize) -> usize {
+        if self.batch_size == 0 || self.batch_size >= n { n } else { self.batch_size }
+    }
+}
+
+/// Where a run stands: enough, with the config and weights, to continue bit for bit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Steps completed within the current epoch.
+    pub step: usize,
+    /// Total steps completed.
+    pub global_step: u64,
+    /// The shuffling generator as it was before the current epoch's shuffle.
+    pub epoch_rng: RngState,
+    /// `Σ J_i` so far in the current epoch.
+    pub epoch_loss_sum: f64,
+    /// Correct classifications so far in the current epoch.
+    pub epoch_correct: u64,
+    /// Examples so far in the current epoch.
+    pub epoch_examples: u64,
+}
+
+/// One epoch's summary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Gradient steps in the epoch.
+    pub steps: usize,
+    /// Mean `J_i` over the epoch's examples, each measured at its own step's weights.
+    pub train_loss: f64,
+    /// Fraction of the epoch's examples classified correctly at their step.
+    pub train_accuracy: f64,
+    /// Wall time of the epoch (of the part run in this process, after a resume).
+    pub seconds: f64,
+    /// Examples per second.
+    pub examples_per_sec: f64,
+}
+
+/// Trains one network: owns it, the engine and the optimiser.
+pub struct Trainer<T: Float> {
+    net: Network<T>,
+    engine: Engine<T>,
+    opt: Box<dyn Optimizer<T>>,
+    cfg: TrainConfig,
+    state: TrainState,
+    rng: ChaCha8Rng,
+    perm: Vec<usize>,
+    epoch_started: Option<Instant>,
+    epoch_run_examples: u64,
+}
+
+impl<T: Float> Trainer<T> {
+    /// A trainer at the start of training, with `threads` workers (0: every core).
+    pub fn new(net: Network<T>, cfg: TrainConfig, threads: usize) -> Result<Self> {
+        let rng = rng::seeded(cfg.seed, rng::STREAM_SHUFFLE);
+        let state = TrainState {
+            epoch: 0,
+            step: 0,
+            global_step: 0,
+            epoch_rng: RngState::capture(cfg.seed, &rng),
+            epoch_loss_sum: 0.0,
+            epoch_correct: 0,
+            epoch_examples: 0,
+        };
+        Self::resume(net, cfg, state, threads)
+    }
+
+    /// A trainer that continues from `state` (as saved in a checkpoint).
+    pub fn resume(net: Network<T>, cfg: TrainConfig, state: TrainState, threads: usize) -> Result<Self> {
+        if cfg.lr.is_nan() || cfg.lr <= 0.0 {
+            return Err(Error::Config(format!("learning rate must be positive, got {}", cfg.lr)));
+        }
+        let engine = Engine::new(threads, cfg.shard_size)?;
+        let rng = state.epoch_rng.restore();
+        Ok(Self {
+            net,
+            engine,
+            opt: Box::new(GradientDescent),
+            cfg,
+            state,
+            rng,
+            perm: Vec::new(),
+            epoch_started: None,
+            epoch_run_examples: 0,
+        })
+    }
+
+    /// The network being trained.
+    pub fn network(&self) -> &Network<T> {
+        &self.net
+    }
+    /// Consumes the trainer, returning the network.
+    pub fn into_network(self) -> Network<T> {
+        self.net
+    }
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+    /// Where training stands.
+    pub fn state(&self) -> &TrainState {
+        &self.state
+    }
+    /// The engine (for evaluation with the same workers).
+    pub fn engine_mut(&mut self) -> &mut Engine<T> {
+        &mut self.engine
+    }
+    /// Changes the number of epochs to run in total (for resume).
+    pub fn set_epochs(&mut self, epochs: usize) {
+        self.cfg.epochs = epochs;
+    }
+    /// Whether all configured epochs are done.
+    pub fn finished(&self) -> bool {
+        self.state.epoch >= self.cfg.epochs
+    }
+
+    /// Steps per epoch on `n` rows.
+    pub fn steps_per_epoch(&self, n: usize) -> usize {
+        n.div_ceil(self.cfg.batch_for(n).max(1))
+    }
+
+    /// One gradient step on `data`; returns the epoch's report when the step completed an epoch.
+    pub fn step(&mut self, data: &dyn Examples, scaler: &Scaler) -> Result<Option<EpochReport>> {
+        let n = data.len();
+        if n == 0 {
+            return Err(Error::Mismatch("no training rows".into()));
+        }
+        if data.n_features() != self.net.n_inputs() {
+            return Err(Error::Mismatch(format!(
+                "the data has {} features but the network takes {}",
+                data.n_features(),
+                self.net.n_inputs()
+            )));
+        }
+        if self.perm.len() != n {
+            // Start of an epoch, or the first step after a resume: rebuild this epoch's order.
+            self.rng = self.state.epoch_rng.restore();
+            self.perm.clear();
+            self.perm.extend(0..n);
+            if self.cfg.batch_for(n) < n {
+                rng::shuffle(&mut self.rng, &mut self.perm);
+            }
+        }
+        let started = *self.epoch_started.get_or_insert_with(Instant::now);
+        let batch = self.cfg.batch_for(n);
+        let lo = self.state.step * batch;
+        let idx = &self.perm[lo..(lo + batch).min(n)];
+        let grad = self.engine.step(&mut self.net, data, scaler, idx, self.opt.as_mut(), self.cfg.lr);
+        self.state.epoch_loss_sum += grad.loss_sum;
+        self.state.epoch_correct += grad.correct as u64;
+        self.state.epoch_examples += grad.m as u64;
+        self.epoch_run_examples += grad.m as u64;
+        self.state.step += 1;
+        self.state.global_step += 1;
+        if lo + batch < n {
+            return Ok(None);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let s = &self.state;
+        let report = EpochReport {
+            epoch: s.epoch + 1,
+            steps: s.step,
+            train_loss: s.epoch_loss_sum / s.epoch_examples.max(1) as f64,
+            train_accuracy: s.epoch_correct as f64 / s.epoch_examples.max(1) as f64,
+            seconds,
+            examples_per_sec: self.epoch_run_examples as f64 / seconds.max(1e-9),
+        };
+        self.state = TrainState {
+            epoch: s.epoch + 1,
+            step: 0,
+            global_step: s.global_step,
+            epoch_rng: RngState::capture(self.cfg.seed, &self.rng),
+            epoch_loss_sum: 0.0,
+            epoch_correct: 0,
+            epoch_examples: 0,
+        };
+        self.perm.clear();
+        self.epoch_started = None;
+        self.epoch_run_examples = 0;
+        Ok(Some(report))
+    }
+
+    /// Runs steps until the current epoch ends.
+    pub fn run_epoch(&mut self, data: &dyn Examples, scaler: &Scaler) -> Result<EpochReport> {
+        loop {
+            if let Some(report) = self.step(data, scaler)? {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Runs the remaining epochs, calling `on_epoch` after each.
+    pub fn train(&mut self, data: &dyn Examples, scaler: &Scaler, mut on_epoch: impl FnMut(&EpochReport)) -> Result<Vec<EpochReport>> {
+        let mut reports = Vec::new();
+        while !self.finished() {
+            let r = self.run_epoch(data, scaler)?;
+            on_epoch(&r);
+            reports.push(r);
+        }
+        Ok(reports)
+    }
+}
