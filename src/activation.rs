@@ -82,9 +82,7 @@ impl Activation {
     /// `delta ⊙= g'(z)`, with `g'` computed from the layer's activations `a`.
     pub fn scale_by_derivative<T: Float>(self, delta: ArrayViewMut2<T>, a: ndarray::ArrayView2<T>) {
         if self != Self::Identity {
-            Zip::from(delta)
-                .and(a)
-                .for_each(|d, &a| *d *= self.g_prime_from_a(a));
+            Zip::from(delta).and(a).for_each(|d, &a| *d *= self.g_prime_from_a(a));
         }
     }
 }

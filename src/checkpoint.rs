@@ -73,19 +73,31 @@ impl Checkpoint {
             return Err(Error::format(path, "byte 0: bad magic, not a shardprop checkpoint"));
         }
         if bytes.len() < HEADER_LEN {
-            return Err(Error::format(path, format!("truncated: {} bytes, shorter than the {HEADER_LEN}-byte header", bytes.len())));
+            return Err(Error::format(
+                path,
+                format!("truncated: {} bytes, shorter than the {HEADER_LEN}-byte header", bytes.len()),
+            ));
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         if version != VERSION {
-            let hint = if version > VERSION { "written by a newer shardprop; upgrade to read it" } else { "from an older format" };
-            return Err(Error::format(path, format!("byte 8: format version {version}, this build reads version {VERSION} ({hint})")));
+            let hint = if version > VERSION {
+                "written by a newer shardprop; upgrade to read it"
+            } else {
+                "from an older format"
+            };
+            return Err(Error::format(
+                path,
+                format!("byte 8: format version {version}, this build reads version {VERSION} ({hint})"),
+            ));
         }
         let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
         let have = (bytes.len() - HEADER_LEN) as u64;
         if len > MAX_PAYLOAD || len != have {
             return Err(Error::format(
                 path,
-                format!("byte 12: header says the payload is {len} bytes but {have} follow (file is truncated or damaged)"),
+                format!(
+                    "byte 12: header says the payload is {len} bytes but {have} follow (file is truncated or damaged)"
+                ),
             ));
         }
         let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));

@@ -74,7 +74,14 @@ impl<T: Float> Engine<T> {
             .thread_name(|i| format!("shardprop-worker-{i}"))
             .build()
             .map_err(|e| Error::Config(format!("cannot start {threads} worker threads: {e}")))?;
-        Ok(Self { pool, threads, shard_size: shard_size.max(1), sums: Vec::new(), workspaces: Mutex::new(Vec::new()), grad: None })
+        Ok(Self {
+            pool,
+            threads,
+            shard_size: shard_size.max(1),
+            sums: Vec::new(),
+            workspaces: Mutex::new(Vec::new()),
+            grad: None,
+        })
     }
 
     /// Worker threads.

@@ -80,14 +80,10 @@ impl Head {
     /// Writes `δ^(L) = ∂J_i/∂z^(L)` for every row into `delta`.
     pub fn output_delta<T: Float>(self, h: ArrayView2<T>, y: ArrayView2<T>, delta: ArrayViewMut2<T>) {
         match self {
-            Self::SigmoidMse => Zip::from(delta)
-                .and(h)
-                .and(y)
-                .for_each(|d, &h, &y| *d = (h - y) * h * (T::one() - h)),
-            Self::SoftmaxCrossEntropy | Self::IdentityMse => Zip::from(delta)
-                .and(h)
-                .and(y)
-                .for_each(|d, &h, &y| *d = h - y),
+            Self::SigmoidMse => Zip::from(delta).and(h).and(y).for_each(|d, &h, &y| *d = (h - y) * h * (T::one() - h)),
+            Self::SoftmaxCrossEntropy | Self::IdentityMse => {
+                Zip::from(delta).and(h).and(y).for_each(|d, &h, &y| *d = h - y)
+            }
         }
     }
 }

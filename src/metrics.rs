@@ -30,7 +30,13 @@ impl Confusion {
 
     /// A fixed-width text table with class names as headers.
     pub fn to_text(&self, names: &[String]) -> String {
-        let w = names.iter().map(|n| n.len()).max().unwrap_or(1).max(self.counts.iter().flatten().max().map_or(1, |m| m.to_string().len())).max(4);
+        let w = names
+            .iter()
+            .map(|n| n.len())
+            .max()
+            .unwrap_or(1)
+            .max(self.counts.iter().flatten().max().map_or(1, |m| m.to_string().len()))
+            .max(4);
         let mut s = format!("{:>w$} ", "true\\pred");
         for n in names {
             s += &format!("{n:>w$} ");

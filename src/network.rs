@@ -42,7 +42,8 @@ impl<T: Float> Network<T> {
                 let is_output = l + 2 == n_layers;
                 let w64: Array2<f64> = if hidden == Activation::Relu && !is_output {
                     let std = (2.0 / fan_in as f64).sqrt();
-                    let mut w = Array2::random_using((fan_out, fan_in + 1), Normal::new(0.0, std).expect("std > 0"), rng);
+                    let mut w =
+                        Array2::random_using((fan_out, fan_in + 1), Normal::new(0.0, std).expect("std > 0"), rng);
                     w.column_mut(0).fill(0.0);
                     w
                 } else {
@@ -274,10 +275,7 @@ pub fn count_correct<T: Float>(head: Head, h: ArrayView2<T>, y: ArrayView2<T>) -
     if !head.is_classifier() {
         return 0;
     }
-    h.axis_iter(Axis(0))
-        .zip(y.axis_iter(Axis(0)))
-        .filter(|(h, y)| class_of(*h) == class_of(*y))
-        .count()
+    h.axis_iter(Axis(0)).zip(y.axis_iter(Axis(0))).filter(|(h, y)| class_of(*h) == class_of(*y)).count()
 }
 
 /// FNV-1a over bytes: a stable, dependency-free 64-bit digest.

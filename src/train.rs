@@ -233,7 +233,12 @@ impl<T: Float> Trainer<T> {
     }
 
     /// Runs the remaining epochs, calling `on_epoch` after each.
-    pub fn train(&mut self, data: &dyn Examples, scaler: &Scaler, mut on_epoch: impl FnMut(&EpochReport)) -> Result<Vec<EpochReport>> {
+    pub fn train(
+        &mut self,
+        data: &dyn Examples,
+        scaler: &Scaler,
+        mut on_epoch: impl FnMut(&EpochReport),
+    ) -> Result<Vec<EpochReport>> {
         let mut reports = Vec::new();
         while !self.finished() {
             let r = self.run_epoch(data, scaler)?;

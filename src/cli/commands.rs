@@ -18,7 +18,13 @@ use super::{ConvertArgs, CsvArgs, EvaluateArgs, PredictArgs, TrainArgs};
 fn csv_options(a: &CsvArgs, classes: Option<Vec<String>>) -> CsvOptions {
     CsvOptions {
         target: a.target.clone(),
-        header: if a.no_header { Some(false) } else if a.header { Some(true) } else { None },
+        header: if a.no_header {
+            Some(false)
+        } else if a.header {
+            Some(true)
+        } else {
+            None
+        },
         regression: a.task == "regression",
         skip_bad_rows: a.skip_bad_rows,
         classes,
@@ -75,7 +81,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let hidden = Activation::parse(&a.activation)
         .with_context(|| format!("--activation {:?}: expected sigmoid, tanh, relu or identity", a.activation))?;
     let head = match (&task, a.loss.as_str()) {
-        (Task::Regression { .. }, "cross-entropy") => bail!("--loss cross-entropy needs classification, not --task regression"),
+        (Task::Regression { .. }, "cross-entropy") => {
+            bail!("--loss cross-entropy needs classification, not --task regression")
+        }
         (Task::Regression { .. }, _) => Head::IdentityMse,
         (_, "cross-entropy") => Head::SoftmaxCrossEntropy,
         _ => Head::SigmoidMse,
@@ -83,7 +91,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let mut sizes = vec![examples.n_features()];
     sizes.extend(a.hidden.iter().copied().filter(|&h| h > 0));
     sizes.push(task.n_outputs());
-    let cfg = TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, seed: a.seed, shard_size: a.shard_size };
+    let cfg =
+        TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, seed: a.seed, shard_size: a.shard_size };
     let net = Network::<f32>::new(&sizes, hidden, head, &mut rng::seeded(a.seed, rng::STREAM_INIT))?;
     let mut trainer = Trainer::new(net, cfg.clone(), a.threads)?;
     let threads = trainer.engine_mut().threads();
@@ -121,7 +130,13 @@ pub fn train(a: TrainArgs) -> Result<()> {
         }
         let net = trainer.network().clone();
         let ev = trainer.engine_mut().evaluate(&net, test.examples(), &scaler);
-        eprintln!("test on {}: loss {:.6}, accuracy {:.2}% ({} rows)", tp.display(), ev.loss(), 100.0 * ev.accuracy(), ev.m);
+        eprintln!(
+            "test on {}: loss {:.6}, accuracy {:.2}% ({} rows)",
+            tp.display(),
+            ev.loss(),
+            100.0 * ev.accuracy(),
+            ev.m
+        );
         test_eval = Some(ev);
     }
 
@@ -232,7 +247,11 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         Task::Classification { classes } => {
             text += "prediction\n";
             for row in ev.outputs.rows() {
-                let c = if classes.len() > 1 && row.len() == 1 { class_of(row) } else { class_of(row).min(classes.len() - 1) };
+                let c = if classes.len() > 1 && row.len() == 1 {
+                    class_of(row)
+                } else {
+                    class_of(row).min(classes.len() - 1)
+                };
                 text += &classes[c];
                 text.push('\n');
             }
@@ -248,7 +267,9 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         }
     }
     match &a.output {
-        Some(p) => shardprop::atomic::write(p, text.as_bytes()).with_context(|| format!("cannot write {}", p.display()))?,
+        Some(p) => {
+            shardprop::atomic::write(p, text.as_bytes()).with_context(|| format!("cannot write {}", p.display()))?
+        }
         None => std::io::stdout().write_all(text.as_bytes()).context("cannot write to stdout")?,
     }
     Ok(())

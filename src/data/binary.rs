@@ -73,14 +73,18 @@ impl Header {
         h[36..40].copy_from_slice(&DTYPE_F32.to_le_bytes());
         h[40..48].copy_from_slice(&self.meta_len.to_le_bytes());
         h[48..52].copy_from_slice(&self.checksum.to_le_bytes());
-        let crc = crc32fast::hash(&h[..52]);
-        h[52..56].copy_from_slice(&crc.to_le_bytes());
+        // 52..60 reserved (zero); the header checksum covers everything before it.
+        let crc = crc32fast::hash(&h[..60]);
+        h[60..64].copy_from_slice(&crc.to_le_bytes());
         h
     }
 
     fn decode(path: &Path, h: &[u8], file_len: u64) -> Result<Self> {
         if h.len() < HEADER_LEN {
-            return Err(Error::format(path, format!("file is {} bytes, shorter than the {HEADER_LEN}-byte header", h.len())));
+            return Err(Error::format(
+                path,
+                format!("file is {} bytes, shorter than the {HEADER_LEN}-byte header", h.len()),
+            ));
         }
         if &h[0..8] != MAGIC {
             return Err(Error::format(path, "byte 0: bad magic, not a shardprop dataset file"));
@@ -89,13 +93,16 @@ impl Header {
         let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().expect("8 bytes"));
         let version = u32_at(8);
         if version != VERSION {
-            return Err(Error::format(path, format!("byte 8: format version {version}, this build reads version {VERSION}")));
+            return Err(Error::format(
+                path,
+                format!("byte 8: format version {version}, this build reads version {VERSION}"),
+            ));
         }
         if u32_at(12) != BYTE_ORDER_MARK {
             return Err(Error::format(path, "byte 12: byte-order mark is wrong (not little-endian data, or damaged)"));
         }
-        if crc32fast::hash(&h[..52]) != u32_at(52) {
-            return Err(Error::format(path, "byte 52: header checksum mismatch (file is damaged)"));
+        if crc32fast::hash(&h[..60]) != u32_at(60) {
+            return Err(Error::format(path, "byte 60: header checksum mismatch (file is damaged)"));
         }
         if u32_at(36) != DTYPE_F32 {
             return Err(Error::format(path, format!("byte 36: dtype {} is not f32 (1)", u32_at(36))));
@@ -152,7 +159,10 @@ impl MappedDataset {
     /// (for multi-GB files whose integrity is checked elsewhere), so opening takes milliseconds.
     pub fn open_with(path: &Path, verify: bool) -> Result<Self> {
         if !cfg!(target_endian = "little") {
-            return Err(Error::format(path, "this build reads little-endian dataset files on little-endian hosts only"));
+            return Err(Error::format(
+                path,
+                "this build reads little-endian dataset files on little-endian hosts only",
+            ));
         }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: the map is read-only; a file truncated underneath a running training is outside
@@ -172,8 +182,17 @@ impl MappedDataset {
         if meta.task.n_outputs() != hdr.n_targets as usize || meta.feature_names.len() != hdr.n_features as usize {
             return Err(Error::format(path, format!("byte {meta_start}: metadata disagrees with the header")));
         }
-        let ds = Self { map, hdr, stats: meta.stats, task: meta.task, feature_names: meta.feature_names, path: path.to_path_buf() };
-        if let Some(bad) = (0..ds.len()).find(|&i| matches!(ds.target(i), Target::Class(c) if c >= ds.hdr.n_targets as usize)) {
+        let ds = Self {
+            map,
+            hdr,
+            stats: meta.stats,
+            task: meta.task,
+            feature_names: meta.feature_names,
+            path: path.to_path_buf(),
+        };
+        if let Some(bad) =
+            (0..ds.len()).find(|&i| matches!(ds.target(i), Target::Class(c) if c >= ds.hdr.n_targets as usize))
+        {
             return Err(Error::format(path, format!("row {}: class index out of range", bad + 1)));
         }
         Ok(ds)
@@ -238,7 +257,14 @@ impl BinaryWriter {
         };
         let mut out = AtomicFile::create(path)?;
         out.write_all(&[0u8; HEADER_LEN])?;
-        Ok(Self { out, path: path.to_path_buf(), hdr, crc: crc32fast::Hasher::new(), stats: ScalerFit::new(n_features), buf: Vec::new() })
+        Ok(Self {
+            out,
+            path: path.to_path_buf(),
+            hdr,
+            crc: crc32fast::Hasher::new(),
+            stats: ScalerFit::new(n_features),
+            buf: Vec::new(),
+        })
     }
 
     /// Appends one row.

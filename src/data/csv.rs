@@ -224,8 +224,11 @@ impl Layout {
         let n = rr.len();
         let looks_numeric = (0..n).all(|j| rr.field(j).parse::<f64>().is_ok());
         let has_header = opts.header.unwrap_or(!looks_numeric);
-        let names: Vec<String> =
-            if has_header { (0..n).map(|j| rr.field(j).to_string()).collect() } else { (1..=n).map(|j| format!("col{j}")).collect() };
+        let names: Vec<String> = if has_header {
+            (0..n).map(|j| rr.field(j).to_string()).collect()
+        } else {
+            (1..=n).map(|j| format!("col{j}")).collect()
+        };
         let targets = match &opts.target {
             None => vec![n - 1],
             Some(spec) => spec
@@ -283,10 +286,9 @@ impl ClassMap {
             return Err(rr.error(j, format!("column {}: empty label", j + 1)));
         }
         if self.fixed {
-            return Err(rr.error(
-                j,
-                format!("label {label:?} was never seen in training (known: {})", self.names.join(", ")),
-            ));
+            return Err(
+                rr.error(j, format!("label {label:?} was never seen in training (known: {})", self.names.join(", ")))
+            );
         }
         let id = self.names.len() as u32;
         self.ids.insert(label.to_string(), id);

@@ -34,7 +34,10 @@ pub fn read_idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>)> {
     let ndims = (magic & 0xff) as usize;
     let data_start = 4 + 4 * ndims;
     if bytes.len() < data_start {
-        return Err(Error::format(path, format!("file is {} bytes, too short for {ndims} dimension sizes", bytes.len())));
+        return Err(Error::format(
+            path,
+            format!("file is {} bytes, too short for {ndims} dimension sizes", bytes.len()),
+        ));
     }
     let dims: Vec<usize> = (0..ndims).map(|d| word(4 + 4 * d) as usize).collect();
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));

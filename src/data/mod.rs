@@ -132,7 +132,7 @@ impl Dataset {
     pub fn new(x: Vec<f32>, y: Targets, n_features: usize, task: Task, source: impl Into<String>) -> Result<Self> {
         let source = source.into();
         let n_outputs = task.n_outputs();
-        if n_features == 0 || n_outputs == 0 || x.len() % n_features != 0 {
+        if n_features == 0 || n_outputs == 0 || !x.len().is_multiple_of(n_features) {
             return Err(Error::Mismatch(format!(
                 "{source}: {} values do not make rows of {n_features} features with {n_outputs} outputs",
                 x.len()
@@ -150,7 +150,7 @@ impl Dataset {
                 }
                 c.len()
             }
-            (Targets::Values(v), Task::Regression { .. }) if v.len() % n_outputs == 0 => v.len() / n_outputs,
+            (Targets::Values(v), Task::Regression { .. }) if v.len().is_multiple_of(n_outputs) => v.len() / n_outputs,
             _ => return Err(Error::Mismatch(format!("{source}: targets do not match the task"))),
         };
         if rows != target_rows {
@@ -161,7 +161,13 @@ impl Dataset {
     }
 
     /// A classification dataset from features and labels `0..classes.len()`.
-    pub fn from_labels(x: Vec<f32>, labels: Vec<u32>, n_features: usize, classes: Vec<String>, source: &str) -> Result<Self> {
+    pub fn from_labels(
+        x: Vec<f32>,
+        labels: Vec<u32>,
+        n_features: usize,
+        classes: Vec<String>,
+        source: &str,
+    ) -> Result<Self> {
         Self::new(x, Targets::Classes(labels), n_features, Task::Classification { classes }, source)
     }
 

@@ -86,7 +86,13 @@ pub struct ScalerFit {
 impl ScalerFit {
     /// Empty statistics for `n` features.
     pub fn new(n: usize) -> Self {
-        Self { n: 0, sum: vec![0.0; n], sumsq: vec![0.0; n], min: vec![f64::INFINITY; n], max: vec![f64::NEG_INFINITY; n] }
+        Self {
+            n: 0,
+            sum: vec![0.0; n],
+            sumsq: vec![0.0; n],
+            min: vec![f64::INFINITY; n],
+            max: vec![f64::NEG_INFINITY; n],
+        }
     }
 
     /// Adds one row.

@@ -1,0 +1,69 @@
+//! Helpers shared by the test modules.
+
+use ndarray::Array2;
+use rand::Rng;
+use shardprop::data::{Dataset, Targets, Task};
+use shardprop::{Activation, Head, Network, rng};
+
+/// A seeded random matrix with entries uniform in [-1, 1].
+pub fn random_matrix(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
+    let mut r = rng::seeded(seed, 99);
+    Array2::from_shape_fn((rows, cols), |_| r.gen_range(-1.0..1.0))
+}
+
+/// Targets fitting a head: one-hot rows for classifiers, real values for regression.
+pub fn random_targets(head: Head, rows: usize, k: usize, seed: u64) -> Array2<f64> {
+    let mut r = rng::seeded(seed, 98);
+    match head {
+        Head::IdentityMse => Array2::from_shape_fn((rows, k), |_| r.gen_range(-1.0..1.0)),
+        _ => {
+            let mut y = Array2::zeros((rows, k));
+            for i in 0..rows {
+                y[[i, r.gen_range(0..k)]] = 1.0;
+            }
+            y
+        }
+    }
+}
+
+/// A seeded network.
+pub fn network(sizes: &[usize], hidden: Activation, head: Head, seed: u64) -> Network<f64> {
+    Network::new(sizes, hidden, head, &mut rng::seeded(seed, rng::STREAM_INIT)).expect("valid sizes")
+}
+
+/// A synthetic classification dataset whose features are f32 values (exact in f64 too).
+pub fn classification_data(rows: usize, features: usize, classes: usize, seed: u64) -> Dataset {
+    let mut r = rng::seeded(seed, 97);
+    let x: Vec<f32> = (0..rows * features).map(|_| r.gen_range(-1.0f32..1.0)).collect();
+    // Labels depend on the features, so there is something to learn.
+    let labels: Vec<u32> = (0..rows)
+        .map(|i| {
+            let s: f32 =
+                x[i * features..(i + 1) * features].iter().enumerate().map(|(j, v)| v * (j as f32 + 1.0)).sum();
+            ((s.abs() * 3.0) as usize % classes) as u32
+        })
+        .collect();
+    let names = (0..classes).map(|c| c.to_string()).collect();
+    Dataset::from_labels(x, labels, features, names, "synthetic").expect("consistent")
+}
+
+/// A synthetic regression dataset with `k` targets.
+pub fn regression_data(rows: usize, features: usize, k: usize, seed: u64) -> Dataset {
+    let mut r = rng::seeded(seed, 96);
+    let x: Vec<f32> = (0..rows * features).map(|_| r.gen_range(-1.0f32..1.0)).collect();
+    let y: Vec<f32> = (0..rows * k).map(|_| r.gen_range(-1.0f32..1.0)).collect();
+    let task = Task::Regression { targets: (0..k).map(|t| format!("t{t}")).collect() };
+    Dataset::new(x, Targets::Values(y), features, task, "synthetic").expect("consistent")
+}
+
+/// Largest elementwise relative error `|a − b| / max(|a|, |b|, floor)`.
+pub fn max_rel_err(a: &Array2<f64>, b: &Array2<f64>, floor: f64) -> f64 {
+    a.iter().zip(b.iter()).map(|(&a, &b)| (a - b).abs() / a.abs().max(b.abs()).max(floor)).fold(0.0, f64::max)
+}
+
+/// A path in a fresh temp dir (kept alive by the returned guard).
+pub fn temp_path(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path().join(name);
+    (dir, p)
+}

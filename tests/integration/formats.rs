@@ -1,0 +1,88 @@
+//! Conversions and checkpoints round-trip exactly.
+
+use shardprop::checkpoint::Checkpoint;
+use shardprop::data::{self, CsvOptions, Examples, Fingerprint, Scale, ScalerFit, binary};
+use shardprop::train::TrainState;
+use shardprop::{Activation, Head, Network, TrainConfig, rng};
+
+use crate::common::{classification_data, temp_path};
+
+#[test]
+fn binary_round_trip_keeps_rows_targets_and_scaling_statistics() {
+    let d = classification_data(50, 3, 4, 7);
+    let (_dir, p) = temp_path("d.bin");
+    binary::write(&p, &d, &d.task, &d.feature_names).unwrap();
+    let m = binary::MappedDataset::open(&p).unwrap();
+    assert_eq!((m.len(), m.n_features(), m.n_targets()), (50, 3, 4));
+    for i in 0..50 {
+        assert_eq!(m.features(i), d.features(i));
+        assert_eq!(m.target(i), d.target(i));
+    }
+    assert_eq!(Fingerprint::of(&m), Fingerprint::of(&d));
+    for s in [Scale::MinMax, Scale::Standard] {
+        assert_eq!(m.scaler(s), ScalerFit::fit(&d, s));
+    }
+}
+
+#[test]
+fn iris_converted_to_binary_has_the_same_rows_and_statistics() {
+    let iris = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    let (_dir, p) = temp_path("iris.bin");
+    let (rows, _) = data::convert(&iris, &p, &CsvOptions::default()).unwrap();
+    assert_eq!(rows, 150);
+    let (c, _) = data::csv::load(&iris, &CsvOptions::default()).unwrap();
+    let m = binary::MappedDataset::open(&p).unwrap();
+    assert_eq!(Fingerprint::of(&m), Fingerprint::of(&c));
+    assert_eq!(m.scaler(Scale::Standard), ScalerFit::fit(&c, Scale::Standard));
+    assert_eq!(m.task, c.task);
+}
+
+fn checkpoint() -> Checkpoint {
+    let d = classification_data(20, 3, 2, 1);
+    let net =
+        Network::<f32>::new(&[3, 4, 2], Activation::Relu, Head::SoftmaxCrossEntropy, &mut rng::seeded(1, 0)).unwrap();
+    let r = rng::seeded(1, rng::STREAM_SHUFFLE);
+    Checkpoint {
+        network: net,
+        scaler: ScalerFit::fit(&d, Scale::Standard),
+        task: d.task.clone(),
+        feature_names: d.feature_names.clone(),
+        config: TrainConfig::default(),
+        state: TrainState {
+            epoch: 1,
+            step: 2,
+            global_step: 3,
+            epoch_rng: rng::RngState::capture(1, &r),
+            epoch_loss_sum: 0.5,
+            epoch_correct: 4,
+            epoch_examples: 5,
+        },
+        fingerprint: Fingerprint::of(&d),
+        history: Vec::new(),
+    }
+}
+
+#[test]
+fn checkpoints_round_trip_and_damage_is_refused_with_its_own_message() {
+    let c = checkpoint();
+    let (_dir, p) = temp_path("m.ckpt");
+    c.save(&p).unwrap();
+    assert_eq!(Checkpoint::load(&p).unwrap(), c);
+    let bytes = std::fs::read(&p).unwrap();
+    let err = |b: &[u8]| Checkpoint::from_bytes(&p, b).unwrap_err().to_string();
+    assert!(err(&[]).contains("empty file"));
+    assert!(err(&bytes[..bytes.len() - 1]).contains("but") && err(&bytes[..bytes.len() - 1]).contains("truncated"));
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 10;
+    flipped[last] ^= 4;
+    assert!(err(&flipped).contains("checksum mismatch"));
+    let mut magic = bytes.clone();
+    magic[1] = b'?';
+    assert!(err(&magic).contains("bad magic"));
+    let mut future = bytes.clone();
+    future[8] = 2;
+    assert!(err(&future).contains("format version 2, this build reads version 1 (written by a newer shardprop"));
+    // No temp files are left behind by a save.
+    let left: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}

@@ -1,0 +1,90 @@
+//! Backprop against central finite differences of `J`, in f64, for every activation and head,
+//! 1 to 4 hidden layers of odd sizes.
+
+use ndarray::Array2;
+use shardprop::{Activation, Head, Network};
+
+use crate::common::{max_rel_err, network, random_matrix, random_targets};
+
+const ACTIVATIONS: [Activation; 4] = [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::Identity];
+const HEADS: [Head; 3] = [Head::SigmoidMse, Head::SoftmaxCrossEntropy, Head::IdentityMse];
+/// Step for the central difference: truncation error O(h²) and rounding O(ε/h) balance near here.
+const H: f64 = 1e-5;
+/// Below this magnitude a gradient is compared by absolute error (relative error of a value that
+/// is zero up to rounding means nothing).
+const FLOOR: f64 = 1e-4;
+
+/// `(J(w + h e_k) − J(w − h e_k)) / 2h` for every parameter.
+fn numeric_gradient(net: &Network<f64>, x: &Array2<f64>, y: &Array2<f64>) -> Vec<Array2<f64>> {
+    let mut probe = net.clone();
+    let mut grads = Vec::new();
+    for l in 0..net.weights().len() {
+        let mut g = Array2::zeros(net.weights()[l].raw_dim());
+        for idx in ndarray::indices(g.raw_dim()) {
+            let w0 = net.weights()[l][idx];
+            probe.weights_mut()[l][idx] = w0 + H;
+            let up = probe.cost(x.view(), y.view());
+            probe.weights_mut()[l][idx] = w0 - H;
+            let down = probe.cost(x.view(), y.view());
+            probe.weights_mut()[l][idx] = w0;
+            g[idx] = (up - down) / (2.0 * H);
+        }
+        grads.push(g);
+    }
+    grads
+}
+
+fn worst_error(sizes: &[usize], hidden: Activation, head: Head, seed: u64) -> f64 {
+    let mut net = network(sizes, hidden, head, seed);
+    // Random, non-zero biases: with ReLU's zero bias init a dead layer makes z exactly 0, the
+    // kink, where finite differences are meaningless.
+    for (l, w) in net.weights_mut().iter_mut().enumerate() {
+        let b = random_matrix(w.nrows(), 1, seed * 31 + l as u64);
+        w.column_mut(0).assign(&(b.column(0).mapv(|v| v * 0.5)));
+    }
+    let m = 7;
+    let x = random_matrix(m, sizes[0], seed + 1);
+    let y = random_targets(head, m, sizes[sizes.len() - 1], seed + 2);
+    let analytic = net.gradient(x.view(), y.view());
+    let numeric = numeric_gradient(&net, &x, &y);
+    analytic.iter().zip(&numeric).map(|(a, n)| max_rel_err(a, n, FLOOR)).fold(0.0, f64::max)
+}
+
+#[test]
+fn every_activation_head_and_depth_matches_finite_differences() {
+    let mut worst = (0.0, String::new());
+    for (hi, &hidden) in ACTIVATIONS.iter().enumerate() {
+        for (di, &head) in HEADS.iter().enumerate() {
+            for depth in 1..=4 {
+                let mut sizes = vec![5];
+                sizes.extend([7, 3, 5, 9].iter().take(depth));
+                sizes.push(3);
+                let seed = (100 * hi + 10 * di + depth) as u64;
+                let err = worst_error(&sizes, hidden, head, seed);
+                assert!(err <= 1e-6, "{hidden:?} {head:?} sizes {sizes:?}: max relative error {err:e}");
+                if err > worst.0 {
+                    worst = (err, format!("{hidden:?} {head:?} {sizes:?}"));
+                }
+            }
+        }
+    }
+    eprintln!("worst relative error {:e} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn a_single_output_unit_and_no_hidden_layer_also_check() {
+    assert!(worst_error(&[2, 2, 1], Activation::Sigmoid, Head::SigmoidMse, 5) <= 1e-6);
+    assert!(worst_error(&[3, 4], Activation::Sigmoid, Head::SoftmaxCrossEntropy, 6) <= 1e-6);
+}
+
+#[test]
+fn the_check_detects_a_slightly_wrong_gradient() {
+    // The tolerance must be tight enough to catch a 0.1% error in backprop.
+    let net = network(&[5, 7, 3], Activation::Tanh, Head::SigmoidMse, 11);
+    let x = random_matrix(7, 5, 12);
+    let y = random_targets(Head::SigmoidMse, 7, 3, 13);
+    let mut analytic = net.gradient(x.view(), y.view());
+    analytic[0].mapv_inplace(|v| v * 1.001);
+    let numeric = numeric_gradient(&net, &x, &y);
+    assert!(max_rel_err(&analytic[0], &numeric[0], FLOOR) > 1e-6);
+}

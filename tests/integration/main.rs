@@ -1,0 +1,11 @@
+//! Integration tests: one binary, one module per concern.
+
+mod common;
+
+mod bad_input;
+mod cli;
+mod determinism;
+mod formats;
+mod gradcheck;
+mod learning;
+mod oracle;
