@@ -32,7 +32,7 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { epochs: 10, batch_size: 64, lr: 0.1, seed: 1, shard_size: 64 }
+        Self { epochs: 20, batch_size: 32, lr: 1.0, seed: 1, shard_size: 16 }
     }
 }
 

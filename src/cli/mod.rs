@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// shardprop: a deterministic, data-parallel trainer for fully connected networks.
 #[derive(Parser, Debug)]
-#[command(name = "shardprop", version, about)]
+#[command(name = "shardprop", version, about, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,19 +69,19 @@ pub struct TrainArgs {
     #[arg(long, default_value = "mse", value_parser = ["mse", "cross-entropy"])]
     pub loss: String,
     /// Passes over the training data.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 20)]
     pub epochs: usize,
     /// Examples per step; 0 means the full batch.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// Learning rate.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 1.0)]
     pub lr: f64,
     /// Worker threads (default: every core). Never changes the result.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Rows per shard; part of the result (fixes the summation order).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 16)]
     pub shard_size: usize,
     /// Seed for initialisation and shuffling.
     #[arg(long, default_value_t = 1)]

@@ -1,1 +1,127 @@
-//! placeholder
+//! The `shardprop` binary: the contract of flags, JSON fields and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shardprop(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shardprop")).args(args).output().expect("runs")
+}
+
+fn datasets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "failed: {}", stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn iris_train(extra: &[&str]) -> Output {
+    let iris = datasets().join("iris.csv");
+    let mut args = vec!["train", "--data", iris.to_str().unwrap(), "--hidden", "6", "--epochs", "30", "--batch-size", "16", "--json"];
+    args.extend_from_slice(extra);
+    shardprop(&args)
+}
+
+#[test]
+fn train_json_has_the_contract_fields_and_the_digest_ignores_threads() {
+    let one = json(&iris_train(&["--threads", "1"]));
+    for field in ["epochs", "train_loss", "train_accuracy", "examples_per_sec", "seconds", "params_digest"] {
+        assert!(one.get(field).is_some(), "missing {field}: {one}");
+    }
+    assert_eq!(one["epochs"], 30);
+    let three = json(&iris_train(&["--threads", "3"]));
+    assert_eq!(one["params_digest"], three["params_digest"]);
+    let other_seed = json(&iris_train(&["--seed", "9"]));
+    assert_ne!(one["params_digest"], other_seed["params_digest"]);
+}
+
+#[test]
+fn train_out_then_evaluate_and_predict_with_test_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("iris.ckpt");
+    let iris = datasets().join("iris.csv");
+    let t = json(&iris_train(&["--out", model.to_str().unwrap(), "--test", iris.to_str().unwrap(), "--epochs", "200"]));
+    assert!(t["test_accuracy"].as_f64().unwrap() > 0.9, "{t}");
+    let e = json(&shardprop(&["evaluate", "--model", model.to_str().unwrap(), "--data", iris.to_str().unwrap(), "--json"]));
+    assert_eq!(e["accuracy"], t["test_accuracy"]);
+    assert_eq!(e["params_digest"], t["params_digest"]);
+    let confusion: u64 = e["confusion"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(confusion, 150);
+
+    let preds = dir.path().join("preds.csv");
+    let p = shardprop(&["predict", "--model", model.to_str().unwrap(), "--data", iris.to_str().unwrap(), "--output", preds.to_str().unwrap()]);
+    assert!(p.status.success(), "{}", stderr(&p));
+    let text = std::fs::read_to_string(&preds).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 151);
+    assert_eq!(lines[0], "prediction");
+    // iris.csv is sorted by species: mostly 0s first, 2s last.
+    assert_eq!(lines[1], "0");
+    assert_eq!(lines[150], "2");
+}
+
+#[test]
+fn converting_to_binary_then_training_gives_the_same_model_as_the_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("iris.bin");
+    let iris = datasets().join("iris.csv");
+    let c = shardprop(&["convert", iris.to_str().unwrap(), bin.to_str().unwrap()]);
+    assert!(c.status.success(), "{}", stderr(&c));
+    let from_csv = json(&iris_train(&["--scale", "standard"]));
+    let from_bin = json(&shardprop(&[
+        "train", "--data", bin.to_str().unwrap(), "--hidden", "6", "--epochs", "30", "--batch-size", "16", "--scale", "standard", "--json",
+    ]));
+    assert_eq!(from_csv["params_digest"], from_bin["params_digest"]);
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "a,b,label\n1,2,0\n1,zz,1\n").unwrap();
+    let o = shardprop(&["train", "--data", bad.to_str().unwrap(), "--epochs", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad.csv:3:3: column 2 (b): cannot parse \"zz\" as a number"), "{}", stderr(&o));
+
+    let o = shardprop(&["train", "--data", bad.to_str().unwrap(), "--epochs", "1", "--skip-bad-rows", "--hidden", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("skipped 1 bad rows (lines 3)"), "{}", stderr(&o));
+
+    let missing = shardprop(&["evaluate", "--model", dir.path().join("none.ckpt").to_str().unwrap(), "--data", bad.to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("none.ckpt"), "{}", stderr(&missing));
+
+    let usage = shardprop(&["train", "--epochs", "many"]);
+    assert_eq!(usage.status.code(), Some(2));
+
+    let iris = datasets().join("iris.csv");
+    let o = shardprop(&["train", "--data", iris.to_str().unwrap(), "--target", "colour"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown target column \"colour\""), "{}", stderr(&o));
+}
+
+#[test]
+fn a_model_refuses_data_with_another_feature_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.ckpt");
+    let t = iris_train(&["--out", model.to_str().unwrap(), "--epochs", "1"]);
+    assert!(t.status.success(), "{}", stderr(&t));
+    let narrow = dir.path().join("narrow.csv");
+    std::fs::write(&narrow, "a,b,label\n1,2,0\n").unwrap();
+    let o = shardprop(&["evaluate", "--model", model.to_str().unwrap(), "--data", narrow.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("narrow.csv: has 2 features per row, but the model takes 4"), "{}", stderr(&o));
+    let damaged = dir.path().join("damaged.ckpt");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&damaged, &bytes).unwrap();
+    let o = shardprop(&["evaluate", "--model", damaged.to_str().unwrap(), "--data", narrow.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("checksum mismatch"), "{}", stderr(&o));
+}
