@@ -127,6 +127,7 @@ impl<T: Float> Engine<T> {
             });
             reduce(sums, grad);
         });
+        data.rows_read(m);
         grad
     }
 

@@ -38,8 +38,8 @@ fn default_mnist() -> PathBuf {
 }
 
 /// Loads a dataset, reporting any rows dropped by `--skip-bad-rows`.
-fn load(path: &Path, csv: &CsvOptions) -> Result<Loaded> {
-    let (loaded, skipped) = data::load(path, csv).with_context(|| format!("cannot load {}", path.display()))?;
+fn load(path: &Path, csv: &CsvOptions, verify: bool) -> Result<Loaded> {
+    let (loaded, skipped) = data::load(path, csv, verify).with_context(|| format!("cannot load {}", path.display()))?;
     report_skipped(path, &skipped);
     Ok(loaded)
 }
@@ -63,7 +63,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let started = Instant::now();
     let data_path = a.data.clone().unwrap_or_else(default_mnist);
     let csv = csv_options(&a.csv, None);
-    let train = load(&data_path, &csv)?;
+    let t0 = Instant::now();
+    let train = load(&data_path, &csv, !a.csv.no_verify)?;
+    let load_seconds = t0.elapsed().as_secs_f64();
     let test_path = match &a.test {
         Some(p) => Some(p.clone()),
         None if data_path.is_dir() => data::idx::images_in(&data_path, "t10k").ok(),
@@ -73,7 +75,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let is_idx = data_path.is_dir() || data::idx::is_idx_path(&data_path);
     let scale = match &a.scale {
         Some(s) => Scale::parse(s).with_context(|| format!("--scale {s:?}: expected none, minmax or standard"))?,
-        None if is_idx || matches!(train, Loaded::Mapped(_)) => Scale::None,
+        None if is_idx => Scale::None,
         None => Scale::Standard,
     };
     let scaler = train.fit_scaler(scale);
@@ -97,7 +99,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let mut trainer = Trainer::new(net, cfg.clone(), a.threads)?;
     let threads = trainer.engine_mut().threads();
     eprintln!(
-        "training {} on {} ({} rows, {} features), {} params, {} threads",
+        "training {} on {} ({} rows, {} features, loaded in {load_seconds:.3}s), {} params, {} threads",
         sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-"),
         data_path.display(),
         examples.len(),
@@ -123,7 +125,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let mut test_eval: Option<Evaluation> = None;
     if let Some(tp) = &test_path {
         let test_csv = csv_options(&a.csv, task.classes().map(|c| c.to_vec()));
-        let test = load(tp, &test_csv)?;
+        let test = load(tp, &test_csv, !a.csv.no_verify)?;
         check_features(tp, test.examples(), examples.n_features())?;
         if test.task() != &task {
             bail!("{}: its classes or targets differ from the training data's", tp.display());
@@ -169,6 +171,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             "seconds": seconds,
             "params_digest": digest,
             "threads": threads,
+            "load_seconds": load_seconds,
             "history": history,
         });
         if task.classes().is_some() {
@@ -196,7 +199,7 @@ fn feature_names(loaded: &Loaded) -> Vec<String> {
 
 fn load_for_model(ckpt: &Checkpoint, path: &Path, csv: &CsvArgs) -> Result<Loaded> {
     let opts = csv_options(csv, ckpt.task.classes().map(|c| c.to_vec()));
-    let data = load(path, &opts)?;
+    let data = load(path, &opts, !csv.no_verify)?;
     check_features(path, data.examples(), ckpt.network.n_inputs())?;
     if let (Some(model), Some(found)) = (ckpt.task.classes(), data.task().classes())
         && model != found

@@ -46,6 +46,10 @@ pub struct CsvArgs {
     /// Drop rows that do not parse, and report how many and which lines.
     #[arg(long)]
     pub skip_bad_rows: bool,
+    /// Do not verify a binary dataset's checksum over all rows when opening it (opening a
+    /// multi-GB file then takes milliseconds; header, sizes and metadata are still checked).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Args, Debug)]

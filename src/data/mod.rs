@@ -31,6 +31,10 @@ pub trait Examples: Sync {
     fn features(&self, i: usize) -> &[f32];
     /// The target of row `i`.
     fn target(&self, i: usize) -> Target<'_>;
+    /// Called by the engine after each step with the number of rows it read, outside any
+    /// parallel section; a memory-mapped source uses it to hand pages back so resident memory
+    /// stays bounded.
+    fn rows_read(&self, _rows: usize) {}
 }
 
 /// The target of one row.
@@ -51,8 +55,9 @@ impl Target<'_> {
                 out.fill(T::zero());
                 if out.len() == 1 {
                     out[0] = T::from_usize(c.min(1));
-                } else {
-                    out[c] = T::one();
+                } else if let Some(o) = out.get_mut(c) {
+                    // (An out-of-range class can only come from an unverified damaged file.)
+                    *o = T::one();
                 }
             }
             Target::Values(v) => {
@@ -310,12 +315,13 @@ pub struct CsvOptions {
 
 /// Loads a dataset by looking at the path: an MNIST directory or IDX file, a shardprop binary
 /// file, or a CSV file (optionally gzipped). Returns the CSV lines skipped by `skip_bad_rows`.
-pub fn load(path: &Path, csv: &CsvOptions) -> Result<(Loaded, Vec<u64>)> {
+/// `verify` checks a binary file's checksum over all rows (one sequential read) when opening it.
+pub fn load(path: &Path, csv: &CsvOptions, verify: bool) -> Result<(Loaded, Vec<u64>)> {
     if path.is_dir() || idx::is_idx_path(path) {
         return Ok((Loaded::Memory(idx::load_mnist(path)?), Vec::new()));
     }
     if binary::has_magic(path)? {
-        return Ok((Loaded::Mapped(binary::MappedDataset::open(path)?), Vec::new()));
+        return Ok((Loaded::Mapped(binary::MappedDataset::open_with(path, verify)?), Vec::new()));
     }
     let (d, skipped) = csv::load(path, csv)?;
     Ok((Loaded::Memory(d), skipped))

@@ -17,12 +17,24 @@ fn stderr(o: &Output) -> String {
 
 fn json(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "failed: {}", stderr(o));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 fn iris_train(extra: &[&str]) -> Output {
     let iris = datasets().join("iris.csv");
-    let mut args = vec!["train", "--data", iris.to_str().unwrap(), "--hidden", "6", "--epochs", "30", "--batch-size", "16", "--json"];
+    let mut args = vec![
+        "train",
+        "--data",
+        iris.to_str().unwrap(),
+        "--hidden",
+        "6",
+        "--epochs",
+        "30",
+        "--batch-size",
+        "16",
+        "--json",
+    ];
     args.extend_from_slice(extra);
     shardprop(&args)
 }
@@ -47,14 +59,29 @@ fn train_out_then_evaluate_and_predict_with_test_set() {
     let iris = datasets().join("iris.csv");
     let t = json(&iris_train(&["--out", model.to_str().unwrap(), "--test", iris.to_str().unwrap(), "--epochs", "200"]));
     assert!(t["test_accuracy"].as_f64().unwrap() > 0.9, "{t}");
-    let e = json(&shardprop(&["evaluate", "--model", model.to_str().unwrap(), "--data", iris.to_str().unwrap(), "--json"]));
+    let e =
+        json(&shardprop(&["evaluate", "--model", model.to_str().unwrap(), "--data", iris.to_str().unwrap(), "--json"]));
     assert_eq!(e["accuracy"], t["test_accuracy"]);
     assert_eq!(e["params_digest"], t["params_digest"]);
-    let confusion: u64 = e["confusion"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
+    let confusion: u64 = e["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(confusion, 150);
 
     let preds = dir.path().join("preds.csv");
-    let p = shardprop(&["predict", "--model", model.to_str().unwrap(), "--data", iris.to_str().unwrap(), "--output", preds.to_str().unwrap()]);
+    let p = shardprop(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        iris.to_str().unwrap(),
+        "--output",
+        preds.to_str().unwrap(),
+    ]);
     assert!(p.status.success(), "{}", stderr(&p));
     let text = std::fs::read_to_string(&preds).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -74,7 +101,18 @@ fn converting_to_binary_then_training_gives_the_same_model_as_the_csv() {
     assert!(c.status.success(), "{}", stderr(&c));
     let from_csv = json(&iris_train(&["--scale", "standard"]));
     let from_bin = json(&shardprop(&[
-        "train", "--data", bin.to_str().unwrap(), "--hidden", "6", "--epochs", "30", "--batch-size", "16", "--scale", "standard", "--json",
+        "train",
+        "--data",
+        bin.to_str().unwrap(),
+        "--hidden",
+        "6",
+        "--epochs",
+        "30",
+        "--batch-size",
+        "16",
+        "--scale",
+        "standard",
+        "--json",
     ]));
     assert_eq!(from_csv["params_digest"], from_bin["params_digest"]);
 }
@@ -92,7 +130,13 @@ fn bad_input_exits_2_with_a_message_never_a_panic() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("skipped 1 bad rows (lines 3)"), "{}", stderr(&o));
 
-    let missing = shardprop(&["evaluate", "--model", dir.path().join("none.ckpt").to_str().unwrap(), "--data", bad.to_str().unwrap()]);
+    let missing = shardprop(&[
+        "evaluate",
+        "--model",
+        dir.path().join("none.ckpt").to_str().unwrap(),
+        "--data",
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("none.ckpt"), "{}", stderr(&missing));
 
@@ -114,6 +158,11 @@ fn a_model_refuses_data_with_another_feature_count() {
     let narrow = dir.path().join("narrow.csv");
     std::fs::write(&narrow, "a,b,label\n1,2,0\n").unwrap();
     let o = shardprop(&["evaluate", "--model", model.to_str().unwrap(), "--data", narrow.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("narrow.csv: has 2 features per row, but the model takes 4"), "{}", stderr(&o));
+    let iris = datasets().join("iris.csv");
+    let o =
+        shardprop(&["train", "--data", iris.to_str().unwrap(), "--test", narrow.to_str().unwrap(), "--epochs", "1"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("narrow.csv: has 2 features per row, but the model takes 4"), "{}", stderr(&o));
     let damaged = dir.path().join("damaged.ckpt");
