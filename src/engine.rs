@@ -8,6 +8,8 @@
 //! the same for any thread count.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
@@ -15,15 +17,16 @@ use rayon::prelude::*;
 use crate::data::{Examples, Scaler};
 use crate::error::{Error, Result};
 use crate::network::count_correct;
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, UPDATE_CHUNK, update_layer};
 use crate::{Float, Grad, GradSum, Network, Workspace};
 
 /// At most this many shards per step, so partial-`Δ` memory stays bounded for full-batch steps.
 pub const MAX_SHARDS: usize = 64;
-/// Elements per task in the parallel reduction.
-const REDUCE_CHUNK: usize = 1 << 14;
+/// Rows per chunk: a shard is processed in chunks of at most this many rows, so scratch buffers
+/// stay small and cache-friendly whatever the shard size.
+pub const CHUNK: usize = 256;
 /// Rows per shard in forward-only evaluation.
-pub const EVAL_SHARD: usize = 512;
+pub const EVAL_SHARD: usize = CHUNK;
 
 /// Rows per shard for a step of `m` examples: the configured `shard_size`, raised so there are at
 /// most [`MAX_SHARDS`] shards. A function of `m` and `shard_size` only.
@@ -63,6 +66,37 @@ pub struct Engine<T: Float> {
     sums: Vec<GradSum<T>>,
     workspaces: Mutex<Vec<Workspace<T>>>,
     grad: Option<Grad<T>>,
+    times: StepTimes,
+}
+
+/// Where the time of training steps went, accumulated since the engine started or was reset.
+#[derive(Debug, Default)]
+pub struct StepTimes {
+    /// Wall time of the parallel part of steps (gather, forward, backprop).
+    pub parallel: Duration,
+    /// Wall time of the ordered reduction.
+    pub reduce: Duration,
+    /// Wall time of the optimiser steps.
+    pub step: Duration,
+    forward_busy_ns: AtomicU64,
+    backprop_busy_ns: AtomicU64,
+}
+
+impl StepTimes {
+    fn add_busy(&self, forward: Duration, backprop: Duration) {
+        self.forward_busy_ns.fetch_add(forward.as_nanos() as u64, Ordering::Relaxed);
+        self.backprop_busy_ns.fetch_add(backprop.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Wall seconds of (forward, backprop, reduction, step): the parallel part is split between
+    /// forward (with the gather of rows) and backprop in proportion to the workers' busy time.
+    pub fn split(&self) -> (f64, f64, f64, f64) {
+        let f = self.forward_busy_ns.load(Ordering::Relaxed) as f64;
+        let b = self.backprop_busy_ns.load(Ordering::Relaxed) as f64;
+        let par = self.parallel.as_secs_f64();
+        let share = if f + b > 0.0 { f / (f + b) } else { 0.5 };
+        (par * share, par * (1.0 - share), self.reduce.as_secs_f64(), self.step.as_secs_f64())
+    }
 }
 
 impl<T: Float> Engine<T> {
@@ -81,12 +115,23 @@ impl<T: Float> Engine<T> {
             sums: Vec::new(),
             workspaces: Mutex::new(Vec::new()),
             grad: None,
+            times: StepTimes::default(),
         })
     }
 
     /// Worker threads.
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Time spent in steps so far.
+    pub fn times(&self) -> &StepTimes {
+        &self.times
+    }
+
+    /// Starts the step timers afresh.
+    pub fn reset_times(&mut self) {
+        self.times = StepTimes::default();
     }
 
     /// Configured rows per shard.
@@ -102,6 +147,25 @@ impl<T: Float> Engine<T> {
     /// `D^(l) = Δ^(l)/m` over the examples `idx` of `data`: shards in parallel, then the ordered
     /// reduction. Allocates only the first time (or when the network or shard shape grows).
     pub fn gradient(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> &Grad<T> {
+        let k = self.partial_sums(net, data, scaler, idx);
+        let t0 = Instant::now();
+        let (sums, grad) = (&self.sums[..k], self.grad.as_mut().expect("allocated by partial_sums"));
+        self.pool.install(|| {
+            for (l, d) in grad.d.iter_mut().enumerate() {
+                let d = d.as_slice_mut().expect("contiguous");
+                d.par_chunks_mut(UPDATE_CHUNK)
+                    .enumerate()
+                    .for_each(|(c, out)| sum_shards(sums, l, c * UPDATE_CHUNK, out, idx.len()));
+            }
+        });
+        finish_grad(sums, grad);
+        self.times.reduce += t0.elapsed();
+        grad
+    }
+
+    /// The parallel part of a step: each shard's `Δ_s` into its own buffer. Returns the number of
+    /// shards.
+    fn partial_sums(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> usize {
         let m = idx.len();
         let len = shard_len(m, self.shard_size);
         let k = m.div_ceil(len);
@@ -114,38 +178,56 @@ impl<T: Float> Engine<T> {
         if !self.grad.as_ref().is_some_and(|g| g.fits(net)) {
             self.grad = Some(Grad::zeros(net));
         }
-        let (sums, workspaces) = (&mut self.sums[..k], &self.workspaces);
-        let grad = self.grad.as_mut().expect("allocated above");
+        let (sums, workspaces, times) = (&mut self.sums[..k], &self.workspaces, &self.times);
+        let started = Instant::now();
         self.pool.install(|| {
             sums.par_iter_mut().enumerate().for_each(|(s, sum)| {
                 let rows = &idx[s * len..((s + 1) * len).min(m)];
-                let mut ws = take_workspace(workspaces, net, len);
-                gather(&mut ws, data, scaler, rows);
-                sum.reset();
-                net.backprop(&mut ws, rows.len(), sum);
+                let mut ws = take_workspace(workspaces, net, len.min(CHUNK));
+                // A shard larger than a chunk is done chunk by chunk in order, adding into its Δ.
+                for (c, chunk) in rows.chunks(CHUNK).enumerate() {
+                    let t0 = Instant::now();
+                    gather(&mut ws, data, scaler, chunk);
+                    net.forward(&mut ws, chunk.len());
+                    let t1 = Instant::now();
+                    net.backward(&mut ws, chunk.len(), sum, c > 0);
+                    times.add_busy(t1 - t0, t1.elapsed());
+                }
                 workspaces.lock().unwrap_or_else(|p| p.into_inner()).push(ws);
             });
-            reduce(sums, grad);
         });
+        self.times.parallel += started.elapsed();
         data.rows_read(m);
-        grad
+        k
     }
 
-    /// One gradient-descent step over the examples `idx`: [`Engine::gradient`], then `opt`
-    /// applies `D` with learning rate `lr` inside the pool. Returns the step's gradient (for its
-    /// loss and accuracy).
+    /// One optimiser step over the examples `idx`: the shards' `Δ` in parallel as in
+    /// [`Engine::gradient`], then one fused parallel pass that sums them in shard order into
+    /// `D = Σ_s Δ_s / m` (the same bits as [`Engine::gradient`]) and lets `opt` update each chunk
+    /// of weights while it is in cache. Returns the step's gradient (for its loss and accuracy).
     pub fn step(
         &mut self,
         net: &mut Network<T>,
         data: &dyn Examples,
         scaler: &Scaler,
         idx: &[usize],
-        opt: &mut dyn Optimizer<T>,
+        opt: &mut Optimizer<T>,
         lr: f64,
     ) -> &Grad<T> {
-        self.gradient(net, data, scaler, idx);
-        let grad = self.grad.as_ref().expect("computed above");
-        self.pool.install(|| opt.step(net, grad, lr));
+        let k = self.partial_sums(net, data, scaler, idx);
+        let t0 = Instant::now();
+        let (sums, grad) = (&self.sums[..k], self.grad.as_mut().expect("allocated by partial_sums"));
+        let ctx = opt.begin_step(lr, idx.len());
+        self.pool.install(|| {
+            for (l, (w, d)) in net.weights_mut().iter_mut().zip(grad.d.iter_mut()).enumerate() {
+                let cols = w.ncols();
+                let (s0, s1) = opt.slots_mut(l);
+                let (w, d) = (w.as_slice_mut().expect("contiguous"), d.as_slice_mut().expect("contiguous"));
+                update_layer(&ctx, cols, w, d, s0, s1, |start, out| sum_shards(sums, l, start, out, idx.len()));
+            }
+        });
+        finish_grad(sums, grad);
+        self.times.reduce += t0.elapsed();
         grad
     }
 
@@ -196,31 +278,26 @@ fn gather<T: Float>(ws: &mut Workspace<T>, data: &dyn Examples, scaler: &Scaler,
     }
 }
 
-fn part<'a, T: Float>(s: &'a GradSum<T>, l: usize, range: &std::ops::Range<usize>) -> &'a [T] {
-    &s.dw[l].as_slice().expect("gradients are contiguous")[range.clone()]
+/// Writes `D` for elements `start..start + out.len()` of layer `l`:
+/// `(Δ_0 + Δ_1 + … + Δ_{k−1}) / m`, adding the shards in shard order. Gives the same bits as
+/// [`Grad::reduce_in_order`] however the elements are split among threads.
+fn sum_shards<T: Float>(sums: &[GradSum<T>], l: usize, start: usize, out: &mut [T], m: usize) {
+    let range = start..start + out.len();
+    out.copy_from_slice(&sums[0].dw[l].as_slice().expect("contiguous")[range.clone()]);
+    for s in &sums[1..] {
+        for (o, &v) in out.iter_mut().zip(&s.dw[l].as_slice().expect("contiguous")[range.clone()]) {
+            *o += v;
+        }
+    }
+    let mt = T::from_usize(m.max(1));
+    for o in out.iter_mut() {
+        *o /= mt;
+    }
 }
 
-/// `D = (Δ_0 + Δ_1 + … + Δ_{k−1}) / m`, element by element in shard order, parallel over elements.
-/// Gives the same bits as [`Grad::reduce_in_order`].
-fn reduce<T: Float>(sums: &[GradSum<T>], grad: &mut Grad<T>) {
-    let m: usize = sums.iter().map(|s| s.m).sum();
-    let mt = T::from_usize(m.max(1));
-    for (l, d) in grad.d.iter_mut().enumerate() {
-        let d = d.as_slice_mut().expect("gradients are contiguous");
-        d.par_chunks_mut(REDUCE_CHUNK).enumerate().for_each(|(c, out)| {
-            let range = c * REDUCE_CHUNK..c * REDUCE_CHUNK + out.len();
-            out.copy_from_slice(part(&sums[0], l, &range));
-            for s in &sums[1..] {
-                for (o, &v) in out.iter_mut().zip(part(s, l, &range)) {
-                    *o += v;
-                }
-            }
-            for o in out.iter_mut() {
-                *o /= mt;
-            }
-        });
-    }
-    grad.m = m;
+/// The step's example count, summed cost and hits, in shard order.
+fn finish_grad<T: Float>(sums: &[GradSum<T>], grad: &mut Grad<T>) {
+    grad.m = sums.iter().map(|s| s.m).sum();
     grad.loss_sum = sums.iter().map(|s| s.loss).sum();
     grad.correct = sums.iter().map(|s| s.correct).sum();
 }

@@ -22,16 +22,19 @@
 
 pub mod activation;
 pub mod atomic;
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod engine;
 pub mod error;
 pub mod float;
 pub mod grad;
+pub mod linalg;
 pub mod loss;
 pub mod metrics;
 pub mod network;
 pub mod optim;
+pub mod plot;
 pub mod rng;
 pub mod train;
 

@@ -4,14 +4,14 @@
 //! `z^(l+1) = W^(l) a^(l)` for all of them is one product `acts[l] · W^(l)[:, 1..]ᵀ` plus the bias
 //! column `W^(l)[:, 0]` on every row.
 
-use ndarray::linalg::{general_mat_mul, general_mat_vec_mul};
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, s};
 use ndarray_rand::RandomExt;
 use ndarray_rand::rand_distr::{Normal, Uniform};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::linalg::matmul;
 use crate::{Activation, Float, GradSum, Head};
 
 /// A fully connected network `S_1 − S_2 − … − S_L`.
@@ -148,7 +148,7 @@ impl<T: Float> Network<T> {
             for mut row in out.rows_mut() {
                 row.assign(&w.column(0));
             }
-            general_mat_mul(T::one(), &a, &w.slice(s![.., 1..]).t(), T::one(), &mut out);
+            matmul(a, w.slice(s![.., 1..]).t(), true, out.view_mut());
             if l == last {
                 self.head.activate(out);
             } else {
@@ -158,32 +158,44 @@ impl<T: Float> Network<T> {
     }
 
     /// Forward pass and backpropagation over the first `rows` rows of the workspace; adds the
-    /// shard's `Δ^(l) = Σ_i δ^(l+1) a^(l)ᵀ` into `sum` and counts its examples, loss and hits.
+    /// shard's `Δ^(l)` into `sum` and counts its examples, loss and hits.
+    pub fn backprop(&self, ws: &mut Workspace<T>, rows: usize, sum: &mut GradSum<T>) {
+        self.forward(ws, rows);
+        self.backward(ws, rows, sum, true);
+    }
+
+    /// Backpropagation after [`Network::forward`] over the same rows: `Δ^(l) = Σ_i δ^(l+1) a^(l)ᵀ`
+    /// into `sum` (added when `add`, else overwriting it: the engine's per-shard buffers need no
+    /// zeroing pass), with the rows' count, summed cost and hits.
     ///
     /// `δ^(L)` comes from the head; `δ^(l) = (δ^(l+1) W^(l)[:, 1..]) ⊙ g'(a^(l))` (the bias column
     /// dropped), one product per layer. Shapes: `delta` for layer `l` is `(rows, S_l)`; the weight
     /// part of `Δ^(l)` is `δ^(l+1)ᵀ a^(l)`, `(S_{l+1}, S_l)`, and its bias column is `δ^(l+1)ᵀ 1`.
-    pub fn backprop(&self, ws: &mut Workspace<T>, rows: usize, sum: &mut GradSum<T>) {
-        self.forward(ws, rows);
+    pub fn backward(&self, ws: &mut Workspace<T>, rows: usize, sum: &mut GradSum<T>, add: bool) {
         let n_layers = self.n_layers();
         let h = ws.acts[n_layers - 1].slice(s![..rows, ..]);
         let y = ws.y.slice(s![..rows, ..]);
-        sum.loss += self.head.loss_sum(h, y);
-        sum.correct += count_correct(self.head, h, y);
-        sum.m += rows;
+        let (loss, correct) = (self.head.loss_sum(h, y), count_correct(self.head, h, y));
+        if add {
+            sum.loss += loss;
+            sum.correct += correct;
+            sum.m += rows;
+        } else {
+            (sum.loss, sum.correct, sum.m) = (loss, correct, rows);
+        }
         self.head.output_delta(h, y, ws.deltas[n_layers - 1].slice_mut(s![..rows, ..]));
 
-        let ones = ws.ones.slice(s![..rows]);
+        let ones = ws.ones.slice(s![..rows, ..]);
         for l in (0..n_layers - 1).rev() {
             let (d_lo, d_hi) = ws.deltas.split_at_mut(l + 1);
             let delta = d_hi[0].slice(s![..rows, ..]);
             let a = ws.acts[l].slice(s![..rows, ..]);
             let g = &mut sum.dw[l];
-            general_mat_mul(T::one(), &delta.t(), &a, T::one(), &mut g.slice_mut(s![.., 1..]));
-            general_mat_vec_mul(T::one(), &delta.t(), &ones, T::one(), &mut g.column_mut(0));
+            matmul(delta.t(), a, add, g.slice_mut(s![.., 1..]));
+            matmul(delta.t(), ones, add, g.slice_mut(s![.., ..1]));
             if l > 0 {
                 let mut prev = d_lo[l].slice_mut(s![..rows, ..]);
-                general_mat_mul(T::one(), &delta, &self.w[l].slice(s![.., 1..]), T::zero(), &mut prev);
+                matmul(delta, self.w[l].slice(s![.., 1..]), false, prev.view_mut());
                 self.hidden.scale_by_derivative(prev, a);
             }
         }
@@ -221,7 +233,7 @@ pub struct Workspace<T> {
     acts: Vec<Array2<T>>,
     deltas: Vec<Array2<T>>,
     y: Array2<T>,
-    ones: Array1<T>,
+    ones: Array2<T>,
     cap: usize,
 }
 
@@ -231,7 +243,7 @@ impl<T: Float> Workspace<T> {
         let acts: Vec<_> = net.sizes.iter().map(|&s| Array2::zeros((cap, s))).collect();
         let mut deltas: Vec<_> = net.sizes.iter().map(|&s| Array2::zeros((cap, s))).collect();
         deltas[0] = Array2::zeros((0, 0)); // the input layer needs no δ
-        Self { acts, deltas, y: Array2::zeros((cap, net.n_outputs())), ones: Array1::ones(cap), cap }
+        Self { acts, deltas, y: Array2::zeros((cap, net.n_outputs())), ones: Array2::ones((cap, 1)), cap }
     }
 
     /// The largest shard these buffers hold.

@@ -1,27 +1,353 @@
-//! Optimisers: how `D^(l)` becomes a weight update. Plain gradient descent is the derivation's
-//! `W^(l) -= α D^(l)`.
+//! Optimisers: how `D^(l)` becomes a weight update, and learning-rate schedules.
+//!
+//! Every method here is elementwise, so the engine applies it in the same parallel pass that
+//! finishes the reduction (`D = Σ_s Δ_s / m`), chunk by chunk while the values are in cache, and
+//! the result does not depend on how the elements are split among threads. With L2 weight decay
+//! `λ`, the cost is `J + (λ/2m) Σ w²` over non-bias weights, so `D += (λ/m) w` there.
+//!
+//! | method | update (`α` the learning rate, `d` the element of `D`) |
+//! | --- | --- |
+//! | gradient descent | `w −= α d` (the derivation) |
+//! | momentum | `v = μ v + d; w −= α v` |
+//! | Nesterov | `v = μ v + d; w −= α (d + μ v)` |
+//! | Adam | `m = β₁m + (1−β₁)d; v = β₂v + (1−β₂)d²; w −= α m̂ / (√v̂ + ε)`, `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)` |
+//! | iRPROP− | per weight step `Δ`: grows by `η⁺` while `d` keeps its sign, shrinks by `η⁻` and forgets `d` when it flips; `w −= sign(d) Δ` (no `α`) |
 
-use ndarray::Zip;
+use ndarray::Array2;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{Float, Grad, Network};
 
-/// Applies one gradient to the weights. Runs inside the engine's pool; updates are elementwise,
-/// so parallel application is deterministic.
-pub trait Optimizer<T: Float>: Send {
-    /// One step with gradient `grad` and learning rate `lr`.
-    fn step(&mut self, net: &mut Network<T>, grad: &Grad<T>, lr: f64);
+/// Elements per parallel task in an update pass.
+pub const UPDATE_CHUNK: usize = 1 << 14;
+
+/// An optimisation method and its hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Method {
+    /// Plain gradient descent, the default.
+    GradientDescent,
+    /// Classical momentum.
+    Momentum {
+        /// `μ`.
+        mu: f64,
+    },
+    /// Nesterov momentum.
+    Nesterov {
+        /// `μ`.
+        mu: f64,
+    },
+    /// Adam (Kingma and Ba, 2015).
+    Adam {
+        /// `β₁`.
+        beta1: f64,
+        /// `β₂`.
+        beta2: f64,
+        /// `ε`.
+        eps: f64,
+    },
+    /// iRPROP− (Igel and Hüsken, 2000), FANN's default for batch training.
+    Rprop {
+        /// `η⁺`, growth of a step while the gradient keeps its sign.
+        eta_plus: f64,
+        /// `η⁻`, shrinkage when it flips.
+        eta_minus: f64,
+        /// Initial step `Δ₀`.
+        delta0: f64,
+        /// Smallest step.
+        delta_min: f64,
+        /// Largest step.
+        delta_max: f64,
+    },
 }
 
-/// Plain gradient descent: `W^(l) -= α D^(l)`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GradientDescent;
+impl Default for Method {
+    fn default() -> Self {
+        Self::GradientDescent
+    }
+}
 
-impl<T: Float> Optimizer<T> for GradientDescent {
-    fn step(&mut self, net: &mut Network<T>, grad: &Grad<T>, lr: f64) {
-        let alpha = T::from_f64(lr);
-        for (w, d) in net.weights_mut().iter_mut().zip(&grad.d) {
-            Zip::from(w).and(d).par_for_each(|w, &d| *w -= alpha * d);
+impl Method {
+    /// Parses `sgd`/`gd`, `momentum`, `nesterov`, `adam`, `rprop` with `momentum` as `μ` and the
+    /// usual defaults (Adam 0.9/0.999/1e-8; iRPROP− as FANN: 1.2, 0.5, Δ₀ 0.1, 0, 50).
+    pub fn parse(name: &str, momentum: f64) -> Option<Self> {
+        Some(match name {
+            "sgd" | "gd" => Self::GradientDescent,
+            "momentum" => Self::Momentum { mu: momentum },
+            "nesterov" => Self::Nesterov { mu: momentum },
+            "adam" => Self::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            "rprop" | "irprop-" => {
+                Self::Rprop { eta_plus: 1.2, eta_minus: 0.5, delta0: 0.1, delta_min: 0.0, delta_max: 50.0 }
+            }
+            _ => return None,
+        })
+    }
+
+    /// The CLI name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::GradientDescent => "sgd",
+            Self::Momentum { .. } => "momentum",
+            Self::Nesterov { .. } => "nesterov",
+            Self::Adam { .. } => "adam",
+            Self::Rprop { .. } => "rprop",
         }
+    }
+
+    /// State values kept per weight.
+    pub fn slots(&self) -> usize {
+        match self {
+            Self::GradientDescent => 0,
+            Self::Momentum { .. } | Self::Nesterov { .. } => 1,
+            Self::Adam { .. } | Self::Rprop { .. } => 2,
+        }
+    }
+}
+
+/// A learning-rate schedule over epochs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum Schedule {
+    /// `α` throughout.
+    #[default]
+    Constant,
+    /// `α γ^⌊epoch / every⌋`.
+    Step {
+        /// Epochs between decays.
+        every: usize,
+        /// Factor per decay.
+        gamma: f64,
+    },
+    /// `α_min + ½ (α − α_min)(1 + cos(π epoch / epochs))`.
+    Cosine {
+        /// Epochs of the whole run.
+        epochs: usize,
+        /// Final rate.
+        min_lr: f64,
+    },
+}
+
+impl Schedule {
+    /// The rate for 0-based `epoch` given the base rate.
+    pub fn lr(&self, base: f64, epoch: usize) -> f64 {
+        match *self {
+            Self::Constant => base,
+            Self::Step { every, gamma } => base * gamma.powi((epoch / every.max(1)) as i32),
+            Self::Cosine { epochs, min_lr } => {
+                let p = (epoch as f64 / epochs.max(1) as f64).min(1.0);
+                min_lr + 0.5 * (base - min_lr) * (1.0 + (std::f64::consts::PI * p).cos())
+            }
+        }
+    }
+}
+
+/// An optimiser with its per-weight state (saved in checkpoints, so resume is exact).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Optimizer<T> {
+    /// The method.
+    pub method: Method,
+    /// L2 weight decay `λ` (0: none).
+    pub l2: f64,
+    /// Steps taken.
+    pub t: u64,
+    /// `state[slot][l]`, shaped like `W^(l)`.
+    pub state: Vec<Vec<Array2<T>>>,
+}
+
+/// The per-step constants of an update.
+#[derive(Clone, Copy, Debug)]
+pub struct StepCtx<T> {
+    method: Method,
+    lr: T,
+    /// `λ / m`.
+    decay: T,
+    /// `1 − β₁ᵗ`, `1 − β₂ᵗ` for Adam.
+    bias1: T,
+    bias2: T,
+}
+
+impl<T: Float> Optimizer<T> {
+    /// A fresh optimiser for `net`.
+    pub fn new(method: Method, l2: f64, net: &Network<T>) -> Self {
+        let state =
+            (0..method.slots()).map(|_| net.weights().iter().map(|w| Array2::zeros(w.raw_dim())).collect()).collect();
+        let mut opt = Self { method, l2, t: 0, state };
+        if let Method::Rprop { delta0, .. } = method {
+            for s in &mut opt.state[1] {
+                s.fill(T::from_f64(delta0));
+            }
+        }
+        opt
+    }
+
+    /// Whether the state is shaped for `net`.
+    pub fn fits(&self, net: &Network<T>) -> bool {
+        self.state.len() == self.method.slots()
+            && self.state.iter().all(|slot| {
+                slot.len() == net.weights().len() && slot.iter().zip(net.weights()).all(|(s, w)| s.dim() == w.dim())
+            })
+    }
+
+    /// Counts a step and returns its constants for a batch of `m` examples.
+    pub fn begin_step(&mut self, lr: f64, m: usize) -> StepCtx<T> {
+        self.t += 1;
+        let (bias1, bias2) = match self.method {
+            Method::Adam { beta1, beta2, .. } => (1.0 - beta1.powi(self.t as i32), 1.0 - beta2.powi(self.t as i32)),
+            _ => (1.0, 1.0),
+        };
+        StepCtx {
+            method: self.method,
+            lr: T::from_f64(lr),
+            decay: T::from_f64(self.l2 / m.max(1) as f64),
+            bias1: T::from_f64(bias1),
+            bias2: T::from_f64(bias2),
+        }
+    }
+
+    /// Applies `D` to every weight in a separate pass (copies `D`; the engine instead fuses the
+    /// update into its reduction, allocation-free).
+    pub fn step(&mut self, net: &mut Network<T>, grad: &Grad<T>, lr: f64) {
+        let ctx = self.begin_step(lr, grad.m);
+        for (l, (w, d)) in net.weights_mut().iter_mut().zip(&grad.d).enumerate() {
+            let cols = w.ncols();
+            let (s0, s1) = self.slots_mut(l);
+            let mut d = d.clone();
+            let d = d.as_slice_mut().expect("contiguous");
+            update_layer(&ctx, cols, w.as_slice_mut().expect("contiguous"), d, s0, s1, |_, _| {});
+        }
+    }
+
+    /// The state slices of layer `l` (empty when the method keeps fewer slots).
+    pub fn slots_mut(&mut self, l: usize) -> (&mut [T], &mut [T]) {
+        let mut it = self.state.iter_mut();
+        let s0 = it.next().map_or(&mut [][..], |s| s[l].as_slice_mut().expect("contiguous"));
+        let s1 = it.next().map_or(&mut [][..], |s| s[l].as_slice_mut().expect("contiguous"));
+        (s0, s1)
+    }
+}
+
+/// Updates one layer in parallel chunks of [`UPDATE_CHUNK`] elements: `fill(start, d_chunk)`
+/// first writes the chunk of `D` (the engine's reducer does its sum there, so the values are still
+/// in cache), then each element is updated. `cols = S_l + 1` locates the bias column (flat index a
+/// multiple of `cols`), which weight decay skips.
+pub fn update_layer<T: Float>(
+    ctx: &StepCtx<T>,
+    cols: usize,
+    w: &mut [T],
+    d: &mut [T],
+    s0: &mut [T],
+    s1: &mut [T],
+    fill: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let ctx = *ctx;
+    let run = |c: usize, w: &mut [T], d: &mut [T], s0: &mut [T], s1: &mut [T]| {
+        fill(c * UPDATE_CHUNK, d);
+        update_chunk(&ctx, cols, c * UPDATE_CHUNK, w, d, s0, s1);
+    };
+    let (w, d) = (w.par_chunks_mut(UPDATE_CHUNK), d.par_chunks_mut(UPDATE_CHUNK));
+    match (s0.is_empty(), s1.is_empty()) {
+        (true, _) => w.zip(d).enumerate().for_each(|(c, (w, d))| run(c, w, d, &mut [], &mut [])),
+        (false, true) => w
+            .zip(d)
+            .zip(s0.par_chunks_mut(UPDATE_CHUNK))
+            .enumerate()
+            .for_each(|(c, ((w, d), s0))| run(c, w, d, s0, &mut [])),
+        (false, false) => w
+            .zip(d)
+            .zip(s0.par_chunks_mut(UPDATE_CHUNK))
+            .zip(s1.par_chunks_mut(UPDATE_CHUNK))
+            .enumerate()
+            .for_each(|(c, (((w, d), s0), s1))| run(c, w, d, s0, s1)),
+    }
+}
+
+/// Updates the weights `w` (flat indices `start..`) of one layer with gradient `d` and state
+/// `s0`, `s1` (empty when unused).
+pub fn update_chunk<T: Float>(
+    ctx: &StepCtx<T>,
+    cols: usize,
+    start: usize,
+    w: &mut [T],
+    d: &[T],
+    s0: &mut [T],
+    s1: &mut [T],
+) {
+    let lr = ctx.lr;
+    let decayed = |i: usize, w: T, d: T| {
+        if ctx.decay != T::zero() && (start + i) % cols != 0 { d + ctx.decay * w } else { d }
+    };
+    match ctx.method {
+        Method::GradientDescent => {
+            if ctx.decay == T::zero() {
+                for (w, &d) in w.iter_mut().zip(d) {
+                    *w -= lr * d;
+                }
+            } else {
+                for (i, (w, &d)) in w.iter_mut().zip(d).enumerate() {
+                    *w -= lr * decayed(i, *w, d);
+                }
+            }
+        }
+        Method::Momentum { mu } => {
+            let mu = T::from_f64(mu);
+            for (i, ((w, &d), v)) in w.iter_mut().zip(d).zip(s0.iter_mut()).enumerate() {
+                *v = mu * *v + decayed(i, *w, d);
+                *w -= lr * *v;
+            }
+        }
+        Method::Nesterov { mu } => {
+            let mu = T::from_f64(mu);
+            for (i, ((w, &d), v)) in w.iter_mut().zip(d).zip(s0.iter_mut()).enumerate() {
+                let g = decayed(i, *w, d);
+                *v = mu * *v + g;
+                *w -= lr * (g + mu * *v);
+            }
+        }
+        Method::Adam { beta1, beta2, eps } => {
+            let (b1, b2, eps) = (T::from_f64(beta1), T::from_f64(beta2), T::from_f64(eps));
+            let one = T::one();
+            for (i, (((w, &d), m), v)) in w.iter_mut().zip(d).zip(s0.iter_mut()).zip(s1.iter_mut()).enumerate() {
+                let g = decayed(i, *w, d);
+                *m = b1 * *m + (one - b1) * g;
+                *v = b2 * *v + (one - b2) * g * g;
+                let m_hat = *m / ctx.bias1;
+                let v_hat = *v / ctx.bias2;
+                *w -= lr * m_hat / (v_hat.sqrt() + eps);
+            }
+        }
+        Method::Rprop { eta_plus, eta_minus, delta_min, delta_max, .. } => {
+            let (up, down) = (T::from_f64(eta_plus), T::from_f64(eta_minus));
+            let (lo, hi) = (T::from_f64(delta_min), T::from_f64(delta_max));
+            for (i, (((w, &d), prev), step)) in w.iter_mut().zip(d).zip(s0.iter_mut()).zip(s1.iter_mut()).enumerate() {
+                let mut g = decayed(i, *w, d);
+                let sign = g * *prev;
+                if sign > T::zero() {
+                    *step = (*step * up).min(hi);
+                } else if sign < T::zero() {
+                    *step = (*step * down).max(lo);
+                    g = T::zero(); // iRPROP−: forget the gradient after a sign change
+                }
+                if g > T::zero() {
+                    *w -= *step;
+                } else if g < T::zero() {
+                    *w += *step;
+                }
+                *prev = g;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_at_literal_epochs() {
+        assert_eq!(Schedule::Constant.lr(0.5, 7), 0.5);
+        assert_eq!(Schedule::Step { every: 2, gamma: 0.5 }.lr(1.0, 5), 0.25);
+        let c = Schedule::Cosine { epochs: 10, min_lr: 0.0 };
+        assert_eq!(c.lr(1.0, 0), 1.0);
+        assert!((c.lr(1.0, 5) - 0.5).abs() < 1e-15);
+        assert!(c.lr(1.0, 10).abs() < 1e-15);
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Examples, Scaler};
 use crate::error::{Error, Result};
-use crate::optim::{GradientDescent, Optimizer};
+use crate::optim::{Method, Optimizer, Schedule};
 use crate::rng::{self, RngState};
 use crate::{Engine, Float, Network};
 
@@ -28,11 +28,26 @@ pub struct TrainConfig {
     /// Rows per shard (work unit of one worker); fixes the reduction order, so it is part of the
     /// result. Not the thread count, which never changes the result.
     pub shard_size: usize,
+    /// The optimisation method.
+    pub optimizer: Method,
+    /// L2 weight decay `λ`: the cost gains `(λ/2m) Σ w²` over non-bias weights.
+    pub l2: f64,
+    /// Learning-rate schedule over epochs.
+    pub schedule: Schedule,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { epochs: 20, batch_size: 32, lr: 1.0, seed: 1, shard_size: 16 }
+        Self {
+            epochs: 20,
+            batch_size: 32,
+            lr: 1.0,
+            seed: 1,
+            shard_size: 16,
+            optimizer: Method::GradientDescent,
+            l2: 0.0,
+            schedule: Schedule::Constant,
+        }
     }
 }
 
@@ -73,6 +88,8 @@ pub struct EpochReport {
     pub train_loss: f64,
     /// Fraction of the epoch's examples classified correctly at their step.
     pub train_accuracy: f64,
+    /// Learning rate used in the epoch.
+    pub lr: f64,
     /// Wall time of the epoch (of the part run in this process, after a resume).
     pub seconds: f64,
     /// Examples per second.
@@ -83,7 +100,7 @@ pub struct EpochReport {
 pub struct Trainer<T: Float> {
     net: Network<T>,
     engine: Engine<T>,
-    opt: Box<dyn Optimizer<T>>,
+    opt: Optimizer<T>,
     cfg: TrainConfig,
     state: TrainState,
     rng: ChaCha8Rng,
@@ -105,27 +122,30 @@ impl<T: Float> Trainer<T> {
             epoch_correct: 0,
             epoch_examples: 0,
         };
-        Self::resume(net, cfg, state, threads)
+        let opt = Optimizer::new(cfg.optimizer, cfg.l2, &net);
+        Self::resume(net, cfg, state, opt, threads)
     }
 
-    /// A trainer that continues from `state` (as saved in a checkpoint).
-    pub fn resume(net: Network<T>, cfg: TrainConfig, state: TrainState, threads: usize) -> Result<Self> {
-        if cfg.lr.is_nan() || cfg.lr <= 0.0 {
+    /// A trainer that continues from `state` and optimiser state `opt` (as saved in a checkpoint).
+    pub fn resume(
+        net: Network<T>,
+        cfg: TrainConfig,
+        state: TrainState,
+        opt: Optimizer<T>,
+        threads: usize,
+    ) -> Result<Self> {
+        if !(cfg.lr > 0.0 && cfg.lr.is_finite()) {
             return Err(Error::Config(format!("learning rate must be positive, got {}", cfg.lr)));
+        }
+        if !(cfg.l2 >= 0.0 && cfg.l2.is_finite()) {
+            return Err(Error::Config(format!("L2 weight decay must be at least 0, got {}", cfg.l2)));
+        }
+        if !opt.fits(&net) || opt.method != cfg.optimizer {
+            return Err(Error::Config("optimiser state does not match the network or the configured method".into()));
         }
         let engine = Engine::new(threads, cfg.shard_size)?;
         let rng = state.epoch_rng.restore();
-        Ok(Self {
-            net,
-            engine,
-            opt: Box::new(GradientDescent),
-            cfg,
-            state,
-            rng,
-            perm: Vec::new(),
-            epoch_started: None,
-            epoch_run_examples: 0,
-        })
+        Ok(Self { net, engine, opt, cfg, state, rng, perm: Vec::new(), epoch_started: None, epoch_run_examples: 0 })
     }
 
     /// The network being trained.
@@ -143,6 +163,18 @@ impl<T: Float> Trainer<T> {
     /// Where training stands.
     pub fn state(&self) -> &TrainState {
         &self.state
+    }
+    /// The optimiser and its state.
+    pub fn optimizer(&self) -> &Optimizer<T> {
+        &self.opt
+    }
+    /// The learning rate of the current epoch.
+    pub fn current_lr(&self) -> f64 {
+        self.cfg.schedule.lr(self.cfg.lr, self.state.epoch)
+    }
+    /// Replaces the network (e.g. to restore the best epoch's weights).
+    pub fn set_network(&mut self, net: Network<T>) {
+        self.net = net;
     }
     /// The engine (for evaluation with the same workers).
     pub fn engine_mut(&mut self) -> &mut Engine<T> {
@@ -188,7 +220,8 @@ impl<T: Float> Trainer<T> {
         let batch = self.cfg.batch_for(n);
         let lo = self.state.step * batch;
         let idx = &self.perm[lo..(lo + batch).min(n)];
-        let grad = self.engine.step(&mut self.net, data, scaler, idx, self.opt.as_mut(), self.cfg.lr);
+        let lr = self.current_lr();
+        let grad = self.engine.step(&mut self.net, data, scaler, idx, &mut self.opt, lr);
         self.state.epoch_loss_sum += grad.loss_sum;
         self.state.epoch_correct += grad.correct as u64;
         self.state.epoch_examples += grad.m as u64;
@@ -205,6 +238,7 @@ impl<T: Float> Trainer<T> {
             steps: s.step,
             train_loss: s.epoch_loss_sum / s.epoch_examples.max(1) as f64,
             train_accuracy: s.epoch_correct as f64 / s.epoch_examples.max(1) as f64,
+            lr,
             seconds,
             examples_per_sec: self.epoch_run_examples as f64 / seconds.max(1e-9),
         };

@@ -13,7 +13,7 @@ use shardprop::metrics::Confusion;
 use shardprop::network::class_of;
 use shardprop::{Activation, Engine, Head, Network, TrainConfig, Trainer, rng};
 
-use super::{ConvertArgs, CsvArgs, EvaluateArgs, PredictArgs, TrainArgs};
+use super::{BenchArgs, ConvertArgs, CsvArgs, EvaluateArgs, PredictArgs, TrainArgs};
 
 fn csv_options(a: &CsvArgs, classes: Option<Vec<String>>) -> CsvOptions {
     CsvOptions {
@@ -93,8 +93,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let mut sizes = vec![examples.n_features()];
     sizes.extend(a.hidden.iter().copied().filter(|&h| h > 0));
     sizes.push(task.n_outputs());
-    let cfg =
-        TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, seed: a.seed, shard_size: a.shard_size };
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        seed: a.seed,
+        shard_size: a.shard_size,
+        ..TrainConfig::default()
+    };
     let net = Network::<f32>::new(&sizes, hidden, head, &mut rng::seeded(a.seed, rng::STREAM_INIT))?;
     let mut trainer = Trainer::new(net, cfg.clone(), a.threads)?;
     let threads = trainer.engine_mut().threads();
@@ -285,5 +291,101 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
         .with_context(|| format!("cannot convert {} to {}", a.input.display(), a.output.display()))?;
     report_skipped(&a.input, &skipped);
     eprintln!("wrote {rows} rows to {} in {:.2}s", a.output.display(), t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+pub fn bench(a: BenchArgs) -> Result<()> {
+    use shardprop::bench;
+    use shardprop::linalg::{self, Kernel};
+    use shardprop::plot::{Series, line_panels};
+
+    let kernel = Kernel::parse(&a.kernel)
+        .with_context(|| format!("--kernel {:?}: expected gemm or matrixmultiply", a.kernel))?;
+    linalg::set_kernel(kernel);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workloads: Vec<_> = bench::workloads(a.shards.unwrap_or(cores))
+        .into_iter()
+        .filter(|w| a.workload.eq_ignore_ascii_case("all") || w.name.eq_ignore_ascii_case(&a.workload))
+        .collect();
+    if workloads.is_empty() {
+        bail!("--workload {:?}: expected W1, W2, W3 or all", a.workload);
+    }
+    let threads = if a.threads.is_empty() {
+        let mut t: Vec<usize> =
+            std::iter::successors(Some(1usize), |&t| Some(t * 2)).take_while(|&t| t <= cores).collect();
+        if t.last() != Some(&cores) {
+            t.push(cores);
+        }
+        t
+    } else {
+        a.threads.clone()
+    };
+    if threads.contains(&0) {
+        bail!("--threads: thread counts must be at least 1");
+    }
+    let data_path = a.data.clone().unwrap_or_else(default_mnist);
+    let train = load(&data_path, &CsvOptions::default(), true)?;
+    let scaler = train.fit_scaler(Scale::None);
+    let roofs: Vec<f64> =
+        threads.iter().map(|&t| a.roof.map_or_else(|| bench::measure_roof(t, 0.5), |r| r * t as f64)).collect();
+    eprintln!("kernel {}, {} cores, data {}", kernel.name(), cores, data_path.display());
+    for w in &workloads {
+        eprintln!("  {}: {:?}, batch {}, shard size {}", w.name, w.sizes, w.batch_size, w.shard_size);
+    }
+    let mut results = Vec::new();
+    for w in &workloads {
+        for (&t, &roof) in threads.iter().zip(&roofs) {
+            let r = bench::run(w, train.examples(), &scaler, t, a.epochs.max(1), roof)?;
+            eprintln!("  {} at {t} threads: {:.0} examples/s", w.name, r.examples_per_sec);
+            results.push(r);
+        }
+    }
+    bench::fill_speedups(&mut results);
+    let mut table = String::from(
+        "workload threads  examples/s speedup efficiency  GFLOP/s  roof  %roof  forward backprop reduction   step\n",
+    );
+    for r in &results {
+        table += &format!(
+            "{:>8} {:>7} {:>11.0} {:>7.2} {:>9.0}% {:>8.1} {:>5.0} {:>5.1}% {:>7.1}% {:>7.1}% {:>8.2}% {:>5.2}%\n",
+            r.workload,
+            r.threads,
+            r.examples_per_sec,
+            r.speedup,
+            100.0 * r.efficiency,
+            r.gflops,
+            r.roof_gflops,
+            100.0 * r.roof_fraction,
+            100.0 * r.forward,
+            100.0 * r.backprop,
+            100.0 * r.reduction,
+            100.0 * r.step
+        );
+    }
+    if let Some(p) = &a.plot {
+        let per_workload = |f: fn(&bench::BenchResult) -> f64| -> Vec<Series> {
+            workloads
+                .iter()
+                .map(|w| Series {
+                    label: w.name.to_string(),
+                    points: results.iter().filter(|r| r.workload == w.name).map(|r| (r.threads as f64, f(r))).collect(),
+                })
+                .collect()
+        };
+        line_panels(
+            p,
+            "threads",
+            &[
+                ("Speedup over 1 thread", "speedup", per_workload(|r| r.speedup)),
+                ("Parallel efficiency", "efficiency", per_workload(|r| r.efficiency)),
+            ],
+        )?;
+        eprintln!("plot written to {}", p.display());
+    }
+    if a.json {
+        eprint!("{table}");
+        println!("{}", json!({ "kernel": kernel.name(), "cores": cores, "results": results }));
+    } else {
+        print!("{table}");
+    }
     Ok(())
 }

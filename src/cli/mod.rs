@@ -25,6 +25,40 @@ enum Command {
     Predict(PredictArgs),
     /// Convert a CSV (or IDX) dataset to the binary format, streaming.
     Convert(ConvertArgs),
+    /// Throughput of the reference workloads across thread counts.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// W1 (784-128-10, batch 256), W2 (784-800-10, batch 1024), W3 (784-128-10, full batch) or all.
+    #[arg(long, default_value = "all")]
+    pub workload: String,
+    /// Thread counts (default: 1, 2, 4, ... up to the core count).
+    #[arg(long, value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    /// Timed epochs per run, after one warm-up epoch; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// GEMM roof in GFLOP/s per thread count, e.g. 159 (default: measured here for each thread
+    /// count with the chosen kernel).
+    #[arg(long)]
+    pub roof: Option<f64>,
+    /// Shards per step (default: the core count). Fixed for all thread counts of a run.
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Matrix-multiply kernel: gemm (default) or matrixmultiply.
+    #[arg(long, default_value = "gemm")]
+    pub kernel: String,
+    /// MNIST directory or training data (default: datasets/mnist).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Print one JSON object ({"results": [...]}) on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw speedup and efficiency against thread count (SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// How to read a CSV file.
@@ -166,6 +200,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Evaluate(a) => commands::evaluate(a),
         Command::Predict(a) => commands::predict(a),
         Command::Convert(a) => commands::convert(a),
+        Command::Bench(a) => commands::bench(a),
     }?;
     Ok(ExitCode::SUCCESS)
 }

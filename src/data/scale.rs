@@ -55,6 +55,18 @@ impl Scaler {
     #[inline]
     pub fn apply_row<T: Float>(&self, raw: &[f32], mut out: ArrayViewMut1<T>) {
         debug_assert_eq!(raw.len(), out.len());
+        match out.as_slice_mut() {
+            // Rows of the workspace are contiguous: plain slice loops, which vectorise.
+            Some(out) => self.apply_slice(raw, out),
+            None => {
+                for (j, (o, &r)) in out.iter_mut().zip(raw).enumerate() {
+                    *o = T::from_f32(if self.kind == Scale::None { r } else { (r - self.shift[j]) * self.mul[j] });
+                }
+            }
+        }
+    }
+
+    fn apply_slice<T: Float>(&self, raw: &[f32], out: &mut [T]) {
         if self.kind == Scale::None {
             for (o, &r) in out.iter_mut().zip(raw) {
                 *o = T::from_f32(r);

@@ -19,8 +19,14 @@ fn train(threads: usize, cfg: &TrainConfig, head: Head) -> Network<f32> {
 #[test]
 fn weights_are_bitwise_identical_for_1_2_3_4_and_7_threads() {
     for (cfg, head) in [
-        (TrainConfig { epochs: 3, batch_size: 100, lr: 0.3, seed: 4, shard_size: 8 }, Head::SigmoidMse),
-        (TrainConfig { epochs: 2, batch_size: 0, lr: 0.5, seed: 5, shard_size: 3 }, Head::SoftmaxCrossEntropy),
+        (
+            TrainConfig { epochs: 3, batch_size: 100, lr: 0.3, seed: 4, shard_size: 8, ..TrainConfig::default() },
+            Head::SigmoidMse,
+        ),
+        (
+            TrainConfig { epochs: 2, batch_size: 0, lr: 0.5, seed: 5, shard_size: 3, ..TrainConfig::default() },
+            Head::SoftmaxCrossEntropy,
+        ),
     ] {
         let reference = train(1, &cfg, head);
         let initial =
@@ -43,7 +49,7 @@ fn weights_are_bitwise_identical_for_1_2_3_4_and_7_threads() {
 #[test]
 fn the_shard_size_is_part_of_the_result_and_the_seed_matters() {
     // Guards the test above against passing vacuously: other summation orders or seeds do differ.
-    let cfg = TrainConfig { epochs: 1, batch_size: 100, lr: 0.3, seed: 4, shard_size: 8 };
+    let cfg = TrainConfig { epochs: 1, batch_size: 100, lr: 0.3, seed: 4, shard_size: 8, ..TrainConfig::default() };
     let a = train(2, &cfg, Head::SigmoidMse);
     let b = train(2, &TrainConfig { seed: 5, ..cfg.clone() }, Head::SigmoidMse);
     assert_ne!(a.params_digest(), b.params_digest());

@@ -16,7 +16,7 @@ fn train_xor(seed: u64) -> (Network<f32>, f64) {
     let x = vec![0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
     let data = Dataset::from_labels(x, vec![0, 1, 1, 0], 2, vec!["0".into(), "1".into()], "xor").unwrap();
     let scaler = ScalerFit::fit(&data, Scale::None);
-    let cfg = TrainConfig { epochs: 5000, batch_size: 0, lr: 2.0, seed, shard_size: 4 };
+    let cfg = TrainConfig { epochs: 5000, batch_size: 0, lr: 2.0, seed, shard_size: 4, ..TrainConfig::default() };
     let net =
         Network::<f32>::new(&[2, 2, 1], Activation::Sigmoid, Head::SigmoidMse, &mut rng::seeded(seed, 0)).unwrap();
     let mut t = Trainer::new(net, cfg, 1).unwrap();
@@ -43,7 +43,7 @@ fn iris_reaches_95_percent_training_accuracy() {
     let data = iris();
     assert_eq!(data.task.classes().unwrap(), ["0", "1", "2"]);
     let scaler = ScalerFit::fit(&data, Scale::Standard);
-    let cfg = TrainConfig { epochs: 300, batch_size: 16, lr: 0.5, seed: 1, shard_size: 8 };
+    let cfg = TrainConfig { epochs: 300, batch_size: 16, lr: 0.5, seed: 1, shard_size: 8, ..TrainConfig::default() };
     let net =
         Network::<f32>::new(&[4, 8, 3], Activation::Sigmoid, Head::SigmoidMse, &mut rng::seeded(cfg.seed, 0)).unwrap();
     let mut t = Trainer::new(net, cfg, 2).unwrap();
@@ -57,7 +57,7 @@ fn iris_reaches_95_percent_training_accuracy() {
 fn full_batch_loss_never_increases_with_a_small_learning_rate() {
     let data = iris();
     let scaler = ScalerFit::fit(&data, Scale::Standard);
-    let cfg = TrainConfig { epochs: 300, batch_size: 0, lr: 0.1, seed: 3, shard_size: 16 };
+    let cfg = TrainConfig { epochs: 300, batch_size: 0, lr: 0.1, seed: 3, shard_size: 16, ..TrainConfig::default() };
     let net =
         Network::<f64>::new(&[4, 6, 3], Activation::Tanh, Head::SigmoidMse, &mut rng::seeded(cfg.seed, 0)).unwrap();
     let mut t = Trainer::new(net, cfg, 2).unwrap();

@@ -1,0 +1,182 @@
+//! The reference workloads and the scaling benchmark behind `shardprop bench`.
+//!
+//! Throughput is training examples per second over whole epochs (forward, backprop, reduction
+//! and step), the median of several epochs after a warm-up epoch. The work per example is about
+//! `4 × parameters` FLOPs (forward 2W, weight gradients 2W; the input layer needs no delta), so
+//! the roof is the GEMM rate divided by that.
+
+use std::time::Instant;
+
+use ndarray::Array2;
+use serde::Serialize;
+
+use crate::data::{Examples, Scaler};
+use crate::error::Result;
+use crate::linalg::matmul;
+use crate::{Activation, Head, Network, TrainConfig, Trainer, rng};
+
+/// A reference workload.
+#[derive(Clone, Debug, Serialize)]
+pub struct Workload {
+    /// `W1`, `W2`, `W3`.
+    pub name: &'static str,
+    /// Layer sizes.
+    pub sizes: Vec<usize>,
+    /// Examples per step (0: the full batch).
+    pub batch_size: usize,
+    /// Rows per shard (fixed per workload, so results are identical across thread counts).
+    pub shard_size: usize,
+}
+
+/// The workloads: W1 784-128-10 batch 256, W2 784-800-10 batch 1024, W3 784-128-10
+/// full batch (60,000 rows). `shards` cuts each step into that many shards (the same for every
+/// thread count of a run, so the weights stay identical across thread counts); the default is
+/// the machine's core count, the fewest shards that keep every core busy, since each shard costs
+/// one partial Δ to reduce.
+pub fn workloads(shards: usize) -> Vec<Workload> {
+    let shards = shards.max(1);
+    let shard = |batch: usize| batch.div_ceil(shards).next_multiple_of(8);
+    vec![
+        Workload { name: "W1", sizes: vec![784, 128, 10], batch_size: 256, shard_size: shard(256) },
+        Workload { name: "W2", sizes: vec![784, 800, 10], batch_size: 1024, shard_size: shard(1024) },
+        Workload { name: "W3", sizes: vec![784, 128, 10], batch_size: 0, shard_size: shard(60_000) },
+    ]
+}
+
+/// One row of the benchmark table.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchResult {
+    /// Workload name.
+    pub workload: String,
+    /// Worker threads.
+    pub threads: usize,
+    /// Median examples per second over the timed epochs.
+    pub examples_per_sec: f64,
+    /// Throughput over the same workload at 1 thread (1.0 when 1 thread was not run).
+    pub speedup: f64,
+    /// `speedup / threads`.
+    pub efficiency: f64,
+    /// `4 × parameters × examples_per_sec / 1e9`.
+    pub gflops: f64,
+    /// `gflops / roof` at this thread count.
+    pub roof_fraction: f64,
+    /// The GEMM roof used, GFLOP/s.
+    pub roof_gflops: f64,
+    /// Fraction of step time in the forward pass (with the gather of rows).
+    pub forward: f64,
+    /// Fraction of step time in backprop.
+    pub backprop: f64,
+    /// Fraction of step time in the ordered reduction.
+    pub reduction: f64,
+    /// Fraction of step time in the optimiser step.
+    pub step: f64,
+    /// Every timed epoch's examples per second.
+    pub epochs: Vec<f64>,
+    /// `params_digest` after the run: equal across thread counts.
+    pub params_digest: String,
+}
+
+/// Measures aggregate single-precision GEMM throughput (GFLOP/s) of the current kernel with
+/// `threads` threads each multiplying its own 512³ problem for about `seconds`.
+pub fn measure_roof(threads: usize, seconds: f64) -> f64 {
+    const N: usize = 512;
+    let flops_per = 2.0 * (N * N * N) as f64;
+    let results: Vec<(f64, f64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let a = Array2::<f32>::from_shape_fn((N, N), |(i, j)| ((i * 7 + j * 3 + t) % 13) as f32 * 0.01);
+                    let b = Array2::<f32>::from_shape_fn((N, N), |(i, j)| ((i * 5 + j) % 11) as f32 * 0.01);
+                    let mut c = Array2::<f32>::zeros((N, N));
+                    matmul(a.view(), b.view(), false, c.view_mut()); // warm-up
+                    let start = Instant::now();
+                    let mut reps = 0usize;
+                    while start.elapsed().as_secs_f64() < seconds {
+                        matmul(a.view(), b.view(), true, c.view_mut());
+                        reps += 1;
+                    }
+                    (reps as f64 * flops_per, start.elapsed().as_secs_f64())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("roof thread")).collect()
+    });
+    let wall = results.iter().map(|r| r.1).fold(0.0, f64::max);
+    results.iter().map(|r| r.0).sum::<f64>() / wall / 1e9
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        0.5 * (s[n / 2 - 1] + s[n / 2])
+    }
+}
+
+/// Runs `w` on `data` with `threads` workers: one warm-up epoch, then `epochs` timed epochs.
+/// `roof` is the GEMM rate at this thread count (GFLOP/s).
+pub fn run(
+    w: &Workload,
+    data: &dyn Examples,
+    scaler: &Scaler,
+    threads: usize,
+    epochs: usize,
+    roof: f64,
+) -> Result<BenchResult> {
+    let seed = 1;
+    let net =
+        Network::<f32>::new(&w.sizes, Activation::Sigmoid, Head::SigmoidMse, &mut rng::seeded(seed, rng::STREAM_INIT))?;
+    let params = net.n_params() as f64;
+    let cfg = TrainConfig {
+        epochs: epochs + 1,
+        batch_size: w.batch_size,
+        lr: 0.1,
+        seed,
+        shard_size: w.shard_size,
+        ..TrainConfig::default()
+    };
+    let mut t = Trainer::new(net, cfg, threads)?;
+    t.run_epoch(data, scaler)?;
+    t.engine_mut().reset_times();
+    let mut rates = Vec::new();
+    for _ in 0..epochs {
+        rates.push(t.run_epoch(data, scaler)?.examples_per_sec);
+    }
+    let (f, b, r, s) = t.engine_mut().times().split();
+    let total = (f + b + r + s).max(1e-12);
+    let eps = median(&rates);
+    let gflops = 4.0 * params * eps / 1e9;
+    Ok(BenchResult {
+        workload: w.name.to_string(),
+        threads,
+        examples_per_sec: eps,
+        speedup: 1.0,
+        efficiency: 1.0 / threads as f64,
+        gflops,
+        roof_fraction: gflops / roof.max(1e-9),
+        roof_gflops: roof,
+        forward: f / total,
+        backprop: b / total,
+        reduction: r / total,
+        step: s / total,
+        epochs: rates,
+        params_digest: t.network().params_digest(),
+    })
+}
+
+/// Fills in `speedup` and `efficiency` against each workload's 1-thread row.
+pub fn fill_speedups(results: &mut [BenchResult]) {
+    let base: Vec<(String, f64)> =
+        results.iter().filter(|r| r.threads == 1).map(|r| (r.workload.clone(), r.examples_per_sec)).collect();
+    for r in results.iter_mut() {
+        if let Some((_, b)) = base.iter().find(|(w, _)| *w == r.workload) {
+            r.speedup = r.examples_per_sec / b;
+            r.efficiency = r.speedup / r.threads as f64;
+        }
+    }
+}
