@@ -74,12 +74,12 @@ pub struct Engine<T: Float> {
 pub struct StepTimes {
     /// Wall time of the parallel part of steps (gather, forward, backprop).
     pub parallel: Duration,
-    /// Wall time of the ordered reduction.
-    pub reduce: Duration,
-    /// Wall time of the optimiser steps.
-    pub step: Duration,
+    /// Wall time of the fused pass that finishes the ordered reduction and applies the optimiser.
+    pub reduce_step: Duration,
     forward_busy_ns: AtomicU64,
     backprop_busy_ns: AtomicU64,
+    reduce_busy_ns: AtomicU64,
+    threads: usize,
 }
 
 impl StepTimes {
@@ -88,14 +88,21 @@ impl StepTimes {
         self.backprop_busy_ns.fetch_add(backprop.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    /// Wall seconds of (forward, backprop, reduction, step): the parallel part is split between
-    /// forward (with the gather of rows) and backprop in proportion to the workers' busy time.
+    /// Wall seconds of (forward, backprop, reduction, step). The parallel part is split between
+    /// forward (with the gather of rows) and backprop in proportion to the workers' busy time;
+    /// the fused reduction-and-update pass between reduction and step likewise (the summing of
+    /// each chunk is timed inside the pass, the rest is the optimiser).
     pub fn split(&self) -> (f64, f64, f64, f64) {
         let f = self.forward_busy_ns.load(Ordering::Relaxed) as f64;
         let b = self.backprop_busy_ns.load(Ordering::Relaxed) as f64;
         let par = self.parallel.as_secs_f64();
         let share = if f + b > 0.0 { f / (f + b) } else { 0.5 };
-        (par * share, par * (1.0 - share), self.reduce.as_secs_f64(), self.step.as_secs_f64())
+        let fused = self.reduce_step.as_secs_f64();
+        let busy = self.reduce_busy_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        // Busy time is summed over threads: scale it to the pass's wall time by the thread count
+        // that ran it, bounded by the whole pass.
+        let reduce = (busy / self.threads.max(1) as f64).min(fused);
+        (par * share, par * (1.0 - share), reduce, fused - reduce)
     }
 }
 
@@ -115,7 +122,7 @@ impl<T: Float> Engine<T> {
             sums: Vec::new(),
             workspaces: Mutex::new(Vec::new()),
             grad: None,
-            times: StepTimes::default(),
+            times: StepTimes { threads, ..StepTimes::default() },
         })
     }
 
@@ -131,7 +138,7 @@ impl<T: Float> Engine<T> {
 
     /// Starts the step timers afresh.
     pub fn reset_times(&mut self) {
-        self.times = StepTimes::default();
+        self.times = StepTimes { threads: self.threads, ..StepTimes::default() };
     }
 
     /// Configured rows per shard.
@@ -159,7 +166,8 @@ impl<T: Float> Engine<T> {
             }
         });
         finish_grad(sums, grad);
-        self.times.reduce += t0.elapsed();
+        self.times.reduce_step += t0.elapsed();
+        self.times.reduce_busy_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
         grad
     }
 
@@ -177,6 +185,16 @@ impl<T: Float> Engine<T> {
         }
         if !self.grad.as_ref().is_some_and(|g| g.fits(net)) {
             self.grad = Some(Grad::zeros(net));
+        }
+        {
+            // One workspace per worker that can run at once, made before the parallel section so
+            // that a steady-state step never allocates (however the workers happen to overlap).
+            let rows = len.min(CHUNK);
+            let mut pool = self.workspaces.lock().unwrap_or_else(|p| p.into_inner());
+            let fitting = pool.iter().filter(|ws| ws.fits(net, rows)).count();
+            for _ in fitting..self.threads.min(k) {
+                pool.push(Workspace::new(net, rows));
+            }
         }
         let (sums, workspaces, times) = (&mut self.sums[..k], &self.workspaces, &self.times);
         let started = Instant::now();
@@ -218,16 +236,21 @@ impl<T: Float> Engine<T> {
         let t0 = Instant::now();
         let (sums, grad) = (&self.sums[..k], self.grad.as_mut().expect("allocated by partial_sums"));
         let ctx = opt.begin_step(lr, idx.len());
+        let times = &self.times;
         self.pool.install(|| {
             for (l, (w, d)) in net.weights_mut().iter_mut().zip(grad.d.iter_mut()).enumerate() {
                 let cols = w.ncols();
                 let (s0, s1) = opt.slots_mut(l);
                 let (w, d) = (w.as_slice_mut().expect("contiguous"), d.as_slice_mut().expect("contiguous"));
-                update_layer(&ctx, cols, w, d, s0, s1, |start, out| sum_shards(sums, l, start, out, idx.len()));
+                update_layer(&ctx, cols, w, d, s0, s1, |start, out| {
+                    let t = Instant::now();
+                    sum_shards(sums, l, start, out, idx.len());
+                    times.reduce_busy_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                });
             }
         });
         finish_grad(sums, grad);
-        self.times.reduce += t0.elapsed();
+        self.times.reduce_step += t0.elapsed();
         grad
     }
 

@@ -8,6 +8,7 @@
 //! kernel is part of the result, the thread count is not (products run single-threaded inside
 //! the engine's workers anyway).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use ndarray::linalg::general_mat_mul;
@@ -44,6 +45,17 @@ impl Kernel {
 
 static KERNEL: AtomicU8 = AtomicU8::new(0);
 
+thread_local! {
+    static IN_KERNEL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is inside a matrix-multiply kernel call. Both kernels allocate their
+/// packing buffers on every call; a counting allocator uses this to tell those allocations from
+/// the engine's own (which are zero in steady state).
+pub fn in_kernel() -> bool {
+    IN_KERNEL.with(Cell::get)
+}
+
 /// Chooses the kernel for the whole process (set it before training).
 pub fn set_kernel(k: Kernel) {
     KERNEL.store(if k == Kernel::Gemm { 0 } else { 1 }, Ordering::Relaxed);
@@ -63,6 +75,7 @@ pub fn matmul<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, mu
     if m == 0 || n == 0 {
         return;
     }
+    IN_KERNEL.with(|f| f.set(true));
     match kernel() {
         Kernel::MatrixMultiply => {
             let beta = if accumulate { T::one() } else { T::zero() };
@@ -98,6 +111,7 @@ pub fn matmul<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, mu
             }
         }
     }
+    IN_KERNEL.with(|f| f.set(false));
 }
 
 #[cfg(test)]

@@ -23,9 +23,10 @@ use crate::{Float, Grad, Network};
 pub const UPDATE_CHUNK: usize = 1 << 14;
 
 /// An optimisation method and its hyper-parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum Method {
     /// Plain gradient descent, the default.
+    #[default]
     GradientDescent,
     /// Classical momentum.
     Momentum {
@@ -59,12 +60,6 @@ pub enum Method {
         /// Largest step.
         delta_max: f64,
     },
-}
-
-impl Default for Method {
-    fn default() -> Self {
-        Self::GradientDescent
-    }
 }
 
 impl Method {
@@ -273,7 +268,7 @@ pub fn update_chunk<T: Float>(
 ) {
     let lr = ctx.lr;
     let decayed = |i: usize, w: T, d: T| {
-        if ctx.decay != T::zero() && (start + i) % cols != 0 { d + ctx.decay * w } else { d }
+        if ctx.decay != T::zero() && !(start + i).is_multiple_of(cols) { d + ctx.decay * w } else { d }
     };
     match ctx.method {
         Method::GradientDescent => {
