@@ -62,9 +62,18 @@ fn reduction_and_step(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("gradient_with_reduction", threads), &threads, |b, _| {
             b.iter(|| engine.gradient(&n, &d, &scaler, black_box(&idx)).m)
         });
-        let cfg = TrainConfig { epochs: 1_000_000, batch_size: batch, lr: 0.1, seed: 1, shard_size: 128, ..Default::default() };
+        let cfg = TrainConfig {
+            epochs: 1_000_000,
+            batch_size: batch,
+            lr: 0.1,
+            seed: 1,
+            shard_size: 128,
+            ..Default::default()
+        };
         let mut t = Trainer::new(net(), cfg, threads).unwrap();
-        g.bench_with_input(BenchmarkId::new("full_step", threads), &threads, |b, _| b.iter(|| t.step(&d, &scaler).unwrap()));
+        g.bench_with_input(BenchmarkId::new("full_step", threads), &threads, |b, _| {
+            b.iter(|| t.step(&d, &scaler).unwrap())
+        });
     }
     g.finish();
 }

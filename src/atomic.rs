@@ -5,6 +5,8 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -33,7 +35,28 @@ impl AtomicFile {
     /// Writes all of `bytes`, naming the temp file's target in any error.
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         let target = self.target.clone();
-        self.writer().write_all(bytes).map_err(|e| Error::io(&target, e))
+        let hooks = test_hooks();
+        if hooks.slow_write_us == 0 && hooks.fail_after.is_none() {
+            return self.writer().write_all(bytes).map_err(|e| Error::io(&target, e));
+        }
+        for chunk in bytes.chunks(4096) {
+            if let Some(limit) = hooks.fail_after {
+                let written = WRITTEN.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
+                if written > limit {
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::StorageFull,
+                        "No space left on device (injected by SHARDPROP_FAIL_WRITES_AFTER)",
+                    );
+                    return Err(Error::io(&target, e));
+                }
+            }
+            self.writer().write_all(chunk).map_err(|e| Error::io(&target, e))?;
+            if hooks.slow_write_us > 0 {
+                self.writer().flush().map_err(|e| Error::io(&target, e))?;
+                std::thread::sleep(std::time::Duration::from_micros(hooks.slow_write_us));
+            }
+        }
+        Ok(())
     }
 
     /// Flushes, fsyncs, renames over the target and fsyncs the directory.
@@ -54,6 +77,28 @@ impl Drop for AtomicFile {
         }
     }
 }
+
+/// Fault-injection hooks for the crash-safety tests, read once from the environment:
+/// `SHARDPROP_SLOW_WRITE_US` sleeps that many microseconds after every 4 KiB written (so a kill
+/// lands mid-write), `SHARDPROP_FAIL_WRITES_AFTER` fails writes with "no space left" once that
+/// many bytes have been written by the process (a full disk).
+struct TestHooks {
+    slow_write_us: u64,
+    fail_after: Option<u64>,
+}
+
+fn test_hooks() -> &'static TestHooks {
+    static HOOKS: OnceLock<TestHooks> = OnceLock::new();
+    HOOKS.get_or_init(|| {
+        let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+        TestHooks {
+            slow_write_us: var("SHARDPROP_SLOW_WRITE_US").unwrap_or(0),
+            fail_after: var("SHARDPROP_FAIL_WRITES_AFTER"),
+        }
+    })
+}
+
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
 
 /// Writes `bytes` to `path` atomically and durably.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {

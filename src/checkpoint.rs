@@ -16,8 +16,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use std::path::PathBuf;
+
 use crate::data::{Fingerprint, Scaler, Task};
 use crate::error::{Error, Result};
+use crate::optim::Optimizer;
+use crate::session::{EarlyStop, RunSpec};
 use crate::train::{EpochReport, TrainConfig, TrainState};
 use crate::{Network, atomic};
 
@@ -44,6 +48,12 @@ pub struct Checkpoint {
     pub config: TrainConfig,
     /// Epoch, step and RNG state.
     pub state: TrainState,
+    /// The optimiser's per-weight state (velocities, moments, step sizes).
+    pub optimizer: Optimizer<f32>,
+    /// Where the data came from and how it was read, so `resume` can reopen it.
+    pub data: RunSpec,
+    /// Early-stopping state (best epoch so far and its weights), when enabled.
+    pub early: Option<EarlyStop>,
     /// The training data it was trained on.
     pub fingerprint: Fingerprint,
     /// Per-epoch reports so far.
@@ -121,7 +131,48 @@ impl Checkpoint {
         if self.scaler.n_features() != net.n_inputs() || self.feature_names.len() != net.n_inputs() {
             return Err(Error::format(path, "feature count disagrees with the network's input layer"));
         }
+        if !self.optimizer.fits(net) || self.optimizer.method != self.config.optimizer {
+            return Err(Error::format(path, "optimiser state disagrees with the network or the configuration"));
+        }
+        if self.early.as_ref().is_some_and(|e| e.best.sizes() != net.sizes()) {
+            return Err(Error::format(path, "early-stopping weights disagree with the network"));
+        }
         Ok(())
+    }
+
+    /// The file name for this checkpoint inside a checkpoint directory: sortable by progress.
+    pub fn file_name(&self) -> String {
+        format!("ckpt-e{:05}-s{:010}.ckpt", self.state.epoch, self.state.global_step)
+    }
+
+    /// Saves into `dir` (created if missing) under [`Checkpoint::file_name`], then removes all
+    /// but the newest `keep` checkpoints there. The new file is durable before any old one goes.
+    pub fn save_in_dir(&self, dir: &Path, keep: usize) -> Result<PathBuf> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(self.file_name());
+        self.save(&path)?;
+        let mut all = list_dir(dir)?;
+        while all.len() > keep.max(1) {
+            let oldest = all.remove(0);
+            if oldest != path {
+                std::fs::remove_file(&oldest).map_err(|e| Error::io(&oldest, e))?;
+            }
+        }
+        Ok(path)
+    }
+
+    /// The newest checkpoint in `dir` that loads, with the paths of newer ones that did not
+    /// (and why), so a damaged latest file falls back to the one before it.
+    pub fn newest_in_dir(dir: &Path) -> Result<(PathBuf, Self, Vec<String>)> {
+        let mut skipped = Vec::new();
+        for path in list_dir(dir)?.into_iter().rev() {
+            match Self::load(&path) {
+                Ok(c) => return Ok((path, c, skipped)),
+                Err(e) => skipped.push(e.to_string()),
+            }
+        }
+        let why = if skipped.is_empty() { String::new() } else { format!(" ({})", skipped.join("; ")) };
+        Err(Error::format(dir, format!("no loadable checkpoint (ckpt-e*-s*.ckpt) in this directory{why}")))
     }
 
     /// Writes atomically and durably (temp file, fsync, rename, fsync directory).
@@ -134,4 +185,17 @@ impl Checkpoint {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::from_bytes(path, &bytes)
     }
+}
+
+/// The checkpoint files (`ckpt-e*-s*.ckpt`) in `dir`, oldest first.
+pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ckpt-e") && n.ends_with(".ckpt"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
 }

@@ -36,6 +36,7 @@ pub mod network;
 pub mod optim;
 pub mod plot;
 pub mod rng;
+pub mod session;
 pub mod train;
 
 pub use activation::Activation;

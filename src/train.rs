@@ -82,6 +82,8 @@ pub struct TrainState {
 pub struct EpochReport {
     /// 1-based epoch number.
     pub epoch: usize,
+    /// Total steps completed at the end of the epoch.
+    pub global_step: u64,
     /// Gradient steps in the epoch.
     pub steps: usize,
     /// Mean `J_i` over the epoch's examples, each measured at its own step's weights.
@@ -94,6 +96,10 @@ pub struct EpochReport {
     pub seconds: f64,
     /// Examples per second.
     pub examples_per_sec: f64,
+    /// Mean cost on the validation rows after the epoch, when there are any.
+    pub val_loss: Option<f64>,
+    /// Validation accuracy (classification).
+    pub val_accuracy: Option<f64>,
 }
 
 /// Trains one network: owns it, the engine and the optimiser.
@@ -235,12 +241,15 @@ impl<T: Float> Trainer<T> {
         let s = &self.state;
         let report = EpochReport {
             epoch: s.epoch + 1,
+            global_step: s.global_step,
             steps: s.step,
             train_loss: s.epoch_loss_sum / s.epoch_examples.max(1) as f64,
             train_accuracy: s.epoch_correct as f64 / s.epoch_examples.max(1) as f64,
             lr,
             seconds,
             examples_per_sec: self.epoch_run_examples as f64 / seconds.max(1e-9),
+            val_loss: None,
+            val_accuracy: None,
         };
         self.state = TrainState {
             epoch: s.epoch + 1,

@@ -7,13 +7,20 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use shardprop::checkpoint::Checkpoint;
-use shardprop::data::{self, CsvOptions, Examples, Fingerprint, Loaded, Scale, Task};
-use shardprop::engine::Evaluation;
+use shardprop::data::{self, CsvOptions, Examples, Loaded, Scale, Task};
 use shardprop::metrics::Confusion;
 use shardprop::network::class_of;
-use shardprop::{Activation, Engine, Head, Network, TrainConfig, Trainer, rng};
+use shardprop::{Activation, Engine, TrainConfig};
 
-use super::{BenchArgs, ConvertArgs, CsvArgs, EvaluateArgs, PredictArgs, TrainArgs};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use shardprop::optim::{Method, Schedule};
+use shardprop::session::{Architecture, Observer, Outcome, RunSpec, Session};
+
+use super::progress::Progress;
+use super::{BenchArgs, ConvertArgs, CsvArgs, EvaluateArgs, InspectArgs, PredictArgs, ResumeArgs, RunArgs, TrainArgs};
 
 fn csv_options(a: &CsvArgs, classes: Option<Vec<String>>) -> CsvOptions {
     CsvOptions {
@@ -59,148 +66,264 @@ fn check_features(what: &Path, data: &dyn Examples, n_inputs: usize) -> Result<(
     Ok(())
 }
 
-pub fn train(a: TrainArgs) -> Result<()> {
-    let started = Instant::now();
+pub fn train(a: TrainArgs) -> Result<ExitCode> {
     let data_path = a.data.clone().unwrap_or_else(default_mnist);
-    let csv = csv_options(&a.csv, None);
-    let t0 = Instant::now();
-    let train = load(&data_path, &csv, !a.csv.no_verify)?;
-    let load_seconds = t0.elapsed().as_secs_f64();
-    let test_path = match &a.test {
-        Some(p) => Some(p.clone()),
-        None if data_path.is_dir() => data::idx::images_in(&data_path, "t10k").ok(),
-        None => None,
-    };
-    let task = train.task().clone();
     let is_idx = data_path.is_dir() || data::idx::is_idx_path(&data_path);
     let scale = match &a.scale {
         Some(s) => Scale::parse(s).with_context(|| format!("--scale {s:?}: expected none, minmax or standard"))?,
         None if is_idx => Scale::None,
         None => Scale::Standard,
     };
-    let scaler = train.fit_scaler(scale);
-    let examples = train.examples();
-    let hidden = Activation::parse(&a.activation)
-        .with_context(|| format!("--activation {:?}: expected sigmoid, tanh, relu or identity", a.activation))?;
-    let head = match (&task, a.loss.as_str()) {
-        (Task::Regression { .. }, "cross-entropy") => {
-            bail!("--loss cross-entropy needs classification, not --task regression")
-        }
-        (Task::Regression { .. }, _) => Head::IdentityMse,
-        (_, "cross-entropy") => Head::SoftmaxCrossEntropy,
-        _ => Head::SigmoidMse,
+    let test = match &a.test {
+        Some(p) => Some(p.clone()),
+        None if data_path.is_dir() => data::idx::images_in(&data_path, "t10k").ok(),
+        None => None,
     };
-    let mut sizes = vec![examples.n_features()];
-    sizes.extend(a.hidden.iter().copied().filter(|&h| h > 0));
-    sizes.push(task.n_outputs());
+    let csv = csv_options(&a.csv, None);
+    let spec = RunSpec {
+        train: data_path,
+        test,
+        target: csv.target,
+        header: csv.header,
+        regression: csv.regression,
+        skip_bad_rows: csv.skip_bad_rows,
+        verify: !a.csv.no_verify,
+        scale,
+        validation: a.validation,
+        patience: a.early_stopping,
+        checkpoint_dir: a.run.checkpoint_dir.clone(),
+        checkpoint_every: a.run.checkpoint_every,
+        checkpoint_every_steps: a.run.checkpoint_every_steps,
+        keep: a.run.keep,
+        metrics: a.run.metrics.clone(),
+    };
+    let activation = Activation::parse(&a.activation)
+        .with_context(|| format!("--activation {:?}: expected sigmoid, tanh, relu or identity", a.activation))?;
+    let optimizer = Method::parse(&a.optimizer, a.momentum)
+        .with_context(|| format!("--optimizer {:?}: expected sgd, momentum, nesterov, adam or rprop", a.optimizer))?;
+    let schedule = match a.lr_schedule.as_str() {
+        "step" => Schedule::Step { every: a.lr_step, gamma: a.lr_gamma },
+        "cosine" => Schedule::Cosine { epochs: a.epochs, min_lr: a.lr_min },
+        _ => Schedule::Constant,
+    };
     let cfg = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
         lr: a.lr,
         seed: a.seed,
         shard_size: a.shard_size,
-        ..TrainConfig::default()
+        optimizer,
+        l2: a.l2,
+        schedule,
     };
-    let net = Network::<f32>::new(&sizes, hidden, head, &mut rng::seeded(a.seed, rng::STREAM_INIT))?;
-    let mut trainer = Trainer::new(net, cfg.clone(), a.threads)?;
-    let threads = trainer.engine_mut().threads();
-    eprintln!(
-        "training {} on {} ({} rows, {} features, loaded in {load_seconds:.3}s), {} params, {} threads",
-        sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-"),
-        data_path.display(),
-        examples.len(),
-        examples.n_features(),
-        trainer.network().n_params(),
-        threads
-    );
-    let quiet = a.quiet;
-    let history = trainer.train(examples, &scaler, |r| {
-        if !quiet {
-            eprintln!(
-                "epoch {:>3}/{}  loss {:.6}  accuracy {:6.2}%  {:>9.0} examples/s  {:.2}s",
-                r.epoch,
-                a.epochs,
-                r.train_loss,
-                100.0 * r.train_accuracy,
-                r.examples_per_sec,
-                r.seconds
-            );
-        }
+    let arch = Architecture { hidden: a.hidden.clone(), activation, cross_entropy: a.loss == "cross-entropy" };
+    let t0 = Instant::now();
+    let (session, skipped) = Session::start(spec, &arch, cfg, a.threads).with_context(|| {
+        format!("cannot start training on {}", a.data.as_deref().unwrap_or(&default_mnist()).display())
     })?;
+    let load_seconds = t0.elapsed().as_secs_f64();
+    report_skipped(&session.spec.train, &skipped);
+    drive(session, &a.run, a.out.as_deref(), load_seconds, None)
+}
 
-    let mut test_eval: Option<Evaluation> = None;
-    if let Some(tp) = &test_path {
-        let test_csv = csv_options(&a.csv, task.classes().map(|c| c.to_vec()));
-        let test = load(tp, &test_csv, !a.csv.no_verify)?;
-        check_features(tp, test.examples(), examples.n_features())?;
-        if test.task() != &task {
-            bail!("{}: its classes or targets differ from the training data's", tp.display());
-        }
-        let net = trainer.network().clone();
-        let ev = trainer.engine_mut().evaluate(&net, test.examples(), &scaler);
+/// Runs a session to its end (or a signal) and reports: shared by `train` and `resume`.
+fn drive(
+    mut session: Session,
+    run: &RunArgs,
+    out: Option<&Path>,
+    load_seconds: f64,
+    resumed_from: Option<&Path>,
+) -> Result<ExitCode> {
+    let started = Instant::now();
+    let (stop, sigterm) = install_signal_flags()?;
+    let n_train = session.train_examples().len();
+    let net = session.network();
+    eprintln!(
+        "{} {} on {} ({} training rows, {} features, loaded in {load_seconds:.3}s), {} params, {} threads, {}",
+        if resumed_from.is_some() { "resuming" } else { "training" },
+        net.sizes().iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-"),
+        session.spec.train.display(),
+        n_train,
+        net.n_inputs(),
+        net.n_params(),
+        session.trainer.engine_mut().threads(),
+        session.trainer.config().optimizer.name(),
+    );
+    let epochs = session.trainer.config().epochs;
+    let mut progress = Progress::new(run.quiet, epochs, session.spec.metrics.as_deref())?;
+    let first_new = session.history.len();
+    let outcome = session.run(Some(&stop), &mut progress)?;
+    if let Outcome::Stopped { checkpoint } = &outcome {
+        let signal = if sigterm.load(Ordering::SeqCst) { "SIGTERM" } else { "SIGINT" };
         eprintln!(
-            "test on {}: loss {:.6}, accuracy {:.2}% ({} rows)",
-            tp.display(),
-            ev.loss(),
-            100.0 * ev.accuracy(),
-            ev.m
+            "{signal}: stopped after step {}; checkpoint written to {}",
+            session.state().global_step,
+            checkpoint.display()
         );
-        test_eval = Some(ev);
+        eprintln!("resume with: shardprop resume {}", checkpoint.display());
+        return Ok(ExitCode::from(if signal == "SIGTERM" { 143 } else { 130 }));
     }
-
-    let state = trainer.state().clone();
-    let net = trainer.into_network();
-    let digest = net.params_digest();
-    if let Some(out) = &a.out {
-        let ckpt = Checkpoint {
-            network: net,
-            scaler,
-            task: task.clone(),
-            feature_names: feature_names(&train),
-            config: cfg,
-            state,
-            fingerprint: Fingerprint::of(examples),
-            history: history.clone(),
-        };
+    if let Outcome::EarlyStopped { best_epoch } = &outcome {
+        eprintln!("early stopping: validation loss last improved at epoch {best_epoch}; keeping that epoch's weights");
+    }
+    let test_eval = match session.spec.test.clone() {
+        Some(tp) => {
+            let ev = session.evaluate_file(&tp).with_context(|| format!("cannot evaluate on {}", tp.display()))?;
+            eprintln!(
+                "test on {}: loss {:.6}, accuracy {:.2}% ({} rows)",
+                tp.display(),
+                ev.loss(),
+                100.0 * ev.accuracy(),
+                ev.m
+            );
+            Some(ev)
+        }
+        None => None,
+    };
+    let digest = session.network().params_digest();
+    let ckpt = session.checkpoint();
+    if let Some(out) = out {
         ckpt.save(out).with_context(|| format!("cannot write the model to {}", out.display()))?;
         eprintln!("model written to {}", out.display());
     }
+    if let Some(dir) = session.spec.checkpoint_dir.as_ref().filter(|d| !d.join(ckpt.file_name()).exists()) {
+        match ckpt.save_in_dir(dir, session.spec.keep) {
+            Ok(p) => eprintln!("final checkpoint {}", p.display()),
+            Err(e) => progress.warning(&format!("final checkpoint not written, the previous one is kept: {e}")),
+        }
+    }
+    let history = &session.history;
+    let new = &history[first_new.min(history.len())..];
+    let train_seconds: f64 = new.iter().map(|r| r.seconds).sum();
     let seconds = started.elapsed().as_secs_f64();
-    let last = history.last();
-    let train_seconds: f64 = history.iter().map(|r| r.seconds).sum();
-    let examples_seen = (examples.len() * history.len()) as f64;
-    if a.json {
+    if run.json {
+        let last = history.last();
+        let classes = session.task.classes().is_some();
         let mut obj = json!({
             "epochs": history.len(),
             "train_loss": last.map(|r| r.train_loss),
-            "examples_per_sec": examples_seen / train_seconds.max(1e-9),
+            "examples_per_sec": (n_train * new.len()) as f64 / train_seconds.max(1e-9),
             "seconds": seconds,
             "params_digest": digest,
-            "threads": threads,
+            "threads": session.trainer.engine_mut().threads(),
             "load_seconds": load_seconds,
+            "global_step": session.state().global_step,
             "history": history,
         });
-        if task.classes().is_some() {
+        if classes {
             obj["train_accuracy"] = json!(last.map(|r| r.train_accuracy));
+        }
+        if let Some(r) = last.filter(|r| r.val_loss.is_some()) {
+            obj["val_loss"] = json!(r.val_loss);
+            obj["val_accuracy"] = json!(r.val_accuracy);
+        }
+        if let Outcome::EarlyStopped { best_epoch } = outcome {
+            obj["best_epoch"] = json!(best_epoch);
         }
         if let Some(ev) = &test_eval {
             obj["test_loss"] = json!(ev.loss());
-            if task.classes().is_some() {
+            if classes {
                 obj["test_accuracy"] = json!(ev.accuracy());
             }
         }
+        if let Some(p) = resumed_from {
+            obj["resumed_from"] = json!(p);
+        }
         println!("{obj}");
     } else {
-        eprintln!("params_digest {digest}  ({seconds:.1}s in all)");
+        eprintln!("params_digest {digest}  ({seconds:.1}s)");
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
-fn feature_names(loaded: &Loaded) -> Vec<String> {
-    match loaded {
-        Loaded::Memory(d) => d.feature_names.clone(),
-        Loaded::Mapped(d) => d.feature_names.clone(),
+/// SIGINT and SIGTERM raise the stop flag (the run finishes its step and checkpoints); a second
+/// SIGINT exits at once.
+fn install_signal_flags() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    let term = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))
+        .context("cannot install a SIGINT handler")?;
+    signal_hook::flag::register(SIGINT, Arc::clone(&stop)).context("cannot install a SIGINT handler")?;
+    signal_hook::flag::register(SIGTERM, Arc::clone(&stop)).context("cannot install a SIGTERM handler")?;
+    signal_hook::flag::register(SIGTERM, Arc::clone(&term)).context("cannot install a SIGTERM handler")?;
+    Ok((stop, term))
+}
+
+pub fn resume(a: ResumeArgs) -> Result<ExitCode> {
+    let (path, ckpt) = if a.checkpoint.is_dir() {
+        let (p, c, skipped) = Checkpoint::newest_in_dir(&a.checkpoint)?;
+        for s in skipped {
+            eprintln!("warning: skipping a damaged checkpoint: {s}");
+        }
+        (p, c)
+    } else {
+        (a.checkpoint.clone(), load_model(&a.checkpoint)?)
+    };
+    let mut spec = ckpt.data.clone();
+    if let Some(d) = &a.data {
+        spec.train = d.clone();
     }
+    if let Some(d) = &a.checkpoint_dir {
+        spec.checkpoint_dir = Some(d.clone());
+    }
+    let json_out = a.json;
+    let t0 = Instant::now();
+    let (mut session, skipped) = Session::resume(ckpt, Some(spec), a.threads, a.force)
+        .with_context(|| format!("cannot resume from {}", path.display()))?;
+    report_skipped(&session.spec.train, &skipped);
+    if let Some(e) = a.epochs {
+        session.trainer.set_epochs(e);
+    }
+    let run = RunArgs {
+        checkpoint_dir: None,
+        checkpoint_every: 0,
+        checkpoint_every_steps: 0,
+        keep: 0,
+        metrics: None,
+        json: json_out,
+        quiet: a.quiet,
+    };
+    drive(session, &run, a.out.as_deref(), t0.elapsed().as_secs_f64(), Some(&path))
+}
+
+pub fn inspect(a: InspectArgs) -> Result<()> {
+    let c = load_model(&a.checkpoint)?;
+    let net = &c.network;
+    let mut obj = json!({
+        "format_version": shardprop::checkpoint::VERSION,
+        "sizes": net.sizes(),
+        "activation": net.hidden().name(),
+        "head": net.head().name(),
+        "params": net.n_params(),
+        "params_digest": net.params_digest(),
+        "config": c.config,
+        "epoch": c.state.epoch,
+        "step_in_epoch": c.state.step,
+        "global_step": c.state.global_step,
+        "data": c.data,
+        "fingerprint": {
+            "rows": c.fingerprint.rows,
+            "features": c.fingerprint.features,
+            "targets": c.fingerprint.targets,
+            "hash": format!("{:016x}", c.fingerprint.hash),
+        },
+        "task": c.task,
+        "scale": c.scaler.kind,
+        "optimizer_steps": c.optimizer.t,
+        "history": c.history,
+    });
+    if a.weights {
+        obj["weights"] = json!(
+            net.weights().iter().map(|w| w.outer_iter().map(|r| r.to_vec()).collect::<Vec<_>>()).collect::<Vec<_>>()
+        );
+    }
+    if a.json {
+        println!("{obj}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&obj).context("cannot format")?);
+    }
+    Ok(())
 }
 
 fn load_for_model(ckpt: &Checkpoint, path: &Path, csv: &CsvArgs) -> Result<Loaded> {

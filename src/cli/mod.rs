@@ -1,6 +1,8 @@
 //! Argument parsing and dispatch. No maths here.
 
 mod commands;
+mod config;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +29,53 @@ enum Command {
     Convert(ConvertArgs),
     /// Throughput of the reference workloads across thread counts.
     Bench(BenchArgs),
+    /// Continue a run from a checkpoint (or the newest good one in a checkpoint directory).
+    Resume(ResumeArgs),
+    /// Print a checkpoint's format version, config, progress, data fingerprint and digest.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ResumeArgs {
+    /// A checkpoint file, or a checkpoint directory (its newest loadable checkpoint).
+    pub checkpoint: PathBuf,
+    /// Total epochs to reach (default: the run's configured epochs).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Worker threads (default: every core). Never changes the result.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Train on this data instead of the checkpoint's (refused if its fingerprint differs,
+    /// unless --force).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Resume even if the data's fingerprint differs from the checkpoint's.
+    #[arg(long)]
+    pub force: bool,
+    /// Write the final model here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the run's checkpoint directory.
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The checkpoint or model file.
+    pub checkpoint: PathBuf,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Include every W^(l) as nested arrays, S_(l+1) x (S_l + 1), column 0 the bias weights.
+    #[arg(long)]
+    pub weights: bool,
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +146,10 @@ pub struct TrainArgs {
     pub test: Option<PathBuf>,
     #[command(flatten)]
     pub csv: CsvArgs,
+    /// Read flags from a TOML file (keys as the flag names, e.g. lr = 0.5, hidden = [256, 128]);
+    /// flags on the command line override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Hidden layer sizes, e.g. 300 or 256,128 (0 or empty: no hidden layer).
     #[arg(long, default_value = "300", value_delimiter = ',')]
     pub hidden: Vec<usize>,
@@ -128,13 +181,63 @@ pub struct TrainArgs {
     /// for CSV, none for MNIST/IDX whose pixels load as [0, 1]).
     #[arg(long)]
     pub scale: Option<String>,
+    /// Optimiser: sgd (plain gradient descent, the default), momentum, nesterov, adam or rprop
+    /// (iRPROP-, FANN's batch default; ignores --lr).
+    #[arg(long, default_value = "sgd")]
+    pub optimizer: String,
+    /// Momentum coefficient for momentum and nesterov.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// L2 weight decay lambda: adds (lambda/2m) * sum of squared non-bias weights to the cost.
+    #[arg(long, default_value_t = 0.0)]
+    pub l2: f64,
+    /// Learning-rate schedule: constant, step or cosine.
+    #[arg(long, default_value = "constant", value_parser = ["constant", "step", "cosine"])]
+    pub lr_schedule: String,
+    /// Step schedule: decay every this many epochs.
+    #[arg(long, default_value_t = 10)]
+    pub lr_step: usize,
+    /// Step schedule: multiply the rate by this at each decay.
+    #[arg(long, default_value_t = 0.5)]
+    pub lr_gamma: f64,
+    /// Cosine schedule: the final learning rate.
+    #[arg(long, default_value_t = 0.0)]
+    pub lr_min: f64,
+    /// Hold out this fraction of the training rows (seeded) for validation.
+    #[arg(long, default_value_t = 0.0)]
+    pub validation: f64,
+    /// Stop when validation loss has not improved for this many epochs, keeping the best model.
+    #[arg(long, default_value_t = 0)]
+    pub early_stopping: usize,
     /// Write the final model (a checkpoint) here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Options shared by `train` and `resume`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Write checkpoints into this directory (atomically; the newest --keep are kept).
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Checkpoint every this many epochs (with --checkpoint-dir).
+    #[arg(long, default_value_t = 1)]
+    pub checkpoint_every: usize,
+    /// Also checkpoint every this many steps (with --checkpoint-dir; 0: never).
+    #[arg(long, default_value_t = 0)]
+    pub checkpoint_every_steps: u64,
+    /// Checkpoints kept in --checkpoint-dir.
+    #[arg(long, default_value_t = 3)]
+    pub keep: usize,
+    /// Append one JSON object per epoch to this file (JSON lines).
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
     /// Print one JSON object on stdout (human text goes to stderr).
     #[arg(long)]
     pub json: bool,
-    /// No per-epoch lines.
+    /// No progress output.
     #[arg(long)]
     pub quiet: bool,
 }
@@ -187,7 +290,7 @@ pub struct ConvertArgs {
 
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(config::expand_args(std::env::args_os().collect())?) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -197,10 +300,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Train(a) => commands::train(a),
-        Command::Evaluate(a) => commands::evaluate(a),
-        Command::Predict(a) => commands::predict(a),
-        Command::Convert(a) => commands::convert(a),
-        Command::Bench(a) => commands::bench(a),
-    }?;
-    Ok(ExitCode::SUCCESS)
+        Command::Evaluate(a) => commands::evaluate(a).map(|()| ExitCode::SUCCESS),
+        Command::Predict(a) => commands::predict(a).map(|()| ExitCode::SUCCESS),
+        Command::Convert(a) => commands::convert(a).map(|()| ExitCode::SUCCESS),
+        Command::Bench(a) => commands::bench(a).map(|()| ExitCode::SUCCESS),
+        Command::Resume(a) => commands::resume(a),
+        Command::Inspect(a) => commands::inspect(a).map(|()| ExitCode::SUCCESS),
+    }
 }

@@ -2,6 +2,8 @@
 
 use shardprop::checkpoint::Checkpoint;
 use shardprop::data::{self, CsvOptions, Examples, Fingerprint, Scale, ScalerFit, binary};
+use shardprop::optim::{Method, Optimizer};
+use shardprop::session::RunSpec;
 use shardprop::train::TrainState;
 use shardprop::{Activation, Head, Network, TrainConfig, rng};
 
@@ -43,7 +45,6 @@ fn checkpoint() -> Checkpoint {
         Network::<f32>::new(&[3, 4, 2], Activation::Relu, Head::SoftmaxCrossEntropy, &mut rng::seeded(1, 0)).unwrap();
     let r = rng::seeded(1, rng::STREAM_SHUFFLE);
     Checkpoint {
-        network: net,
         scaler: ScalerFit::fit(&d, Scale::Standard),
         task: d.task.clone(),
         feature_names: d.feature_names.clone(),
@@ -57,8 +58,12 @@ fn checkpoint() -> Checkpoint {
             epoch_correct: 4,
             epoch_examples: 5,
         },
+        optimizer: Optimizer::new(Method::GradientDescent, 0.0, &net),
+        data: RunSpec::new("synthetic.csv".into()),
+        early: None,
         fingerprint: Fingerprint::of(&d),
         history: Vec::new(),
+        network: net,
     }
 }
 

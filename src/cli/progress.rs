@@ -1,0 +1,118 @@
+//! Live progress: an indicatif bar per epoch on a terminal, a plain line per epoch otherwise,
+//! nothing with `--quiet`; the metrics log; checkpoint notes and warnings.
+
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use shardprop::Trainer;
+use shardprop::session::Observer;
+use shardprop::train::EpochReport;
+
+pub struct Progress {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    terminal: bool,
+    epochs: usize,
+    metrics: Option<(File, String)>,
+    pub warnings: usize,
+}
+
+impl Progress {
+    pub fn new(quiet: bool, epochs: usize, metrics: Option<&Path>) -> Result<Self> {
+        let metrics = match metrics {
+            Some(p) => Some((
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .with_context(|| format!("cannot open {}", p.display()))?,
+                p.display().to_string(),
+            )),
+            None => None,
+        };
+        Ok(Self { quiet, bar: None, terminal: std::io::stderr().is_terminal(), epochs, metrics, warnings: 0 })
+    }
+
+    fn finish_bar(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn step(&mut self, epoch: usize, step: usize, steps: usize, t: &Trainer<f32>) {
+        if self.quiet || !self.terminal {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::new(steps as u64);
+            bar.set_style(
+                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        bar.set_prefix(format!("{}/{}", epoch + 1, self.epochs));
+        let s = t.state();
+        if s.epoch_examples > 0 && step.is_multiple_of(8) {
+            let loss = s.epoch_loss_sum / s.epoch_examples as f64;
+            let acc = 100.0 * s.epoch_correct as f64 / s.epoch_examples as f64;
+            let rate = bar.per_sec() * (s.epoch_examples as f64 / step.max(1) as f64);
+            bar.set_message(format!("loss {loss:.5} acc {acc:.2}% {rate:.0} ex/s"));
+        }
+        bar.set_position(step as u64);
+    }
+
+    fn epoch(&mut self, r: &EpochReport) {
+        self.finish_bar();
+        if !self.quiet {
+            let val = match (r.val_loss, r.val_accuracy) {
+                (Some(l), Some(a)) => format!("  val loss {l:.6}  val accuracy {:6.2}%", 100.0 * a),
+                (Some(l), None) => format!("  val loss {l:.6}"),
+                _ => String::new(),
+            };
+            eprintln!(
+                "epoch {:>3}/{}  loss {:.6}  accuracy {:6.2}%{val}  {:>9.0} examples/s  {:.2}s",
+                r.epoch,
+                self.epochs,
+                r.train_loss,
+                100.0 * r.train_accuracy,
+                r.examples_per_sec,
+                r.seconds
+            );
+        }
+        if let Some((file, name)) = &mut self.metrics {
+            let line = serde_json::json!({
+                "epoch": r.epoch,
+                "step": r.global_step,
+                "train_loss": r.train_loss,
+                "train_accuracy": r.train_accuracy,
+                "val_loss": r.val_loss,
+                "val_accuracy": r.val_accuracy,
+                "lr": r.lr,
+                "examples_per_sec": r.examples_per_sec,
+                "seconds": r.seconds,
+            });
+            if let Err(e) = writeln!(file, "{line}").and_then(|()| file.flush()) {
+                eprintln!("warning: cannot append to {name}: {e}");
+            }
+        }
+    }
+
+    fn checkpoint(&mut self, path: &Path) {
+        if !self.quiet && !self.terminal {
+            eprintln!("checkpoint {}", path.display());
+        }
+    }
+
+    fn warning(&mut self, msg: &str) {
+        self.finish_bar();
+        self.warnings += 1;
+        eprintln!("warning: {msg}");
+    }
+}

@@ -1,0 +1,526 @@
+//! A training run from files to checkpoints: opens the data, holds out validation rows, trains
+//! with periodic atomic checkpoints, early stopping and a stop flag (for signals), and builds the
+//! [`Checkpoint`] that lets `resume` continue bit for bit.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::Checkpoint;
+use crate::data::{self, CsvOptions, Examples, Fingerprint, Loaded, Scale, Scaler, ScalerFit, Target, Task};
+use crate::engine::Evaluation;
+use crate::error::{Error, Result};
+use crate::optim::Optimizer;
+use crate::train::{EpochReport, TrainConfig, TrainState, Trainer};
+use crate::{Network, rng};
+
+/// Everything about a run that is not the maths: where the data is, how it is read, where
+/// checkpoints and metrics go. Stored in checkpoints so `resume` can reopen the same run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// Training data.
+    pub train: PathBuf,
+    /// Test data, evaluated at the end.
+    pub test: Option<PathBuf>,
+    /// CSV target column(s).
+    pub target: Option<String>,
+    /// CSV header: forced on, off, or detected.
+    pub header: Option<bool>,
+    /// Regression instead of classification.
+    pub regression: bool,
+    /// Drop unparsable CSV rows (reported).
+    pub skip_bad_rows: bool,
+    /// Verify binary dataset checksums when opening.
+    pub verify: bool,
+    /// Feature scaling fitted on the training rows.
+    pub scale: Scale,
+    /// Fraction of the training rows held out (seeded) for validation.
+    pub validation: f64,
+    /// Stop when validation loss has not improved for this many epochs (0: never).
+    pub patience: usize,
+    /// Directory for periodic checkpoints.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Checkpoint every this many epochs (0: never).
+    pub checkpoint_every: usize,
+    /// Checkpoint every this many steps (0: never).
+    pub checkpoint_every_steps: u64,
+    /// Checkpoints kept in the directory.
+    pub keep: usize,
+    /// Metrics log (JSON lines), one object per epoch.
+    pub metrics: Option<PathBuf>,
+}
+
+impl RunSpec {
+    /// A spec that reads `train` with defaults and writes nothing.
+    pub fn new(train: PathBuf) -> Self {
+        Self {
+            train,
+            test: None,
+            target: None,
+            header: None,
+            regression: false,
+            skip_bad_rows: false,
+            verify: true,
+            scale: Scale::None,
+            validation: 0.0,
+            patience: 0,
+            checkpoint_dir: None,
+            checkpoint_every: 1,
+            checkpoint_every_steps: 0,
+            keep: 3,
+            metrics: None,
+        }
+    }
+
+    /// CSV options, with `classes` fixed for a test set.
+    pub fn csv(&self, classes: Option<Vec<String>>) -> CsvOptions {
+        CsvOptions {
+            target: self.target.clone(),
+            header: self.header,
+            regression: self.regression,
+            skip_bad_rows: self.skip_bad_rows,
+            classes,
+        }
+    }
+}
+
+/// Early-stopping state: the best validation loss so far and the weights that had it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStop {
+    /// Epochs without improvement that end the run.
+    pub patience: usize,
+    /// Best validation loss so far.
+    pub best_loss: f64,
+    /// Its 1-based epoch.
+    pub best_epoch: usize,
+    /// Epochs since it.
+    pub bad_epochs: usize,
+    /// The weights after that epoch.
+    pub best: Network<f32>,
+}
+
+/// A view of some rows of a dataset, in the given order.
+pub struct Subset<'a> {
+    inner: &'a dyn Examples,
+    rows: &'a [usize],
+}
+
+impl<'a> Subset<'a> {
+    /// Rows `rows` of `inner`.
+    pub fn new(inner: &'a dyn Examples, rows: &'a [usize]) -> Self {
+        Self { inner, rows }
+    }
+}
+
+impl Examples for Subset<'_> {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+    fn n_features(&self) -> usize {
+        self.inner.n_features()
+    }
+    fn n_targets(&self) -> usize {
+        self.inner.n_targets()
+    }
+    fn features(&self, i: usize) -> &[f32] {
+        self.inner.features(self.rows[i])
+    }
+    fn target(&self, i: usize) -> Target<'_> {
+        self.inner.target(self.rows[i])
+    }
+    fn rows_read(&self, rows: usize) {
+        self.inner.rows_read(rows)
+    }
+}
+
+/// What a run reports as it goes.
+pub trait Observer {
+    /// After every step: the epoch (0-based), the step within it and the steps per epoch.
+    fn step(&mut self, _epoch: usize, _step: usize, _steps: usize, _trainer: &Trainer<f32>) {}
+    /// After every epoch (with validation figures when there is a validation set).
+    fn epoch(&mut self, _report: &EpochReport) {}
+    /// A checkpoint was written.
+    fn checkpoint(&mut self, _path: &Path) {}
+    /// Something failed that did not stop the run (e.g. a checkpoint could not be written).
+    fn warning(&mut self, _msg: &str) {}
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// All epochs done.
+    Finished,
+    /// Validation loss stopped improving; the best epoch's weights were restored.
+    EarlyStopped {
+        /// The best epoch (1-based).
+        best_epoch: usize,
+    },
+    /// The stop flag was raised; a checkpoint was written here.
+    Stopped {
+        /// The checkpoint to resume from.
+        checkpoint: PathBuf,
+    },
+}
+
+/// A training run.
+pub struct Session {
+    /// The run's files and options.
+    pub spec: RunSpec,
+    data: Loaded,
+    train_rows: Option<Vec<usize>>,
+    val_rows: Vec<usize>,
+    /// Feature scaling fitted on the training rows.
+    pub scaler: Scaler,
+    /// What the outputs mean.
+    pub task: Task,
+    /// Feature names.
+    pub feature_names: Vec<String>,
+    /// The training file's fingerprint.
+    pub fingerprint: Fingerprint,
+    /// The trainer.
+    pub trainer: Trainer<f32>,
+    /// Reports of the epochs so far (across resumes).
+    pub history: Vec<EpochReport>,
+    /// Early-stopping state.
+    pub early: Option<EarlyStop>,
+}
+
+/// The network a new run builds.
+#[derive(Clone, Debug)]
+pub struct Architecture {
+    /// Hidden layer sizes.
+    pub hidden: Vec<usize>,
+    /// Hidden activation.
+    pub activation: crate::Activation,
+    /// Classification cost: cross-entropy (softmax outputs) instead of squared error.
+    pub cross_entropy: bool,
+}
+
+struct Opened {
+    data: Loaded,
+    train_rows: Option<Vec<usize>>,
+    val_rows: Vec<usize>,
+    scaler: Scaler,
+    fingerprint: Fingerprint,
+}
+
+fn open(spec: &RunSpec, seed: u64, classes: Option<Vec<String>>) -> Result<(Opened, Vec<u64>)> {
+    if !(0.0..1.0).contains(&spec.validation) {
+        return Err(Error::Config(format!("--validation must be in [0, 1), got {}", spec.validation)));
+    }
+    if spec.patience > 0 && spec.validation == 0.0 {
+        return Err(Error::Config("--early-stopping needs a validation set (--validation 0.1, say)".into()));
+    }
+    let (data, skipped) = data::load(&spec.train, &spec.csv(classes), spec.verify)?;
+    let ex = data.examples();
+    let fingerprint = Fingerprint::of(ex);
+    let n = ex.len();
+    let n_val = (spec.validation * n as f64).round() as usize;
+    let (train_rows, val_rows, scaler) = if n_val == 0 {
+        (None, Vec::new(), data.fit_scaler(spec.scale))
+    } else {
+        if n_val >= n {
+            return Err(Error::Config(format!("--validation {} leaves no training rows of {n}", spec.validation)));
+        }
+        let mut perm: Vec<usize> = (0..n).collect();
+        rng::shuffle(&mut rng::seeded(seed, rng::STREAM_SPLIT), &mut perm);
+        let mut val = perm[..n_val].to_vec();
+        let mut train = perm[n_val..].to_vec();
+        val.sort_unstable();
+        train.sort_unstable();
+        let scaler = ScalerFit::fit(&Subset::new(ex, &train), spec.scale);
+        (Some(train), val, scaler)
+    };
+    Ok((Opened { data, train_rows, val_rows, scaler, fingerprint }, skipped))
+}
+
+impl Session {
+    /// Opens the data and builds a fresh network. Returns the CSV lines skipped.
+    pub fn start(spec: RunSpec, arch: &Architecture, cfg: TrainConfig, threads: usize) -> Result<(Self, Vec<u64>)> {
+        let (o, skipped) = open(&spec, cfg.seed, None)?;
+        let task = o.data.task().clone();
+        let head = match (&task, arch.cross_entropy) {
+            (Task::Regression { .. }, true) => {
+                return Err(Error::Config("cross-entropy needs classification, not regression".into()));
+            }
+            (Task::Regression { .. }, false) => crate::Head::IdentityMse,
+            (_, true) => crate::Head::SoftmaxCrossEntropy,
+            _ => crate::Head::SigmoidMse,
+        };
+        let mut sizes = vec![o.data.examples().n_features()];
+        sizes.extend(arch.hidden.iter().copied().filter(|&h| h > 0));
+        sizes.push(task.n_outputs());
+        let net = Network::new(&sizes, arch.activation, head, &mut rng::seeded(cfg.seed, rng::STREAM_INIT))?;
+        let early = (spec.patience > 0).then(|| EarlyStop {
+            patience: spec.patience,
+            best_loss: f64::INFINITY,
+            best_epoch: 0,
+            bad_epochs: 0,
+            best: net.clone(),
+        });
+        let trainer = Trainer::new(net, cfg, threads)?;
+        let feature_names = feature_names(&o.data);
+        let s = Self {
+            spec,
+            data: o.data,
+            train_rows: o.train_rows,
+            val_rows: o.val_rows,
+            scaler: o.scaler,
+            task,
+            feature_names,
+            fingerprint: o.fingerprint,
+            trainer,
+            history: Vec::new(),
+            early,
+        };
+        Ok((s, skipped))
+    }
+
+    /// Reopens a checkpoint's run (its data, or `spec` when given) to continue it. Refuses data
+    /// whose fingerprint differs from the checkpoint's unless `force`.
+    pub fn resume(ckpt: Checkpoint, spec: Option<RunSpec>, threads: usize, force: bool) -> Result<(Self, Vec<u64>)> {
+        let spec = spec.unwrap_or_else(|| ckpt.data.clone());
+        let classes = ckpt.task.classes().map(|c| c.to_vec());
+        let (o, skipped) = open(&spec, ckpt.config.seed, classes)?;
+        if o.fingerprint != ckpt.fingerprint && !force {
+            return Err(Error::Mismatch(format!(
+                "{}: this is not the data the checkpoint was trained on (checkpoint: {} rows x {} features, hash {:016x}; \\
+                 this file: {} rows x {} features, hash {:016x}); use --force to train on it anyway",
+                spec.train.display(),
+                ckpt.fingerprint.rows,
+                ckpt.fingerprint.features,
+                ckpt.fingerprint.hash,
+                o.fingerprint.rows,
+                o.fingerprint.features,
+                o.fingerprint.hash
+            )));
+        }
+        if o.data.examples().n_features() != ckpt.network.n_inputs() {
+            return Err(Error::Mismatch(format!(
+                "{}: has {} features per row, but the model takes {}",
+                spec.train.display(),
+                o.data.examples().n_features(),
+                ckpt.network.n_inputs()
+            )));
+        }
+        let trainer = Trainer::resume(ckpt.network, ckpt.config, ckpt.state, ckpt.optimizer, threads)?;
+        let feature_names = feature_names(&o.data);
+        let s = Self {
+            spec,
+            data: o.data,
+            train_rows: o.train_rows,
+            val_rows: o.val_rows,
+            // The checkpoint's scaler, not a refit: with --force on other data it must not move.
+            scaler: ckpt.scaler,
+            task: ckpt.task,
+            feature_names,
+            fingerprint: ckpt.fingerprint,
+            trainer,
+            history: ckpt.history,
+            early: ckpt.early,
+        };
+        Ok((s, skipped))
+    }
+
+    /// The training rows.
+    pub fn train_examples(&self) -> TrainView<'_> {
+        train_view(&self.data, &self.train_rows)
+    }
+
+    /// The checkpoint of the run as it stands.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            network: self.trainer.network().clone(),
+            scaler: self.scaler.clone(),
+            task: self.task.clone(),
+            feature_names: self.feature_names.clone(),
+            config: self.trainer.config().clone(),
+            state: self.trainer.state().clone(),
+            optimizer: self.trainer.optimizer().clone(),
+            data: self.spec.clone(),
+            early: self.early.clone(),
+            fingerprint: self.fingerprint.clone(),
+            history: self.history.clone(),
+        }
+    }
+
+    fn save_periodic(&self, obs: &mut dyn Observer) {
+        let Some(dir) = &self.spec.checkpoint_dir else { return };
+        match self.checkpoint().save_in_dir(dir, self.spec.keep) {
+            Ok(p) => obs.checkpoint(&p),
+            Err(e) => obs.warning(&format!("checkpoint not written, the previous one is kept: {e}")),
+        }
+    }
+
+    /// Where a stop writes its checkpoint.
+    pub fn stop_path(&self) -> PathBuf {
+        match &self.spec.checkpoint_dir {
+            Some(dir) => dir.join(self.checkpoint().file_name()),
+            None => PathBuf::from("shardprop-interrupted.ckpt"),
+        }
+    }
+
+    /// Trains until the configured epochs are done, early stopping fires, or `stop` is raised
+    /// (then the current step finishes and a checkpoint is written).
+    pub fn run(&mut self, stop: Option<&Arc<AtomicBool>>, obs: &mut dyn Observer) -> Result<Outcome> {
+        let n = self.train_examples().len();
+        let steps = self.trainer.steps_per_epoch(n);
+        while !self.trainer.finished() {
+            if self.early.as_ref().is_some_and(|e| e.bad_epochs >= e.patience) {
+                break;
+            }
+            let epoch = self.trainer.state().epoch;
+            let done = self.trainer.step(&train_view(&self.data, &self.train_rows), &self.scaler)?;
+            let step = self.trainer.state().step;
+            obs.step(epoch, if done.is_some() { steps } else { step }, steps, &self.trainer);
+            if let Some(mut report) = done {
+                report.global_step = self.trainer.state().global_step;
+                if !self.val_rows.is_empty() {
+                    let ev = self.evaluate_rows(&self.val_rows.clone());
+                    report.val_loss = Some(ev.loss());
+                    report.val_accuracy = self.task.classes().map(|_| ev.accuracy());
+                    if let Some(e) = &mut self.early {
+                        if ev.loss() < e.best_loss {
+                            (e.best_loss, e.best_epoch, e.bad_epochs) = (ev.loss(), report.epoch, 0);
+                            e.best = self.trainer.network().clone();
+                        } else {
+                            e.bad_epochs += 1;
+                        }
+                    }
+                }
+                obs.epoch(&report);
+                self.history.push(report);
+                let every = self.spec.checkpoint_every;
+                if every > 0 && self.trainer.state().epoch.is_multiple_of(every) {
+                    self.save_periodic(obs);
+                }
+            } else {
+                let every = self.spec.checkpoint_every_steps;
+                if every > 0 && self.trainer.state().global_step.is_multiple_of(every) {
+                    self.save_periodic(obs);
+                }
+            }
+            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                let path = self.stop_path();
+                let ckpt = self.checkpoint();
+                match &self.spec.checkpoint_dir {
+                    Some(dir) => ckpt.save_in_dir(dir, self.spec.keep.max(1))?,
+                    None => {
+                        ckpt.save(&path)?;
+                        path.clone()
+                    }
+                };
+                return Ok(Outcome::Stopped { checkpoint: path });
+            }
+        }
+        if let Some(e) = &self.early
+            && e.best_epoch > 0
+        {
+            let best_epoch = e.best_epoch;
+            let stopped_early = e.bad_epochs >= e.patience && !self.trainer.finished();
+            self.trainer.set_network(e.best.clone());
+            if stopped_early {
+                return Ok(Outcome::EarlyStopped { best_epoch });
+            }
+        }
+        Ok(Outcome::Finished)
+    }
+
+    fn evaluate_rows(&mut self, rows: &[usize]) -> Evaluation {
+        let net = self.trainer.network().clone();
+        let sub = Subset::new(self.data.examples(), rows);
+        self.trainer.engine_mut().evaluate(&net, &sub, &self.scaler)
+    }
+
+    /// Evaluates the network on `path` (a test set), with the run's scaling and classes.
+    pub fn evaluate_file(&mut self, path: &Path) -> Result<Evaluation> {
+        let classes = self.task.classes().map(|c| c.to_vec());
+        let (test, _) = data::load(path, &self.spec.csv(classes), self.spec.verify)?;
+        let ex = test.examples();
+        if ex.n_features() != self.trainer.network().n_inputs() {
+            return Err(Error::Mismatch(format!(
+                "{}: has {} features per row, but the model takes {}",
+                path.display(),
+                ex.n_features(),
+                self.trainer.network().n_inputs()
+            )));
+        }
+        if test.task() != &self.task {
+            return Err(Error::Mismatch(format!(
+                "{}: its classes or targets differ from the training data's",
+                path.display()
+            )));
+        }
+        let net = self.trainer.network().clone();
+        Ok(self.trainer.engine_mut().evaluate(&net, ex, &self.scaler))
+    }
+
+    /// The network as it stands.
+    pub fn network(&self) -> &Network<f32> {
+        self.trainer.network()
+    }
+
+    /// The training state.
+    pub fn state(&self) -> &TrainState {
+        self.trainer.state()
+    }
+
+    /// The optimiser.
+    pub fn optimizer(&self) -> &Optimizer<f32> {
+        self.trainer.optimizer()
+    }
+}
+
+fn train_view<'a>(data: &'a Loaded, rows: &'a Option<Vec<usize>>) -> TrainView<'a> {
+    match rows {
+        Some(rows) => TrainView::Rows(Subset::new(data.examples(), rows)),
+        None => TrainView::All(data.examples()),
+    }
+}
+
+/// The training rows of a session: all of the file, or those not held out for validation.
+pub enum TrainView<'a> {
+    /// Every row.
+    All(&'a dyn Examples),
+    /// The rows left after the validation split.
+    Rows(Subset<'a>),
+}
+
+impl TrainView<'_> {
+    fn inner(&self) -> &dyn Examples {
+        match self {
+            TrainView::All(e) => *e,
+            TrainView::Rows(s) => s,
+        }
+    }
+}
+
+impl Examples for TrainView<'_> {
+    fn len(&self) -> usize {
+        self.inner().len()
+    }
+    fn n_features(&self) -> usize {
+        self.inner().n_features()
+    }
+    fn n_targets(&self) -> usize {
+        self.inner().n_targets()
+    }
+    fn features(&self, i: usize) -> &[f32] {
+        self.inner().features(i)
+    }
+    fn target(&self, i: usize) -> Target<'_> {
+        self.inner().target(i)
+    }
+    fn rows_read(&self, rows: usize) {
+        self.inner().rows_read(rows)
+    }
+}
+
+fn feature_names(loaded: &Loaded) -> Vec<String> {
+    match loaded {
+        Loaded::Memory(d) => d.feature_names.clone(),
+        Loaded::Mapped(d) => d.feature_names.clone(),
+    }
+}
