@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a network (default: MNIST from datasets/mnist, evaluated on its t10k set).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Loss, accuracy and confusion matrix of a model on a dataset.
     Evaluate(EvaluateArgs),
     /// One prediction per row, in input order.
@@ -299,7 +299,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
     };
     match cli.command {
-        Command::Train(a) => commands::train(a),
+        Command::Train(a) => commands::train(*a),
         Command::Evaluate(a) => commands::evaluate(a).map(|()| ExitCode::SUCCESS),
         Command::Predict(a) => commands::predict(a).map(|()| ExitCode::SUCCESS),
         Command::Convert(a) => commands::convert(a).map(|()| ExitCode::SUCCESS),
