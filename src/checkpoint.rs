@@ -149,6 +149,7 @@ impl Checkpoint {
     /// but the newest `keep` checkpoints there. The new file is durable before any old one goes.
     pub fn save_in_dir(&self, dir: &Path, keep: usize) -> Result<PathBuf> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        remove_stale_temps(dir);
         let path = dir.join(self.file_name());
         self.save(&path)?;
         let mut all = list_dir(dir)?;
@@ -198,4 +199,17 @@ pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// Removes temp files that killed writers of other processes left in `dir` (never a checkpoint).
+fn remove_stale_temps(dir: &Path) {
+    let own = format!(".tmp.{}", std::process::id());
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".ckpt-e") && name.contains(".ckpt.tmp.") && !name.ends_with(&own) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }

@@ -9,3 +9,4 @@ mod formats;
 mod gradcheck;
 mod learning;
 mod oracle;
+mod resume;

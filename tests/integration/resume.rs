@@ -1,0 +1,304 @@
+//! Checkpoints never lose work and resume is exact to the bit: resume equivalence (at epoch
+//! boundaries, mid-epoch, with other thread counts, with every optimiser), SIGKILL at random
+//! moments (including mid-write), signals, damaged files, full disks and unwritable directories.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_shardprop")
+}
+
+fn digits() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv")
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(bin()).args(args).envs(env.iter().copied()).output().expect("runs")
+}
+
+fn digest(o: &Output) -> String {
+    assert!(o.status.success(), "failed ({:?}): {}", o.status, String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    v["params_digest"].as_str().expect("params_digest").to_string()
+}
+
+/// The training command of these tests: digits, 64-40-10, small batches (many steps).
+fn train_args(extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "train",
+        "--data",
+        digits().to_str().unwrap(),
+        "--hidden",
+        "40",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.5",
+        "--json",
+        "--quiet",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn train(extra: &[&str]) -> Output {
+    let a = train_args(extra);
+    run(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+}
+
+fn checkpoints(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("ckpt-e"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn four_epochs_equal_two_then_resume_to_four_at_boundaries_mid_epoch_and_other_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let straight = digest(&train(&["--epochs", "4", "--threads", "2"]));
+
+    // Stopped after 2 epochs (its own run of --epochs 2), then resumed to 4 in a new process.
+    let half = dir.path().join("half.ckpt");
+    digest(&train(&["--epochs", "2", "--out", half.to_str().unwrap()]));
+    let resumed = run(&["resume", half.to_str().unwrap(), "--epochs", "4", "--json", "--quiet"], &[]);
+    assert_eq!(digest(&resumed), straight);
+
+    // Checkpoints written during a 4-epoch run, every 13 steps: resume from one mid-epoch, with
+    // another thread count.
+    let ck = dir.path().join("ck");
+    let with_ckpts = train(&[
+        "--epochs",
+        "4",
+        "--checkpoint-dir",
+        ck.to_str().unwrap(),
+        "--checkpoint-every-steps",
+        "13",
+        "--keep",
+        "100",
+    ]);
+    assert_eq!(digest(&with_ckpts), straight, "checkpointing must not change the result");
+    let all = checkpoints(&ck);
+    assert!(all.len() > 20, "{} checkpoints", all.len());
+    // 1797 rows / 32 = 57 steps per epoch: step 65 is inside epoch 2.
+    let mid = all.iter().find(|p| p.to_str().unwrap().contains("-e00001-s0000000065")).expect("a mid-epoch checkpoint");
+    for threads in ["1", "3"] {
+        let o = run(&["resume", mid.to_str().unwrap(), "--threads", threads, "--json", "--quiet"], &[]);
+        assert_eq!(digest(&o), straight, "resumed mid-epoch with {threads} threads");
+    }
+    // The weights themselves, not only the digest.
+    let a = run(&["inspect", "--weights", "--json", all.last().unwrap().to_str().unwrap()], &[]);
+    let b = run(&["inspect", "--weights", "--json", half.to_str().unwrap()], &[]);
+    let wa: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let wb: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(wa["sizes"], serde_json::json!([64, 40, 10]));
+    assert_eq!(wa["weights"][0].as_array().unwrap().len(), 40);
+    assert_eq!(wa["weights"][0][0].as_array().unwrap().len(), 65, "S_(l+1) x (S_l + 1), column 0 the bias");
+    assert_ne!(wa["weights"], wb["weights"]);
+}
+
+#[test]
+fn resume_is_exact_with_every_optimiser_validation_and_early_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    for opt in [
+        &["--optimizer", "momentum"][..],
+        &["--optimizer", "nesterov", "--l2", "0.5"],
+        &["--optimizer", "adam", "--lr", "0.01", "--lr-schedule", "cosine"],
+        &["--optimizer", "rprop", "--batch-size", "0"],
+        &["--validation", "0.2", "--early-stopping", "2", "--lr-schedule", "step", "--lr-step", "1"],
+    ] {
+        let mut straight_args = vec!["--epochs", "3"];
+        straight_args.extend_from_slice(opt);
+        let straight = digest(&train(&straight_args));
+        let ck = dir.path().join(format!("ck-{}", opt.join("")));
+        let mut args = vec![
+            "--epochs",
+            "3",
+            "--checkpoint-dir",
+            ck.to_str().unwrap(),
+            "--checkpoint-every-steps",
+            "20",
+            "--keep",
+            "50",
+        ];
+        args.extend_from_slice(opt);
+        assert_eq!(digest(&train(&args)), straight, "{opt:?}");
+        let all = checkpoints(&ck);
+        let mid = &all[all.len() / 2];
+        let o = run(&["resume", mid.to_str().unwrap(), "--threads", "1", "--json", "--quiet"], &[]);
+        assert_eq!(digest(&o), straight, "{opt:?} resumed from {}", mid.display());
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_never_costs_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["--epochs", "6", "--hidden", "200"];
+    let straight = digest(&train(&base));
+    let mut r = shardprop::rng::seeded(2026, 9);
+    let mut killed_mid_write = 0;
+    for trial in 0..10 {
+        let ck = dir.path().join(format!("ck{trial}"));
+        let mut a = train_args(&base);
+        a.extend(["--checkpoint-dir", ck.to_str().unwrap(), "--checkpoint-every-steps", "5"].map(String::from));
+        let mut child = Command::new(bin())
+            .args(&a)
+            // A slow writer: each 4 KiB of a checkpoint takes 2 ms, so most kills land mid-write.
+            .env("SHARDPROP_SLOW_WRITE_US", "2000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150 + shardprop::rng::below(&mut r, 900) as u64));
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        if !ck.exists() || checkpoints(&ck).is_empty() {
+            assert!(status.success() || !ck.exists(), "no checkpoint after the run finished");
+            continue;
+        }
+        if std::fs::read_dir(&ck).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".tmp.")) {
+            killed_mid_write += 1;
+        }
+        // Every checkpoint file on disk is complete; the newest resumes to the same weights.
+        for p in checkpoints(&ck) {
+            let o = run(&["inspect", "--json", p.to_str().unwrap()], &[]);
+            assert!(
+                o.status.success(),
+                "trial {trial}: {} does not load: {}",
+                p.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let o = run(&["resume", ck.to_str().unwrap(), "--json", "--quiet"], &[]);
+        assert_eq!(digest(&o), straight, "trial {trial}");
+    }
+    eprintln!("{killed_mid_write} of 10 kills landed while a checkpoint was being written");
+    assert!(
+        killed_mid_write >= 3,
+        "only {killed_mid_write} kills landed mid-write: the test did not exercise torn writes"
+    );
+}
+
+#[test]
+fn sigterm_and_sigint_checkpoint_print_the_resume_command_and_exit_143_or_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["--epochs", "500", "--hidden", "300"];
+    let straight = digest(&train(&base));
+    for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+        let ck = dir.path().join(format!("ck{signal}"));
+        let mut a = train_args(&base);
+        a.extend(["--checkpoint-dir", ck.to_str().unwrap(), "--checkpoint-every", "1000"].map(String::from));
+        let child = Command::new(bin()).args(&a).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        let k = Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        assert!(k.success());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        let line = err.lines().find(|l| l.starts_with("resume with: shardprop resume ")).expect(&err);
+        let path = line.trim_start_matches("resume with: shardprop resume ");
+        assert!(Path::new(path).exists(), "{path}");
+        let o = run(&["resume", path, "--json", "--quiet"], &[]);
+        assert_eq!(digest(&o), straight, "after {signal}");
+    }
+}
+
+#[test]
+fn damaged_checkpoints_and_other_data_are_refused_with_their_own_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.ckpt");
+    digest(&train(&["--epochs", "1", "--out", good.to_str().unwrap()]));
+    let bytes = std::fs::read(&good).unwrap();
+    let bad = dir.path().join("bad.ckpt");
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x40;
+    let mut magic = bytes.clone();
+    magic[0] = b'Z';
+    let mut future = bytes.clone();
+    future[8] = 7;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (Vec::new(), "empty file, not a checkpoint"),
+        (bytes[..bytes.len() / 3].to_vec(), "(file is truncated or damaged)"),
+        (flipped, "checksum mismatch (file is damaged or truncated)"),
+        (magic, "bad magic, not a shardprop checkpoint"),
+        (future, "format version 7, this build reads version 1 (written by a newer shardprop"),
+    ];
+    for (b, want) in cases {
+        std::fs::write(&bad, &b).unwrap();
+        for cmd in [
+            &["resume", bad.to_str().unwrap()][..],
+            &["inspect", bad.to_str().unwrap()],
+            &["evaluate", "--model", bad.to_str().unwrap(), "--data", digits().to_str().unwrap()],
+        ] {
+            let o = run(cmd, &[]);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{cmd:?}: {err}");
+            assert!(err.contains(want) && err.contains("bad.ckpt"), "{cmd:?}: want {want:?} in {err}");
+        }
+    }
+    // A checkpoint resumed on other data is refused unless --force.
+    let iris_like = dir.path().join("other.csv");
+    let text = std::fs::read_to_string(digits()).unwrap();
+    std::fs::write(&iris_like, text.lines().take(500).collect::<Vec<_>>().join("\n")).unwrap();
+    let o = run(&["resume", good.to_str().unwrap(), "--data", iris_like.to_str().unwrap(), "--epochs", "2"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("this is not the data the checkpoint was trained on"));
+    let o = run(
+        &[
+            "resume",
+            good.to_str().unwrap(),
+            "--data",
+            iris_like.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--force",
+            "--json",
+            "--quiet",
+        ],
+        &[],
+    );
+    digest(&o);
+}
+
+#[test]
+fn a_full_disk_or_unwritable_directory_is_reported_and_the_previous_checkpoint_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    // Room for a little more than one checkpoint: the first is written, later ones fail.
+    let probe = dir.path().join("probe.ckpt");
+    digest(&train(&["--epochs", "0", "--out", probe.to_str().unwrap()]));
+    let size = std::fs::metadata(&probe).unwrap().len();
+    let limit = (size * 3 / 2).to_string();
+    let mut a = train_args(&["--epochs", "3", "--checkpoint-dir", ck.to_str().unwrap()]);
+    a.retain(|s| s != "--json");
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[("SHARDPROP_FAIL_WRITES_AFTER", &limit)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: checkpoint not written, the previous one is kept")
+            && err.contains("No space left on device"),
+        "{err}"
+    );
+    let left = checkpoints(&ck);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].to_str().unwrap().contains("ckpt-e00001"), "{left:?}");
+    let o = run(&["inspect", "--json", left[0].to_str().unwrap()], &[]);
+    assert!(o.status.success());
+    let no_temp = std::fs::read_dir(&ck).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp."));
+    assert!(no_temp, "a failed write must not leave its temp file");
+
+    // A directory that cannot be created (its parent is a file): reported, training finishes.
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let unwritable = file.join("ck");
+    let o = train(&["--epochs", "1", "--checkpoint-dir", unwritable.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("checkpoint not written") && err.contains("plain-file/ck"), "{err}");
+}
