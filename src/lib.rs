@@ -29,6 +29,7 @@ pub mod engine;
 pub mod error;
 pub mod float;
 pub mod grad;
+pub mod gradcheck;
 pub mod linalg;
 pub mod loss;
 pub mod metrics;

@@ -61,3 +61,53 @@ pub fn line_panels(path: &Path, x_label: &str, panels: &[(&str, &str, Vec<Series
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }
+
+/// Draws a confusion matrix as a heat map: rows the true class, columns the predicted class,
+/// each cell shaded by its share of the row and labelled with its count.
+pub fn confusion(path: &Path, names: &[String], counts: &[Vec<u64>]) -> Result<()> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let k = names.len().max(1) as i32;
+    let cell = (600 / k).clamp(28, 80);
+    let (left, top) = (110, 70);
+    let side = cell * k;
+    let width = (left + side + 30).max(520);
+    let root = SVGBackend::new(path, (width as u32, (top + side + 60) as u32)).into_drawing_area();
+    let err = |e: &dyn std::fmt::Display| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let centre = Pos::new(HPos::Center, VPos::Center);
+    let font = |size: i32, colour: RGBColor| ("sans-serif", size).into_font().color(&colour).pos(centre);
+    let title = "Confusion matrix (rows: true class, columns: predicted class)";
+    root.draw(&Text::new(title, (width / 2, 20), font(15, BLACK))).map_err(|e| err(&e))?;
+    root.draw(&Text::new("predicted", (left + side / 2, 45), font(14, BLACK))).map_err(|e| err(&e))?;
+    root.draw(&Text::new("true", (25, top + side / 2), font(14, BLACK))).map_err(|e| err(&e))?;
+    let label_size = (cell / 3).clamp(10, 16);
+    for (i, name) in names.iter().enumerate() {
+        let i = i as i32;
+        root.draw(&Text::new(name.clone(), (left + i * cell + cell / 2, top - 10), font(label_size, BLACK)))
+            .map_err(|e| err(&e))?;
+        root.draw(&Text::new(name.clone(), (left - 30, top + i * cell + cell / 2), font(label_size, BLACK)))
+            .map_err(|e| err(&e))?;
+    }
+    for (t, row) in counts.iter().enumerate() {
+        let total = row.iter().sum::<u64>().max(1) as f64;
+        for (p, &c) in row.iter().enumerate() {
+            let share = c as f64 / total;
+            let (x, y) = (left + p as i32 * cell, top + t as i32 * cell);
+            let shade = RGBColor(255 - (share * 225.0) as u8, 255 - (share * 160.0) as u8, 255);
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], shade.filled())).map_err(|e| err(&e))?;
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], RGBColor(200, 200, 200))).map_err(|e| err(&e))?;
+            let colour = if share > 0.6 { WHITE } else { BLACK };
+            root.draw(&Text::new(c.to_string(), (x + cell / 2, y + cell / 2), font(label_size, colour)))
+                .map_err(|e| err(&e))?;
+        }
+    }
+    let acc = (0..counts.len()).map(|i| counts[i].get(i).copied().unwrap_or(0)).sum::<u64>() as f64
+        / counts.iter().flatten().sum::<u64>().max(1) as f64;
+    let note = format!("accuracy {:.2}%", 100.0 * acc);
+    root.draw(&Text::new(note, (left + side / 2, top + side + 30), font(14, BLACK))).map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}

@@ -20,7 +20,10 @@ use shardprop::optim::{Method, Schedule};
 use shardprop::session::{Architecture, Observer, Outcome, RunSpec, Session};
 
 use super::progress::Progress;
-use super::{BenchArgs, ConvertArgs, CsvArgs, EvaluateArgs, InspectArgs, PredictArgs, ResumeArgs, RunArgs, TrainArgs};
+use super::{
+    BenchArgs, ConvertArgs, CsvArgs, EvaluateArgs, GradcheckArgs, InspectArgs, PlotArgs, PredictArgs, ResumeArgs,
+    RunArgs, TrainArgs,
+};
 
 fn csv_options(a: &CsvArgs, classes: Option<Vec<String>>) -> CsvOptions {
     CsvOptions {
@@ -352,6 +355,12 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
         let pairs = (0..ex.len()).map(|i| (ex.target(i).class().unwrap_or(0), class_of(ev.outputs.row(i))));
         (classes, Confusion::new(classes.len(), pairs))
     });
+    if let (Some(p), Some((classes, c))) = (&a.confusion, &confusion) {
+        shardprop::plot::confusion(p, classes, &c.counts)?;
+        eprintln!("confusion matrix drawn to {}", p.display());
+    } else if a.confusion.is_some() {
+        bail!("--confusion needs a classification model");
+    }
     if a.json {
         let mut obj = json!({ "examples": ev.m, "loss": ev.loss(), "params_digest": ckpt.network.params_digest() });
         if let Some((classes, c)) = &confusion {
@@ -511,4 +520,78 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         print!("{table}");
     }
     Ok(())
+}
+
+pub fn plot(a: PlotArgs) -> Result<()> {
+    use shardprop::plot::{Series, line_panels};
+    let text = std::fs::read_to_string(&a.metrics).with_context(|| format!("cannot read {}", a.metrics.display()))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not a JSON object", a.metrics.display(), i + 1))?;
+        let epoch =
+            v["epoch"].as_f64().with_context(|| format!("{}:{}: no \"epoch\" number", a.metrics.display(), i + 1))?;
+        rows.push((epoch, v));
+    }
+    if rows.is_empty() {
+        bail!("{}: no epochs to plot", a.metrics.display());
+    }
+    let series = |key: &str, label: &str| Series {
+        label: label.to_string(),
+        points: rows.iter().filter_map(|(e, v)| v[key].as_f64().map(|y| (*e, y))).collect(),
+    };
+    let keep = |s: Vec<Series>| -> Vec<Series> { s.into_iter().filter(|s| !s.points.is_empty()).collect() };
+    let loss = keep(vec![series("train_loss", "train"), series("val_loss", "validation")]);
+    let acc = keep(vec![series("train_accuracy", "train"), series("val_accuracy", "validation")]);
+    let mut panels = vec![("Loss per epoch", "loss", loss)];
+    if !acc.is_empty() {
+        panels.push(("Accuracy per epoch", "accuracy", acc));
+    }
+    line_panels(&a.output, "epoch", &panels)?;
+    eprintln!("{} epochs drawn to {}", rows.len(), a.output.display());
+    Ok(())
+}
+
+pub fn gradcheck(a: GradcheckArgs) -> Result<ExitCode> {
+    use shardprop::Head;
+    let hidden = Activation::parse(&a.activation)
+        .with_context(|| format!("--activation {:?}: expected sigmoid, tanh, relu or identity", a.activation))?;
+    let head = match a.loss.as_str() {
+        "cross-entropy" => Head::SoftmaxCrossEntropy,
+        "regression" => Head::IdentityMse,
+        _ => Head::SigmoidMse,
+    };
+    if a.layers.len() < 2 || a.layers.contains(&0) || a.layers.iter().product::<usize>() > 10_000_000 {
+        bail!("--layers: give at least two non-zero sizes of a small network, e.g. 5,4,3");
+    }
+    let floor = 1e-4;
+    let layers = shardprop::gradcheck::check(&a.layers, hidden, head, a.examples.max(1), a.seed, a.step, floor)?;
+    let worst = layers.iter().map(|l| l.max_rel_error).fold(0.0, f64::max);
+    let pass = worst <= 1e-6;
+    if a.json {
+        println!(
+            "{}",
+            json!({ "layers": layers, "max_rel_error": worst, "pass": pass, "tolerance": 1e-6, "floor": floor })
+        );
+    } else {
+        println!(
+            "gradient check of {} ({} hidden, {}), {} examples, h = {:e}",
+            a.layers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-"),
+            hidden.name(),
+            head.name(),
+            a.examples,
+            a.step
+        );
+        for l in &layers {
+            println!(
+                "  W^({}) {}x{}: max relative error {:.3e} at ({}, {})",
+                l.layer, l.shape.0, l.shape.1, l.max_rel_error, l.at.0, l.at.1
+            );
+        }
+        println!(
+            "{} (tolerance 1e-6; gradients below {floor:e} compared by absolute error)",
+            if pass { "PASS" } else { "FAIL" }
+        );
+    }
+    Ok(if pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

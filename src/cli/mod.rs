@@ -33,6 +33,45 @@ enum Command {
     Resume(ResumeArgs),
     /// Print a checkpoint's format version, config, progress, data fingerprint and digest.
     Inspect(InspectArgs),
+    /// Draw loss and accuracy per epoch from a metrics log (JSON lines) as SVG.
+    Plot(PlotArgs),
+    /// Check backprop against finite differences on a small random network, per layer.
+    Gradcheck(GradcheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// A metrics log written by `train --metrics`.
+    pub metrics: PathBuf,
+    /// The SVG file to write.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct GradcheckArgs {
+    /// Layer sizes, input to output, e.g. 5,4,3.
+    #[arg(long, value_delimiter = ',', default_value = "5,4,3")]
+    pub layers: Vec<usize>,
+    /// Hidden activation: sigmoid, tanh, relu or identity.
+    #[arg(long, default_value = "sigmoid")]
+    pub activation: String,
+    /// Cost: mse (sigmoid outputs), cross-entropy (softmax outputs) or regression (identity
+    /// outputs, squared error).
+    #[arg(long, default_value = "mse", value_parser = ["mse", "cross-entropy", "regression"])]
+    pub loss: String,
+    /// Random examples in the check.
+    #[arg(long, default_value_t = 7)]
+    pub examples: usize,
+    /// Seed for the network and the examples.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Finite-difference step h.
+    #[arg(long, default_value_t = 1e-5)]
+    pub step: f64,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -250,6 +289,9 @@ pub struct EvaluateArgs {
     /// The data to evaluate on.
     #[arg(long)]
     pub data: PathBuf,
+    /// Also draw the confusion matrix here (SVG).
+    #[arg(long)]
+    pub confusion: Option<PathBuf>,
     #[command(flatten)]
     pub csv: CsvArgs,
     /// Worker threads (default: every core).
@@ -306,5 +348,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Bench(a) => commands::bench(a).map(|()| ExitCode::SUCCESS),
         Command::Resume(a) => commands::resume(a),
         Command::Inspect(a) => commands::inspect(a).map(|()| ExitCode::SUCCESS),
+        Command::Plot(a) => commands::plot(a).map(|()| ExitCode::SUCCESS),
+        Command::Gradcheck(a) => commands::gradcheck(a),
     }
 }

@@ -10,3 +10,4 @@ mod gradcheck;
 mod learning;
 mod oracle;
 mod resume;
+mod training;
