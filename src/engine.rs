@@ -3,9 +3,10 @@
 //!
 //! Determinism: a step's `m` examples are cut into shards whose boundaries depend only on `m` and
 //! the shard size ([`shard_len`]); each shard's `Δ_s` is computed by one worker from that shard's
-//! rows alone, into its own buffer; the reducer then adds `Δ_0 + Δ_1 + …` in shard order for every
-//! element. Which thread ran which shard never enters the arithmetic, so the weights are bitwise
-//! the same for any thread count.
+//! rows alone, into its own buffer; the reducer then adds the `Δ_s` in a fixed pairwise tree
+//! ([`crate::grad::tree_shape`]) whose shape depends on the number of shards alone. Which thread
+//! ran which shard never enters the arithmetic, so the weights are bitwise the same for any thread
+//! count (and, since blocks of the tree are subtrees, for any number of processes).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::data::{Examples, Scaler};
 use crate::error::{Error, Result};
+use crate::grad::top_stride;
 use crate::network::count_correct;
 use crate::optim::{Optimizer, UPDATE_CHUNK, update_layer};
 use crate::{Float, Grad, GradSum, Network, Workspace};
@@ -156,6 +158,7 @@ impl<T: Float> Engine<T> {
     pub fn gradient(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> &Grad<T> {
         let k = self.partial_sums(net, data, scaler, idx);
         let t0 = Instant::now();
+        self.pool.install(|| tree_levels(&mut self.sums[..k]));
         let (sums, grad) = (&self.sums[..k], self.grad.as_mut().expect("allocated by partial_sums"));
         self.pool.install(|| {
             for (l, d) in grad.d.iter_mut().enumerate() {
@@ -234,6 +237,7 @@ impl<T: Float> Engine<T> {
     ) -> &Grad<T> {
         let k = self.partial_sums(net, data, scaler, idx);
         let t0 = Instant::now();
+        self.pool.install(|| tree_levels(&mut self.sums[..k]));
         let (sums, grad) = (&self.sums[..k], self.grad.as_mut().expect("allocated by partial_sums"));
         let ctx = opt.begin_step(lr, idx.len());
         let times = &self.times;
@@ -301,14 +305,46 @@ fn gather<T: Float>(ws: &mut Workspace<T>, data: &dyn Examples, scaler: &Scaler,
     }
 }
 
-/// Writes `D` for elements `start..start + out.len()` of layer `l`:
-/// `(Δ_0 + Δ_1 + … + Δ_{k−1}) / m`, adding the shards in shard order. Gives the same bits as
-/// [`Grad::reduce_in_order`] however the elements are split among threads.
+/// The tree's levels below its last addition, in place: `Δ_s += Δ_{s+stride}` for the pairs of
+/// [`crate::grad::tree_shape`], pairs in parallel and, within a pair, elements in parallel. The
+/// example counts, losses and hits follow the same shape.
+fn tree_levels<T: Float>(bufs: &mut [GradSum<T>]) {
+    let top = top_stride(bufs.len());
+    let mut stride = 1;
+    while stride < top {
+        bufs.par_chunks_mut(2 * stride).for_each(|c| {
+            if c.len() > stride {
+                let (a, b) = c.split_at_mut(stride);
+                add_into(&mut a[0], &b[0]);
+            }
+        });
+        stride *= 2;
+    }
+}
+
+fn add_into<T: Float>(a: &mut GradSum<T>, b: &GradSum<T>) {
+    for (x, y) in a.dw.iter_mut().zip(&b.dw) {
+        let (x, y) = (x.as_slice_mut().expect("contiguous"), y.as_slice().expect("contiguous"));
+        x.par_chunks_mut(UPDATE_CHUNK).zip(y.par_chunks(UPDATE_CHUNK)).for_each(|(x, y)| {
+            for (x, &y) in x.iter_mut().zip(y) {
+                *x += y;
+            }
+        });
+    }
+    a.loss += b.loss;
+    a.correct += b.correct;
+    a.m += b.m;
+}
+
+/// Writes `D` for elements `start..start + out.len()` of layer `l`: the tree's last addition
+/// `(Δ_0 + Δ_top) / m` after [`tree_levels`]. Gives the same bits as [`Grad::reduce_tree`]
+/// however the elements are split among threads.
 fn sum_shards<T: Float>(sums: &[GradSum<T>], l: usize, start: usize, out: &mut [T], m: usize) {
     let range = start..start + out.len();
     out.copy_from_slice(&sums[0].dw[l].as_slice().expect("contiguous")[range.clone()]);
-    for s in &sums[1..] {
-        for (o, &v) in out.iter_mut().zip(&s.dw[l].as_slice().expect("contiguous")[range.clone()]) {
+    let top = top_stride(sums.len());
+    if top > 0 {
+        for (o, &v) in out.iter_mut().zip(&sums[top].dw[l].as_slice().expect("contiguous")[range]) {
             *o += v;
         }
     }
@@ -318,9 +354,11 @@ fn sum_shards<T: Float>(sums: &[GradSum<T>], l: usize, start: usize, out: &mut [
     }
 }
 
-/// The step's example count, summed cost and hits, in shard order.
+/// The step's example count, summed cost and hits, from the tree's last addition.
 fn finish_grad<T: Float>(sums: &[GradSum<T>], grad: &mut Grad<T>) {
-    grad.m = sums.iter().map(|s| s.m).sum();
-    grad.loss_sum = sums.iter().map(|s| s.loss).sum();
-    grad.correct = sums.iter().map(|s| s.correct).sum();
+    let top = top_stride(sums.len());
+    let (a, b) = (&sums[0], (top > 0).then(|| &sums[top]));
+    grad.m = a.m + b.map_or(0, |b| b.m);
+    grad.loss_sum = a.loss + b.map_or(0.0, |b| b.loss);
+    grad.correct = a.correct + b.map_or(0, |b| b.correct);
 }

@@ -54,3 +54,47 @@ fn the_shard_size_is_part_of_the_result_and_the_seed_matters() {
     let b = train(2, &TrainConfig { seed: 5, ..cfg.clone() }, Head::SigmoidMse);
     assert_ne!(a.params_digest(), b.params_digest());
 }
+
+#[test]
+fn the_parallel_reducer_gives_the_bits_of_the_sequential_tree_reference() {
+    use shardprop::data::Examples;
+    use shardprop::{Engine, Grad, GradSum, Workspace};
+    let data = classification_data(300, 12, 5, 3);
+    let scaler = ScalerFit::fit(&data, Scale::Standard);
+    let net = Network::<f32>::new(&[12, 17, 5], Activation::Tanh, Head::SigmoidMse, &mut rng::seeded(2, 0)).unwrap();
+    for (m, shard) in [(300usize, 7usize), (97, 10), (64, 64), (5, 1)] {
+        let idx: Vec<usize> = (0..m).map(|i| (i * 41 + 3) % 300).collect();
+        // Reference: each shard's Δ computed alone, then the sequential tree.
+        let len = shardprop::engine::shard_len(m, shard);
+        let sums: Vec<GradSum<f32>> = idx
+            .chunks(len)
+            .map(|rows| {
+                let mut ws = Workspace::new(&net, rows.len());
+                {
+                    let (mut x, mut y) = ws.input_mut(rows.len());
+                    for (r, &i) in rows.iter().enumerate() {
+                        scaler.apply_row(data.features(i), x.row_mut(r));
+                        data.target(i).write(y.row_mut(r));
+                    }
+                }
+                let mut s = GradSum::zeros(&net);
+                net.backprop(&mut ws, rows.len(), &mut s);
+                s
+            })
+            .collect();
+        let mut want = Grad::zeros(&net);
+        Grad::reduce_tree(&sums, &mut want);
+        for threads in [1, 2, 3] {
+            let mut engine = Engine::<f32>::new(threads, shard).unwrap();
+            let got = engine.gradient(&net, &data, &scaler, &idx);
+            assert_eq!(got.m, m);
+            assert_eq!(got.loss_sum.to_bits(), want.loss_sum.to_bits());
+            for (g, w) in got.d.iter().zip(&want.d) {
+                assert!(
+                    g.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "m {m} shard {shard} threads {threads}"
+                );
+            }
+        }
+    }
+}
