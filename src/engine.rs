@@ -17,6 +17,9 @@ use rayon::prelude::*;
 
 use crate::data::{Examples, Scaler};
 use crate::error::{Error, Result};
+use std::sync::Arc;
+
+use crate::dist::{Blocks, Collective, as_bytes, as_bytes_mut};
 use crate::grad::top_stride;
 use crate::network::count_correct;
 use crate::optim::{Optimizer, UPDATE_CHUNK, update_layer};
@@ -69,6 +72,15 @@ pub struct Engine<T: Float> {
     workspaces: Mutex<Vec<Workspace<T>>>,
     grad: Option<Grad<T>>,
     times: StepTimes,
+    dist: Option<Arc<dyn Collective>>,
+    /// Block sums gathered from every rank.
+    gathered: Vec<GradSum<T>>,
+    recv: Vec<T>,
+    zeros: Vec<T>,
+    /// Every rank's (loss, hits, examples, stop vote).
+    side: Vec<f64>,
+    stop_vote: bool,
+    stop_any: bool,
 }
 
 /// Where the time of training steps went, accumulated since the engine started or was reset.
@@ -78,6 +90,8 @@ pub struct StepTimes {
     pub parallel: Duration,
     /// Wall time of the fused pass that finishes the ordered reduction and applies the optimiser.
     pub reduce_step: Duration,
+    /// Wall time of exchanging block sums between ranks (distributed training only).
+    pub comm: Duration,
     forward_busy_ns: AtomicU64,
     backprop_busy_ns: AtomicU64,
     reduce_busy_ns: AtomicU64,
@@ -125,12 +139,42 @@ impl<T: Float> Engine<T> {
             workspaces: Mutex::new(Vec::new()),
             grad: None,
             times: StepTimes { threads, ..StepTimes::default() },
+            dist: None,
+            gathered: Vec::new(),
+            recv: Vec::new(),
+            zeros: Vec::new(),
+            side: Vec::new(),
+            stop_vote: false,
+            stop_any: false,
         })
     }
 
     /// Worker threads.
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Trains as one rank of several: each step computes only this rank's block of shards and
+    /// exchanges block sums through `c`.
+    pub fn set_collective(&mut self, c: Arc<dyn Collective>) {
+        self.side = vec![0.0; 4 * c.size()];
+        self.dist = (c.size() > 1).then_some(c);
+    }
+
+    /// The collective, when training across ranks.
+    pub fn collective(&self) -> Option<&Arc<dyn Collective>> {
+        self.dist.as_ref()
+    }
+
+    /// This rank's wish to stop after the next step (e.g. a signal arrived); exchanged with the
+    /// step so that every rank stops after the same step.
+    pub fn vote_stop(&mut self, stop: bool) {
+        self.stop_vote = stop;
+    }
+
+    /// Whether any rank voted to stop in the last step.
+    pub fn stop_agreed(&self) -> bool {
+        self.stop_any
     }
 
     /// Time spent in steps so far.
@@ -158,8 +202,11 @@ impl<T: Float> Engine<T> {
     pub fn gradient(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> &Grad<T> {
         let k = self.partial_sums(net, data, scaler, idx);
         let t0 = Instant::now();
-        self.pool.install(|| tree_levels(&mut self.sums[..k]));
-        let (sums, grad) = (&self.sums[..k], self.grad.as_mut().expect("allocated by partial_sums"));
+        let n = self.exchange(k);
+        let bufs = if self.dist.is_some() { &mut self.gathered[..n] } else { &mut self.sums[..n] };
+        self.pool.install(|| tree_levels(bufs, top_stride(bufs.len())));
+        let sums = if self.dist.is_some() { &self.gathered[..n] } else { &self.sums[..n] };
+        let grad = self.grad.as_mut().expect("allocated by partial_sums");
         self.pool.install(|| {
             for (l, d) in grad.d.iter_mut().enumerate() {
                 let d = d.as_slice_mut().expect("contiguous");
@@ -182,6 +229,7 @@ impl<T: Float> Engine<T> {
         let k = m.div_ceil(len);
         if self.sums.first().is_some_and(|s| !s.fits(net)) {
             self.sums.clear();
+            self.gathered.clear();
         }
         while self.sums.len() < k {
             self.sums.push(GradSum::zeros(net));
@@ -195,14 +243,20 @@ impl<T: Float> Engine<T> {
             let rows = len.min(CHUNK);
             let mut pool = self.workspaces.lock().unwrap_or_else(|p| p.into_inner());
             let fitting = pool.iter().filter(|ws| ws.fits(net, rows)).count();
-            for _ in fitting..self.threads.min(k) {
+            for _ in fitting..self.threads.min(k.max(1)) {
                 pool.push(Workspace::new(net, rows));
             }
         }
-        let (sums, workspaces, times) = (&mut self.sums[..k], &self.workspaces, &self.times);
+        let own = match &self.dist {
+            Some(c) => Blocks::new(k, c.size()).shards_of(c.rank()),
+            None => 0..k,
+        };
+        let first = own.start;
+        let (sums, workspaces, times) = (&mut self.sums[own], &self.workspaces, &self.times);
         let started = Instant::now();
         self.pool.install(|| {
             sums.par_iter_mut().enumerate().for_each(|(s, sum)| {
+                let s = first + s;
                 let rows = &idx[s * len..((s + 1) * len).min(m)];
                 let mut ws = take_workspace(workspaces, net, len.min(CHUNK));
                 // A shard larger than a chunk is done chunk by chunk in order, adding into its Δ.
@@ -237,8 +291,11 @@ impl<T: Float> Engine<T> {
     ) -> &Grad<T> {
         let k = self.partial_sums(net, data, scaler, idx);
         let t0 = Instant::now();
-        self.pool.install(|| tree_levels(&mut self.sums[..k]));
-        let (sums, grad) = (&self.sums[..k], self.grad.as_mut().expect("allocated by partial_sums"));
+        let n = self.exchange(k);
+        let bufs = if self.dist.is_some() { &mut self.gathered[..n] } else { &mut self.sums[..n] };
+        self.pool.install(|| tree_levels(bufs, top_stride(bufs.len())));
+        let sums = if self.dist.is_some() { &self.gathered[..n] } else { &self.sums[..n] };
+        let grad = self.grad.as_mut().expect("allocated by partial_sums");
         let ctx = opt.begin_step(lr, idx.len());
         let times = &self.times;
         self.pool.install(|| {
@@ -256,6 +313,61 @@ impl<T: Float> Engine<T> {
         finish_grad(sums, grad);
         self.times.reduce_step += t0.elapsed();
         grad
+    }
+
+    /// Finishes this rank's part of the tree and exchanges block sums; returns how many buffers
+    /// the rest of the tree runs over (`self.gathered` when distributed, else `self.sums`).
+    fn exchange(&mut self, k: usize) -> usize {
+        let Some(c) = self.dist.clone() else {
+            self.stop_any = self.stop_vote;
+            return k;
+        };
+        let t0 = Instant::now();
+        let (ranks, rank) = (c.size(), c.rank());
+        let layout = Blocks::new(k, ranks);
+        let own = layout.shards_of(rank);
+        if !own.is_empty() {
+            let block = &mut self.sums[own.clone()];
+            self.pool.install(|| tree_levels(block, layout.block));
+        }
+        let proto = &self.sums[0];
+        while self.gathered.len() < layout.blocks {
+            self.gathered.push(proto.clone());
+        }
+        let longest = proto.dw.iter().map(|d| d.len()).max().unwrap_or(0);
+        if self.zeros.len() < longest {
+            self.zeros.resize(longest, T::zero());
+            self.recv.resize(longest * ranks, T::zero());
+        }
+        for l in 0..proto.dw.len() {
+            let len = self.sums[0].dw[l].len();
+            let send: &[T] = if own.is_empty() {
+                &self.zeros[..len]
+            } else {
+                self.sums[own.start].dw[l].as_slice().expect("contiguous")
+            };
+            c.all_gather(as_bytes(send), as_bytes_mut(&mut self.recv[..len * ranks]));
+            for (b, g) in self.gathered[..layout.blocks].iter_mut().enumerate() {
+                g.dw[l].as_slice_mut().expect("contiguous").copy_from_slice(&self.recv[b * len..(b + 1) * len]);
+            }
+        }
+        let mine = if own.is_empty() { None } else { Some(&self.sums[own.start]) };
+        let side = [
+            mine.map_or(0.0, |s| s.loss),
+            mine.map_or(0.0, |s| s.correct as f64),
+            mine.map_or(0.0, |s| s.m as f64),
+            f64::from(u8::from(self.stop_vote)),
+        ];
+        let all = &mut self.side[..4 * ranks];
+        c.all_gather(as_bytes(&side), as_bytes_mut(all));
+        for (b, g) in self.gathered[..layout.blocks].iter_mut().enumerate() {
+            g.loss = all[4 * b];
+            g.correct = all[4 * b + 1] as usize;
+            g.m = all[4 * b + 2] as usize;
+        }
+        self.stop_any = all.chunks(4).any(|s| s[3] != 0.0);
+        self.times.comm += t0.elapsed();
+        layout.blocks
     }
 
     /// Forward pass over `data` (in shards of [`EVAL_SHARD`] rows): cost, hits and outputs.
@@ -305,13 +417,13 @@ fn gather<T: Float>(ws: &mut Workspace<T>, data: &dyn Examples, scaler: &Scaler,
     }
 }
 
-/// The tree's levels below its last addition, in place: `Δ_s += Δ_{s+stride}` for the pairs of
-/// [`crate::grad::tree_shape`], pairs in parallel and, within a pair, elements in parallel. The
-/// example counts, losses and hits follow the same shape.
-fn tree_levels<T: Float>(bufs: &mut [GradSum<T>]) {
-    let top = top_stride(bufs.len());
+/// The tree's levels with strides below `limit`, in place: `Δ_s += Δ_{s+stride}` for the pairs
+/// of [`crate::grad::tree_shape`], pairs in parallel and, within a pair, elements in parallel.
+/// The example counts, losses and hits follow the same shape. With `limit = top_stride(len)` this
+/// leaves only the last addition, which the fused pass does.
+fn tree_levels<T: Float>(bufs: &mut [GradSum<T>], limit: usize) {
     let mut stride = 1;
-    while stride < top {
+    while stride < limit {
         bufs.par_chunks_mut(2 * stride).for_each(|c| {
             if c.len() > stride {
                 let (a, b) = c.split_at_mut(stride);

@@ -25,6 +25,7 @@ pub mod atomic;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod dist;
 pub mod engine;
 pub mod error;
 pub mod float;

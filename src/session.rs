@@ -185,6 +185,7 @@ pub struct Session {
     pub history: Vec<EpochReport>,
     /// Early-stopping state.
     pub early: Option<EarlyStop>,
+    rank: usize,
 }
 
 /// The network a new run builds.
@@ -274,6 +275,7 @@ impl Session {
             trainer,
             history: Vec::new(),
             early,
+            rank: 0,
         };
         Ok((s, skipped))
     }
@@ -320,6 +322,7 @@ impl Session {
             trainer,
             history: ckpt.history,
             early: ckpt.early,
+            rank: 0,
         };
         Ok((s, skipped))
     }
@@ -346,7 +349,21 @@ impl Session {
         }
     }
 
+    /// Trains as one rank of several: rank 0 alone writes checkpoints.
+    pub fn set_collective(&mut self, c: Arc<dyn crate::dist::Collective>) {
+        self.rank = c.rank();
+        self.trainer.set_collective(c);
+    }
+
+    /// This process's rank (0 when not distributed).
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
     fn save_periodic(&self, obs: &mut dyn Observer) {
+        if self.rank != 0 {
+            return;
+        }
         let Some(dir) = &self.spec.checkpoint_dir else { return };
         match self.checkpoint().save_in_dir(dir, self.spec.keep) {
             Ok(p) => obs.checkpoint(&p),
@@ -372,6 +389,7 @@ impl Session {
                 break;
             }
             let epoch = self.trainer.state().epoch;
+            self.trainer.engine_mut().vote_stop(stop.is_some_and(|s| s.load(Ordering::SeqCst)));
             let done = self.trainer.step(&train_view(&self.data, &self.train_rows), &self.scaler)?;
             let step = self.trainer.state().step;
             obs.step(epoch, if done.is_some() { steps } else { step }, steps, &self.trainer);
@@ -402,16 +420,19 @@ impl Session {
                     self.save_periodic(obs);
                 }
             }
-            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            // Every rank stops after the same step: the votes travel with the step's exchange.
+            if self.trainer.engine_mut().stop_agreed() {
                 let path = self.stop_path();
-                let ckpt = self.checkpoint();
-                match &self.spec.checkpoint_dir {
-                    Some(dir) => ckpt.save_in_dir(dir, self.spec.keep.max(1))?,
-                    None => {
-                        ckpt.save(&path)?;
-                        path.clone()
-                    }
-                };
+                if self.rank == 0 {
+                    let ckpt = self.checkpoint();
+                    match &self.spec.checkpoint_dir {
+                        Some(dir) => ckpt.save_in_dir(dir, self.spec.keep.max(1))?,
+                        None => {
+                            ckpt.save(&path)?;
+                            path.clone()
+                        }
+                    };
+                }
                 return Ok(Outcome::Stopped { checkpoint: path });
             }
         }

@@ -190,6 +190,20 @@ impl<T: Float> Trainer<T> {
     pub fn set_epochs(&mut self, epochs: usize) {
         self.cfg.epochs = epochs;
     }
+    /// Trains as one rank of several (see [`crate::dist`]): rank 0's weights and optimiser state
+    /// are broadcast to every rank first, so all ranks start identical.
+    pub fn set_collective(&mut self, c: std::sync::Arc<dyn crate::dist::Collective>) {
+        for w in self.net.weights_mut() {
+            c.broadcast(crate::dist::as_bytes_mut(w.as_slice_mut().expect("contiguous")));
+        }
+        for slot in &mut self.opt.state {
+            for s in slot {
+                c.broadcast(crate::dist::as_bytes_mut(s.as_slice_mut().expect("contiguous")));
+            }
+        }
+        self.engine.set_collective(c);
+    }
+
     /// Whether all configured epochs are done.
     pub fn finished(&self) -> bool {
         self.state.epoch >= self.cfg.epochs

@@ -5,6 +5,7 @@ mod common;
 mod bad_input;
 mod cli;
 mod determinism;
+mod distributed;
 mod formats;
 mod gradcheck;
 mod learning;

@@ -1,0 +1,89 @@
+//! Training across processes (ranks), the way Horovod does it: the library defines what it needs
+//! from a message-passing layer ([`Collective`]); the binary's optional `mpi` feature provides it
+//! with MPI. No home-made network protocol.
+//!
+//! Exactness: a step's shards are the same as in one process. Rank `r` computes the shards of
+//! block `r`, a run of `B` consecutive shards where `B` is a power of two, and sums them with the
+//! same pairwise tree as one process would ([`crate::grad::tree_shape`]): such a block is a
+//! subtree. The ranks then all-gather their block sums (plus loss, hits and example counts) and
+//! every rank finishes the tree's upper levels in the same order, so every rank takes the
+//! identical step, with the same bits as a single process, for any number of ranks. The price is
+//! an all-gather (each rank receives `(R − 1) · P` values) instead of a ring all-reduce
+//! (`2 (R − 1)/R · P`), and MPI's own summation order is never trusted.
+
+use crate::Float;
+
+/// What distributed training needs from a message-passing layer.
+pub trait Collective: Send + Sync {
+    /// This process's rank, `0..size()`.
+    fn rank(&self) -> usize;
+    /// Number of ranks.
+    fn size(&self) -> usize;
+    /// Every rank contributes `send` (the same length everywhere); `recv`, of `size()` times that
+    /// length, receives the contributions in rank order.
+    fn all_gather(&self, send: &[u8], recv: &mut [u8]);
+    /// Replaces `buf` on every rank with rank 0's.
+    fn broadcast(&self, buf: &mut [u8]);
+    /// Ends every rank with exit status `code` (so that one rank's error never leaves the
+    /// others waiting).
+    fn abort(&self, code: i32) -> !;
+}
+
+/// The shards of a step as ranks see them: `k` shards in blocks of `block` shards; rank `r` owns
+/// block `r` (none when `r ≥ blocks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocks {
+    /// Shards in the step.
+    pub k: usize,
+    /// Shards per block (a power of two).
+    pub block: usize,
+    /// Non-empty blocks, `⌈k / block⌉`, at most the rank count.
+    pub blocks: usize,
+}
+
+impl Blocks {
+    /// The layout for `k` shards over `ranks` ranks: the smallest power-of-two block that needs at
+    /// most `ranks` blocks, but never the whole tree (the last addition always joins two blocks,
+    /// so every rank finishes the same way).
+    pub fn new(k: usize, ranks: usize) -> Self {
+        let top = crate::grad::top_stride(k).max(1);
+        let block = k.div_ceil(ranks.max(1)).next_power_of_two().min(top);
+        Self { k, block, blocks: k.div_ceil(block) }
+    }
+
+    /// The shards of rank `r`.
+    pub fn shards_of(&self, r: usize) -> std::ops::Range<usize> {
+        let lo = (r * self.block).min(self.k);
+        lo..((r + 1) * self.block).min(self.k)
+    }
+}
+
+/// Views `f32`/`f64` values as bytes (native order; every rank runs the same build).
+pub fn as_bytes<T: Float>(v: &[T]) -> &[u8] {
+    // SAFETY: `T` is `f32` or `f64` (plain old data, no padding); the byte slice covers exactly
+    // the same memory and lives as long as `v`.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+/// Mutable byte view of `f32`/`f64` values.
+pub fn as_bytes_mut<T: Float>(v: &mut [T]) -> &mut [u8] {
+    // SAFETY: as in `as_bytes`; every bit pattern is a valid `f32`/`f64`.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_aligned_power_of_two_subtrees_and_never_the_whole_tree() {
+        assert_eq!(Blocks::new(6, 2), Blocks { k: 6, block: 4, blocks: 2 });
+        assert_eq!(Blocks::new(6, 4), Blocks { k: 6, block: 2, blocks: 3 });
+        assert_eq!(Blocks::new(6, 3), Blocks { k: 6, block: 2, blocks: 3 });
+        assert_eq!(Blocks::new(6, 8), Blocks { k: 6, block: 1, blocks: 6 });
+        assert_eq!(Blocks::new(2, 1), Blocks { k: 2, block: 1, blocks: 2 });
+        assert_eq!(Blocks::new(1, 4), Blocks { k: 1, block: 1, blocks: 1 });
+        assert_eq!(Blocks::new(64, 4).shards_of(3), 48..64);
+        assert_eq!(Blocks::new(6, 4).shards_of(3), 6..6);
+    }
+}
