@@ -70,6 +70,10 @@ pub struct BenchResult {
     pub reduction: f64,
     /// Fraction of step time in the optimiser step.
     pub step: f64,
+    /// Fraction of step time exchanging block sums between ranks (0 in one process).
+    pub communication: f64,
+    /// MPI ranks (1 in one process); `threads` is per rank.
+    pub ranks: usize,
     /// Every timed epoch's examples per second.
     pub epochs: Vec<f64>,
     /// `params_digest` after the run: equal across thread counts.
@@ -118,8 +122,9 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-/// Runs `w` on `data` with `threads` workers: one warm-up epoch, then `epochs` timed epochs.
-/// `roof` is the GEMM rate at this thread count (GFLOP/s).
+/// Runs `w` on `data` with `threads` workers (per rank, when `dist` spreads it over ranks): one
+/// warm-up epoch, then `epochs` timed epochs. `roof` is the GEMM rate of all the cores used
+/// (GFLOP/s).
 pub fn run(
     w: &Workload,
     data: &dyn Examples,
@@ -127,6 +132,7 @@ pub fn run(
     threads: usize,
     epochs: usize,
     roof: f64,
+    dist: Option<std::sync::Arc<dyn crate::dist::Collective>>,
 ) -> Result<BenchResult> {
     let seed = 1;
     let net =
@@ -141,6 +147,10 @@ pub fn run(
         ..TrainConfig::default()
     };
     let mut t = Trainer::new(net, cfg, threads)?;
+    let ranks = dist.as_ref().map_or(1, |c| c.size());
+    if let Some(c) = dist {
+        t.set_collective(c);
+    }
     t.run_epoch(data, scaler)?;
     t.engine_mut().reset_times();
     let mut rates = Vec::new();
@@ -148,7 +158,8 @@ pub fn run(
         rates.push(t.run_epoch(data, scaler)?.examples_per_sec);
     }
     let (f, b, r, s) = t.engine_mut().times().split();
-    let total = (f + b + r + s).max(1e-12);
+    let c = t.engine_mut().times().comm.as_secs_f64();
+    let total = (f + b + r + s + c).max(1e-12);
     let eps = median(&rates);
     let gflops = 4.0 * params * eps / 1e9;
     Ok(BenchResult {
@@ -164,6 +175,8 @@ pub fn run(
         backprop: b / total,
         reduction: r / total,
         step: s / total,
+        communication: c / total,
+        ranks,
         epochs: rates,
         params_digest: t.network().params_digest(),
     })

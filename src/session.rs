@@ -349,10 +349,29 @@ impl Session {
         }
     }
 
-    /// Trains as one rank of several: rank 0 alone writes checkpoints.
-    pub fn set_collective(&mut self, c: Arc<dyn crate::dist::Collective>) {
+    /// Trains as one rank of several: checks that every rank has the same training data (row
+    /// and column counts and hash), then rank 0's weights are broadcast; rank 0 alone writes
+    /// checkpoints.
+    pub fn set_collective(&mut self, c: Arc<dyn crate::dist::Collective>) -> Result<()> {
+        let f = &self.fingerprint;
+        let mine = [f.rows, f.features, f.targets, f.hash];
+        let mut all = vec![0u64; 4 * c.size()];
+        c.all_gather(u64_bytes(&mine), u64_bytes_mut(&mut all));
+        if let Some(r) = all.chunks(4).position(|x| x != mine) {
+            return Err(Error::Mismatch(format!(
+                "{}: rank {} has other training data than rank {r} ({} rows x {} features here, {} x {} there); \
+                 every rank must read the same dataset",
+                self.spec.train.display(),
+                c.rank(),
+                f.rows,
+                f.features,
+                all[4 * r],
+                all[4 * r + 1]
+            )));
+        }
         self.rank = c.rank();
         self.trainer.set_collective(c);
+        Ok(())
     }
 
     /// This process's rank (0 when not distributed).
@@ -544,4 +563,14 @@ fn feature_names(loaded: &Loaded) -> Vec<String> {
         Loaded::Memory(d) => d.feature_names.clone(),
         Loaded::Mapped(d) => d.feature_names.clone(),
     }
+}
+
+fn u64_bytes(v: &[u64]) -> &[u8] {
+    // SAFETY: u64 is plain old data; the byte view covers the same memory.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+fn u64_bytes_mut(v: &mut [u64]) -> &mut [u8] {
+    // SAFETY: as above; every byte pattern is a valid u64.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }

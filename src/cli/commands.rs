@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use shardprop::optim::{Method, Schedule};
 use shardprop::session::{Architecture, Observer, Outcome, RunSpec, Session};
 
+use super::Dist;
 use super::progress::Progress;
 use super::{
     BenchArgs, ConvertArgs, CsvArgs, EvaluateArgs, GradcheckArgs, InspectArgs, PlotArgs, PredictArgs, ResumeArgs,
@@ -69,7 +70,7 @@ fn check_features(what: &Path, data: &dyn Examples, n_inputs: usize) -> Result<(
     Ok(())
 }
 
-pub fn train(a: TrainArgs) -> Result<ExitCode> {
+pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     let data_path = a.data.clone().unwrap_or_else(default_mnist);
     let is_idx = data_path.is_dir() || data::idx::is_idx_path(&data_path);
     let scale = match &a.scale {
@@ -126,7 +127,7 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
     })?;
     let load_seconds = t0.elapsed().as_secs_f64();
     report_skipped(&session.spec.train, &skipped);
-    drive(session, &a.run, a.out.as_deref(), load_seconds, None)
+    drive(session, &a.run, a.out.as_deref(), load_seconds, None, dist)
 }
 
 /// Runs a session to its end (or a signal) and reports: shared by `train` and `resume`.
@@ -136,27 +137,46 @@ fn drive(
     out: Option<&Path>,
     load_seconds: f64,
     resumed_from: Option<&Path>,
+    dist: Option<Dist>,
 ) -> Result<ExitCode> {
     let started = Instant::now();
     let (stop, sigterm) = install_signal_flags()?;
+    let ranks = dist.as_ref().map_or(1, |c| c.size());
+    if let Some(c) = dist {
+        session.set_collective(c)?;
+    }
+    // Rank 0 alone prints, logs metrics and writes files.
+    let lead = session.rank() == 0;
+    if !lead {
+        session.spec.metrics = None;
+    }
     let n_train = session.train_examples().len();
     let net = session.network();
-    eprintln!(
-        "{} {} on {} ({} training rows, {} features, loaded in {load_seconds:.3}s), {} params, {} threads, {}",
-        if resumed_from.is_some() { "resuming" } else { "training" },
-        net.sizes().iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-"),
-        session.spec.train.display(),
-        n_train,
-        net.n_inputs(),
-        net.n_params(),
-        session.trainer.engine_mut().threads(),
-        session.trainer.config().optimizer.name(),
-    );
+    let mut say = String::new();
+    if ranks > 1 {
+        say = format!(", {ranks} MPI ranks");
+    }
+    if lead {
+        eprintln!(
+            "{} {} on {} ({} training rows, {} features, loaded in {load_seconds:.3}s), {} params, {} threads{say}, {}",
+            if resumed_from.is_some() { "resuming" } else { "training" },
+            net.sizes().iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-"),
+            session.spec.train.display(),
+            n_train,
+            net.n_inputs(),
+            net.n_params(),
+            session.trainer.engine_mut().threads(),
+            session.trainer.config().optimizer.name(),
+        );
+    }
     let epochs = session.trainer.config().epochs;
-    let mut progress = Progress::new(run.quiet, epochs, session.spec.metrics.as_deref())?;
+    let mut progress = Progress::new(run.quiet || !lead, epochs, session.spec.metrics.as_deref())?;
     let first_new = session.history.len();
     let outcome = session.run(Some(&stop), &mut progress)?;
     if let Outcome::Stopped { checkpoint } = &outcome {
+        if !lead {
+            return Ok(ExitCode::from(if sigterm.load(Ordering::SeqCst) { 143 } else { 130 }));
+        }
         let signal = if sigterm.load(Ordering::SeqCst) { "SIGTERM" } else { "SIGINT" };
         eprintln!(
             "{signal}: stopped after step {}; checkpoint written to {}",
@@ -165,6 +185,9 @@ fn drive(
         );
         eprintln!("resume with: shardprop resume {}", checkpoint.display());
         return Ok(ExitCode::from(if signal == "SIGTERM" { 143 } else { 130 }));
+    }
+    if !lead {
+        return Ok(ExitCode::SUCCESS);
     }
     if let Outcome::EarlyStopped { best_epoch } = &outcome {
         eprintln!("early stopping: validation loss last improved at epoch {best_epoch}; keeping that epoch's weights");
@@ -209,6 +232,7 @@ fn drive(
             "seconds": seconds,
             "params_digest": digest,
             "threads": session.trainer.engine_mut().threads(),
+            "ranks": ranks,
             "load_seconds": load_seconds,
             "global_step": session.state().global_step,
             "history": history,
@@ -253,7 +277,7 @@ fn install_signal_flags() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
     Ok((stop, term))
 }
 
-pub fn resume(a: ResumeArgs) -> Result<ExitCode> {
+pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     let (path, ckpt) = if a.checkpoint.is_dir() {
         let (p, c, skipped) = Checkpoint::newest_in_dir(&a.checkpoint)?;
         for s in skipped {
@@ -286,8 +310,9 @@ pub fn resume(a: ResumeArgs) -> Result<ExitCode> {
         metrics: None,
         json: json_out,
         quiet: a.quiet,
+        distributed: a.distributed,
     };
-    drive(session, &run, a.out.as_deref(), t0.elapsed().as_secs_f64(), Some(&path))
+    drive(session, &run, a.out.as_deref(), t0.elapsed().as_secs_f64(), Some(&path), dist)
 }
 
 pub fn inspect(a: InspectArgs) -> Result<()> {
@@ -426,7 +451,7 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn bench(a: BenchArgs) -> Result<()> {
+pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
     use shardprop::bench;
     use shardprop::linalg::{self, Kernel};
     use shardprop::plot::{Series, line_panels};
@@ -435,6 +460,8 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         .with_context(|| format!("--kernel {:?}: expected gemm or matrixmultiply", a.kernel))?;
     linalg::set_kernel(kernel);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ranks = dist.as_ref().map_or(1, |c| c.size());
+    let lead = dist.as_ref().is_none_or(|c| c.rank() == 0);
     let workloads: Vec<_> = bench::workloads(a.shards.unwrap_or(cores))
         .into_iter()
         .filter(|w| a.workload.eq_ignore_ascii_case("all") || w.name.eq_ignore_ascii_case(&a.workload))
@@ -467,19 +494,25 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let mut results = Vec::new();
     for w in &workloads {
         for (&t, &roof) in threads.iter().zip(&roofs) {
-            let r = bench::run(w, train.examples(), &scaler, t, a.epochs.max(1), roof)?;
-            eprintln!("  {} at {t} threads: {:.0} examples/s", w.name, r.examples_per_sec);
+            let r = bench::run(w, train.examples(), &scaler, t, a.epochs.max(1), roof * ranks as f64, dist.clone())?;
+            if lead {
+                eprintln!("  {} at {t} threads x {ranks} ranks: {:.0} examples/s", w.name, r.examples_per_sec);
+            }
             results.push(r);
         }
     }
     bench::fill_speedups(&mut results);
+    if !lead {
+        return Ok(());
+    }
     let mut table = String::from(
-        "workload threads  examples/s speedup efficiency  GFLOP/s  roof  %roof  forward backprop reduction   step\n",
+        "workload ranks threads  examples/s speedup efficiency  GFLOP/s  roof  %roof  forward backprop reduction   step    comm\n",
     );
     for r in &results {
         table += &format!(
-            "{:>8} {:>7} {:>11.0} {:>7.2} {:>9.0}% {:>8.1} {:>5.0} {:>5.1}% {:>7.1}% {:>7.1}% {:>8.2}% {:>5.2}%\n",
+            "{:>8} {:>5} {:>7} {:>11.0} {:>7.2} {:>9.0}% {:>8.1} {:>5.0} {:>5.1}% {:>7.1}% {:>7.1}% {:>8.2}% {:>5.2}% {:>6.2}%\n",
             r.workload,
+            r.ranks,
             r.threads,
             r.examples_per_sec,
             r.speedup,
@@ -490,7 +523,8 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             100.0 * r.forward,
             100.0 * r.backprop,
             100.0 * r.reduction,
-            100.0 * r.step
+            100.0 * r.step,
+            100.0 * r.communication
         );
     }
     if let Some(p) = &a.plot {
@@ -515,7 +549,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     if a.json {
         eprint!("{table}");
-        println!("{}", json!({ "kernel": kernel.name(), "cores": cores, "results": results }));
+        println!("{}", json!({ "kernel": kernel.name(), "cores": cores, "ranks": ranks, "results": results }));
     } else {
         print!("{table}");
     }

@@ -2,6 +2,8 @@
 
 mod commands;
 mod config;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod progress;
 
 use std::path::PathBuf;
@@ -103,6 +105,9 @@ pub struct ResumeArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+    /// Run as one rank of an MPI job (build with --features mpi; launch with mpirun).
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 #[derive(Args, Debug)]
@@ -147,6 +152,10 @@ pub struct BenchArgs {
     /// Draw speedup and efficiency against thread count (SVG).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Run as one rank of an MPI job: the workloads train across all ranks, and the time split
+    /// gains a communication column.
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 /// How to read a CSV file.
@@ -279,6 +288,9 @@ pub struct RunArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+    /// Run as one rank of an MPI job (build with --features mpi; launch with mpirun).
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 #[derive(Args, Debug)]
@@ -340,15 +352,54 @@ pub fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(code));
         }
     };
-    match cli.command {
-        Command::Train(a) => commands::train(*a),
+    let distributed = match &cli.command {
+        Command::Train(a) => a.run.distributed,
+        Command::Resume(a) => a.distributed,
+        Command::Bench(a) => a.distributed,
+        _ => false,
+    };
+    if distributed {
+        return run_distributed(cli.command);
+    }
+    dispatch(cli.command, None)
+}
+
+fn dispatch(command: Command, dist: Option<Dist>) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Train(a) => commands::train(*a, dist),
         Command::Evaluate(a) => commands::evaluate(a).map(|()| ExitCode::SUCCESS),
         Command::Predict(a) => commands::predict(a).map(|()| ExitCode::SUCCESS),
         Command::Convert(a) => commands::convert(a).map(|()| ExitCode::SUCCESS),
-        Command::Bench(a) => commands::bench(a).map(|()| ExitCode::SUCCESS),
-        Command::Resume(a) => commands::resume(a),
+        Command::Bench(a) => commands::bench(a, dist).map(|()| ExitCode::SUCCESS),
+        Command::Resume(a) => commands::resume(a, dist),
         Command::Inspect(a) => commands::inspect(a).map(|()| ExitCode::SUCCESS),
         Command::Plot(a) => commands::plot(a).map(|()| ExitCode::SUCCESS),
         Command::Gradcheck(a) => commands::gradcheck(a),
     }
+}
+
+/// The collective of a distributed run.
+pub type Dist = std::sync::Arc<dyn shardprop::dist::Collective>;
+
+#[cfg(feature = "mpi")]
+fn run_distributed(command: Command) -> anyhow::Result<ExitCode> {
+    let (universe, world) = mpi::init()?;
+    let world: Dist = std::sync::Arc::new(world);
+    let result = dispatch(command, Some(std::sync::Arc::clone(&world)));
+    match result {
+        Ok(code) => {
+            drop(universe);
+            Ok(code)
+        }
+        Err(err) => {
+            // One rank's error must stop every rank, never leave them waiting in a collective.
+            eprintln!("error: rank {} of {}: {err:#}", world.rank(), world.size());
+            world.abort(2)
+        }
+    }
+}
+
+#[cfg(not(feature = "mpi"))]
+fn run_distributed(_command: Command) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("--distributed needs MPI: this shardprop was built without it (cargo build --release --features mpi)")
 }

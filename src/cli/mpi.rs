@@ -1,0 +1,43 @@
+//! MPI as shardprop's [`Collective`] (the `mpi` feature, rsmpi 0.8).
+
+use mpi::collective::{CommunicatorCollectives, Root};
+use mpi::environment::Universe;
+use mpi::topology::{Communicator, SimpleCommunicator};
+use shardprop::dist::Collective;
+
+/// The MPI world. Collectives are called only from the thread that trains (MPI "funneled").
+pub struct Mpi {
+    world: SimpleCommunicator,
+}
+
+// SAFETY: the communicator is used only from the main thread, which initialised MPI with at
+// least MPI_THREAD_FUNNELED; the worker threads never touch it.
+unsafe impl Send for Mpi {}
+unsafe impl Sync for Mpi {}
+
+/// Initialises MPI; keep the returned universe alive until the end of `main` (dropping it
+/// finalises MPI).
+pub fn init() -> anyhow::Result<(Universe, Mpi)> {
+    let (universe, _level) = mpi::initialize_with_threading(mpi::Threading::Funneled)
+        .ok_or_else(|| anyhow::anyhow!("MPI could not be initialised (already initialised?)"))?;
+    let world = universe.world();
+    Ok((universe, Mpi { world }))
+}
+
+impl Collective for Mpi {
+    fn rank(&self) -> usize {
+        self.world.rank() as usize
+    }
+    fn size(&self) -> usize {
+        self.world.size() as usize
+    }
+    fn all_gather(&self, send: &[u8], recv: &mut [u8]) {
+        self.world.all_gather_into(send, recv);
+    }
+    fn broadcast(&self, buf: &mut [u8]) {
+        self.world.process_at_rank(0).broadcast_into(buf);
+    }
+    fn abort(&self, code: i32) -> ! {
+        self.world.abort(code)
+    }
+}

@@ -1,0 +1,113 @@
+//! Distributed training under real MPI: the built binary launched with `mpirun` (a process can
+//! initialise MPI only once). Compiled only with `--features mpi`; needs Open MPI's `mpirun`.
+
+#![cfg(feature = "mpi")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_shardprop")
+}
+
+fn digits() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv")
+}
+
+fn train_args(extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "train",
+        "--data",
+        digits().to_str().unwrap(),
+        "--hidden",
+        "40",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "4",
+        "--json",
+        "--quiet",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+/// `mpirun -np ranks` of the binary with `args` (2 cores here: oversubscribe, no binding).
+fn mpirun(ranks: usize, args: &[String]) -> Output {
+    Command::new("mpirun")
+        .args(["-np", &ranks.to_string(), "--bind-to", "none", "--oversubscribe"])
+        .arg(bin())
+        .args(args)
+        .arg("--distributed")
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .expect("mpirun runs (install openmpi-bin)")
+}
+
+fn digest(o: &Output) -> String {
+    assert!(o.status.success(), "failed ({:?}): {}", o.status, String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object (rank 0 alone prints)");
+    v["params_digest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn one_two_and_four_ranks_give_the_bits_of_one_process() {
+    let single = Command::new(bin()).args(train_args(&[])).output().unwrap();
+    let want = digest(&single);
+    for ranks in [1, 2, 4] {
+        assert_eq!(digest(&mpirun(ranks, &train_args(&[]))), want, "{ranks} ranks");
+    }
+    let adam = train_args(&["--optimizer", "adam", "--lr", "0.01", "--shard-size", "8"]);
+    let want = digest(&Command::new(bin()).args(&adam).output().unwrap());
+    assert_eq!(digest(&mpirun(2, &adam)), want, "adam on 2 ranks");
+}
+
+#[test]
+fn a_rank_with_bad_data_stops_the_whole_job_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "a,b,label\n1,2,0\n1,zz,1\n").unwrap();
+    let good = train_args(&[]);
+    let mut other = good.clone();
+    other[2] = bad.to_str().unwrap().to_string();
+    // MPMD launch: rank 0 reads the good file, rank 1 a corrupt copy.
+    let o = Command::new("mpirun")
+        .args(["--bind-to", "none", "--oversubscribe", "-np", "1", bin()])
+        .args(&good)
+        .args(["--distributed", ":", "-np", "1", bin()])
+        .args(&other)
+        .arg("--distributed")
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("error: rank 1 of 2")
+            && err.contains("bad.csv:3:3: column 2 (b): cannot parse \"zz\" as a number"),
+        "{err}"
+    );
+}
+
+#[test]
+fn resume_with_another_rank_count_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let want = digest(&Command::new(bin()).args(train_args(&[])).output().unwrap());
+    let with_ckpts =
+        train_args(&["--checkpoint-dir", ck.to_str().unwrap(), "--checkpoint-every-steps", "11", "--keep", "100"]);
+    assert_eq!(digest(&mpirun(2, &with_ckpts)), want);
+    let mut all: Vec<PathBuf> = std::fs::read_dir(&ck).unwrap().map(|e| e.unwrap().path()).collect();
+    all.sort();
+    let mid = all[all.len() / 2].to_str().unwrap().to_string();
+    let resume = vec!["resume".to_string(), mid.clone(), "--json".into(), "--quiet".into()];
+    assert_eq!(digest(&Command::new(bin()).args(&resume).output().unwrap()), want, "1 process from {mid}");
+    for ranks in [3, 4] {
+        assert_eq!(digest(&mpirun(ranks, &resume)), want, "{ranks} ranks from {mid}");
+    }
+}
