@@ -201,8 +201,8 @@ impl<T: Float> Engine<T> {
     /// reduction. Allocates only the first time (or when the network or shard shape grows).
     pub fn gradient(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> &Grad<T> {
         let k = self.partial_sums(net, data, scaler, idx);
-        let t0 = Instant::now();
         let n = self.exchange(k);
+        let t0 = Instant::now();
         let bufs = if self.dist.is_some() { &mut self.gathered[..n] } else { &mut self.sums[..n] };
         self.pool.install(|| tree_levels(bufs, top_stride(bufs.len())));
         let sums = if self.dist.is_some() { &self.gathered[..n] } else { &self.sums[..n] };
@@ -290,8 +290,8 @@ impl<T: Float> Engine<T> {
         lr: f64,
     ) -> &Grad<T> {
         let k = self.partial_sums(net, data, scaler, idx);
-        let t0 = Instant::now();
         let n = self.exchange(k);
+        let t0 = Instant::now();
         let bufs = if self.dist.is_some() { &mut self.gathered[..n] } else { &mut self.sums[..n] };
         self.pool.install(|| tree_levels(bufs, top_stride(bufs.len())));
         let sums = if self.dist.is_some() { &self.gathered[..n] } else { &self.sums[..n] };
