@@ -74,8 +74,10 @@ impl Activation {
 
     /// Overwrites `z` with `g(z)`, in place.
     pub fn apply<T: Float>(self, mut z: ArrayViewMut2<T>) {
-        if self != Self::Identity {
-            z.mapv_inplace(|v| self.g(v));
+        match (self, z.as_slice_mut()) {
+            (Self::Identity, _) => {}
+            (Self::Sigmoid, Some(z)) => T::sigmoid_slice(z),
+            _ => z.mapv_inplace(|v| self.g(v)),
         }
     }
 

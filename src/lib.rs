@@ -28,6 +28,7 @@ pub mod data;
 pub mod dist;
 pub mod engine;
 pub mod error;
+pub mod fastmath;
 pub mod float;
 pub mod grad;
 pub mod gradcheck;

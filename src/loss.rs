@@ -42,7 +42,10 @@ impl Head {
     /// Overwrites `z^(L)` (one row per example) with `h = a^(L)`.
     pub fn activate<T: Float>(self, mut z: ArrayViewMut2<T>) {
         match self {
-            Self::SigmoidMse => z.mapv_inplace(sigmoid),
+            Self::SigmoidMse => match z.as_slice_mut() {
+                Some(z) => T::sigmoid_slice(z),
+                None => z.mapv_inplace(sigmoid),
+            },
             Self::IdentityMse => {}
             Self::SoftmaxCrossEntropy => {
                 for mut row in z.axis_iter_mut(Axis(0)) {
