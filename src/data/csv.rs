@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 use super::{CsvOptions, Dataset, Targets, Task};
@@ -26,8 +28,8 @@ pub fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead + Send>> {
 }
 
 /// Splits a byte stream into records of fields, honouring quotes. Buffers are reused.
-pub struct RecordReader {
-    r: Box<dyn BufRead + Send>,
+pub struct RecordReader<'a> {
+    r: Box<dyn BufRead + Send + 'a>,
     path: PathBuf,
     raw: Vec<u8>,
     /// Unquoted field bytes, back to back (only for records with quotes).
@@ -42,19 +44,28 @@ pub struct RecordReader {
     pub line: u64,
 }
 
-impl RecordReader {
+impl<'a> RecordReader<'a> {
     /// Reads records from `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(Self {
-            r: open_maybe_gz(path)?,
+        Ok(Self::over(open_maybe_gz(path)?, path, 1))
+    }
+
+    /// Reads records from `bytes`, a run of whole lines of `path` starting at line `first_line`.
+    pub fn from_bytes(bytes: &'a [u8], path: &Path, first_line: u64) -> Self {
+        Self::over(Box::new(bytes), path, first_line)
+    }
+
+    fn over(r: Box<dyn BufRead + Send + 'a>, path: &Path, first_line: u64) -> Self {
+        Self {
+            r,
             path: path.to_path_buf(),
             raw: Vec::new(),
             text: Vec::new(),
             quoted: false,
             fields: Vec::new(),
-            next_line: 1,
+            next_line: first_line,
             line: 0,
-        })
+        }
     }
 
     /// The file being read.
@@ -186,6 +197,7 @@ impl RecordReader {
         self.fields.is_empty()
     }
 
+    #[inline]
     fn field_bytes(&self, j: usize) -> &[u8] {
         let (start, end, _) = self.fields[j];
         let buf = if self.quoted { &self.text } else { &self.raw };
@@ -213,12 +225,27 @@ impl RecordReader {
     }
 
     /// Parses field `j` as a finite `f32`, naming the column in the error.
+    #[inline]
     pub fn number(&self, j: usize, name: &str) -> Result<f32> {
         let b = self.field_bytes(j);
         // Fast path: a plain integer of up to 7 digits converts to f32 exactly.
-        if !b.is_empty() && b.len() <= 7 && b.iter().all(u8::is_ascii_digit) {
-            return Ok(b.iter().fold(0u32, |v, &d| v * 10 + (d - b'0') as u32) as f32);
+        if !b.is_empty() && b.len() <= 7 {
+            let mut v = 0u32;
+            let mut digits = true;
+            for &d in b {
+                let x = d.wrapping_sub(b'0');
+                digits &= x < 10;
+                v = v.wrapping_mul(10).wrapping_add(x as u32);
+            }
+            if digits {
+                return Ok(v as f32);
+            }
         }
+        self.number_slow(j, name)
+    }
+
+    #[cold]
+    fn number_slow(&self, j: usize, name: &str) -> Result<f32> {
         let s = self.field(j);
         if s.is_empty() {
             return Err(self.error(j, format!("column {} ({name}): empty field, expected a number", j + 1)));
@@ -251,7 +278,7 @@ impl Layout {
 
     /// Reads the layout from the reader's first record; returns it with `true` when that record
     /// is a data row still to be consumed.
-    pub fn read(rr: &mut RecordReader, opts: &CsvOptions) -> Result<(Self, bool)> {
+    pub fn read(rr: &mut RecordReader<'_>, opts: &CsvOptions) -> Result<(Self, bool)> {
         if !rr.next_record()? {
             return Err(Error::format(rr.path(), "empty file: expected a header or data rows"));
         }
@@ -296,7 +323,7 @@ impl Layout {
 
 /// Assigns class ids in first-seen order and, at the end, renumbers them in sorted order
 /// (numerically when every label is a number), so the output units do not depend on row order.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct ClassMap {
     ids: HashMap<String, u32>,
     names: Vec<String>,
@@ -311,7 +338,7 @@ impl ClassMap {
     }
 
     /// The id of field `j` of the current record.
-    pub fn id(&mut self, rr: &RecordReader, j: usize) -> Result<u32> {
+    pub fn id(&mut self, rr: &RecordReader<'_>, j: usize) -> Result<u32> {
         let label = rr.field(j);
         if let Some(&id) = self.ids.get(label) {
             return Ok(id);
@@ -328,6 +355,17 @@ impl ClassMap {
         self.ids.insert(label.to_string(), id);
         self.names.push(label.to_string());
         Ok(id)
+    }
+
+    /// The id of `name`, numbering it next if it is new (merging another map's names).
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(name.to_string(), id);
+        self.names.push(name.to_string());
+        id
     }
 
     /// The class names in output-unit order, and for each first-seen id its unit.
@@ -356,7 +394,7 @@ impl ClassMap {
 
 /// Parses the current record into `row` (features) and the target (class id or `values`).
 pub fn parse_row(
-    rr: &RecordReader,
+    rr: &RecordReader<'_>,
     layout: &Layout,
     features: &[usize],
     classes: &mut ClassMap,
@@ -390,31 +428,161 @@ pub fn parse_row(
 }
 
 /// Loads a CSV file into memory. Returns the dataset and the lines of rows skipped (only with
-/// `skip_bad_rows`).
+/// `skip_bad_rows`). An uncompressed file without quotes is parsed in parallel, in waves of
+/// blocks cut at line ends (memory beyond the final matrix stays bounded by the wave); anything
+/// else streams through one thread. Both give the same dataset and the same first error.
 pub fn load(path: &Path, opts: &CsvOptions) -> Result<(Dataset, Vec<u64>)> {
+    if let Some(done) = load_parallel(path, opts)? {
+        return Ok(done);
+    }
     let mut classes = opts.classes.as_deref().map(ClassMap::fixed).unwrap_or_default();
-    let (mut x, mut ids, mut vals) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rows = Rows::default();
     let mut skipped = Vec::new();
     let layout = stream(path, opts, &mut classes, &mut skipped, |row, target| {
-        x.extend_from_slice(row);
-        match target {
-            super::Target::Class(id) => ids.push(id as u32),
-            super::Target::Values(v) => vals.extend_from_slice(v),
-        }
+        rows.push(row, target);
         Ok(())
     })?;
-    let features = layout.features();
-    let source = path.display().to_string();
-    let mut data = if opts.regression {
-        let names = layout.targets.iter().map(|&j| layout.names[j].clone()).collect();
-        Dataset::new(x, Targets::Values(vals), features.len(), Task::Regression { targets: names }, source)?
-    } else {
-        let (names, unit) = classes.finish();
-        let labels = ids.iter().map(|&id| unit[id as usize]).collect();
-        Dataset::from_labels(x, labels, features.len(), names, &source)?
-    };
-    data.feature_names = features.iter().map(|&j| layout.names[j].clone()).collect();
-    Ok((data, skipped))
+    Ok((rows.finish(path, opts, &layout, classes)?, skipped))
+}
+
+/// Rows parsed so far: features, and class ids (first-seen numbering) or target values.
+#[derive(Default)]
+struct Rows {
+    x: Vec<f32>,
+    ids: Vec<u32>,
+    vals: Vec<f32>,
+}
+
+impl Rows {
+    fn push(&mut self, row: &[f32], target: super::Target<'_>) {
+        self.x.extend_from_slice(row);
+        match target {
+            super::Target::Class(id) => self.ids.push(id as u32),
+            super::Target::Values(v) => self.vals.extend_from_slice(v),
+        }
+    }
+
+    fn finish(self, path: &Path, opts: &CsvOptions, layout: &Layout, classes: ClassMap) -> Result<Dataset> {
+        let features = layout.features();
+        let source = path.display().to_string();
+        let mut data = if opts.regression {
+            let names = layout.targets.iter().map(|&j| layout.names[j].clone()).collect();
+            Dataset::new(
+                self.x,
+                Targets::Values(self.vals),
+                features.len(),
+                Task::Regression { targets: names },
+                source,
+            )?
+        } else {
+            let (names, unit) = classes.finish();
+            let labels = self.ids.iter().map(|&id| unit[id as usize]).collect();
+            Dataset::from_labels(self.x, labels, features.len(), names, &source)?
+        };
+        data.feature_names = features.iter().map(|&j| layout.names[j].clone()).collect();
+        Ok(data)
+    }
+}
+
+/// Bytes per block of the parallel parser.
+const BLOCK: usize = 8 << 20;
+
+/// One block's rows, with its own class numbering and skipped lines.
+struct Part {
+    rows: Rows,
+    classes: ClassMap,
+    skipped: Vec<u64>,
+    count: u64,
+}
+
+/// The parallel path of [`load`]; `None` when the file needs the sequential one (gzipped,
+/// quoted fields, leading blank lines).
+fn load_parallel(path: &Path, opts: &CsvOptions) -> Result<Option<(Dataset, Vec<u64>)>> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut magic = [0u8; 2];
+    if file.read(&mut magic).map_err(|e| Error::io(path, e))? == 2 && magic == [0x1f, 0x8b] {
+        return Ok(None);
+    }
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = BufReader::with_capacity(1 << 20, file);
+    let mut first = Vec::new();
+    r.read_until(b'\n', &mut first).map_err(|e| Error::io(path, e))?;
+    if first.contains(&b'"') || first.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let (layout, first_is_data) = Layout::read(&mut RecordReader::from_bytes(&first, path, 1), opts)?;
+    let fixed = opts.classes.as_deref().map(ClassMap::fixed);
+    let mut classes = fixed.clone().unwrap_or_default();
+    let (mut rows, mut skipped, mut count) = (Rows::default(), Vec::new(), 0u64);
+    let threads = rayon::current_num_threads().max(1);
+    let mut carry = if first_is_data { first } else { Vec::new() };
+    let mut line = if first_is_data { 1 } else { 2 };
+    loop {
+        let mut wave = std::mem::take(&mut carry);
+        let want = (threads * BLOCK) as u64;
+        let got = (&mut r).take(want).read_to_end(&mut wave).map_err(|e| Error::io(path, e))?;
+        let at_end = (got as u64) < want;
+        if !at_end {
+            // Keep the last partial line for the next wave.
+            match wave.iter().rposition(|&b| b == b'\n') {
+                Some(pos) => carry = wave.split_off(pos + 1),
+                None => {
+                    carry = wave;
+                    continue;
+                }
+            }
+        }
+        if wave.contains(&b'"') {
+            return Ok(None);
+        }
+        // Blocks of about equal size, cut after a line end, with their first line numbers.
+        let mut blocks = Vec::with_capacity(threads);
+        let mut start = 0;
+        while start < wave.len() {
+            let target = (start + wave.len().div_ceil(threads)).min(wave.len());
+            let end = wave[target..].iter().position(|&b| b == b'\n').map_or(wave.len(), |p| target + p + 1);
+            blocks.push((start, end, line));
+            line += wave[start..end].iter().filter(|&&b| b == b'\n').count() as u64;
+            start = end;
+        }
+        let parts: Vec<Result<Part>> = blocks
+            .par_iter()
+            .map(|&(a, b, first_line)| {
+                let mut rr = RecordReader::from_bytes(&wave[a..b], path, first_line);
+                let mut part = Part {
+                    rows: Rows::default(),
+                    classes: fixed.clone().unwrap_or_default(),
+                    skipped: Vec::new(),
+                    count: 0,
+                };
+                let mut each = |row: &[f32], target: super::Target<'_>| {
+                    part.rows.push(row, target);
+                    Ok(())
+                };
+                let n = parse_rows(&mut rr, &layout, false, opts, &mut part.classes, &mut part.skipped, &mut each)?;
+                part.count = n;
+                Ok(part)
+            })
+            .collect();
+        for part in parts {
+            // The first failing block in file order holds the file's first error.
+            let part = part?;
+            let remap: Vec<u32> = part.classes.names.iter().map(|n| classes.intern(n)).collect();
+            rows.x.extend_from_slice(&part.rows.x);
+            rows.ids.extend(part.rows.ids.iter().map(|&id| remap[id as usize]));
+            rows.vals.extend_from_slice(&part.rows.vals);
+            skipped.extend_from_slice(&part.skipped);
+            count += part.count;
+        }
+        if at_end {
+            break;
+        }
+    }
+    if count == 0 {
+        let what = if layout.has_header { "header only" } else { "all rows were skipped" };
+        return Err(Error::format(path, format!("{what}: no data rows")));
+    }
+    Ok(Some((rows.finish(path, opts, &layout, classes)?, skipped)))
 }
 
 /// Converts a CSV file to the binary format in two streaming passes (the first learns the class
@@ -438,25 +606,26 @@ pub fn convert(input: &Path, output: &Path, opts: &CsvOptions) -> Result<(u64, V
     Ok((w.finish(&task, &names)?, skipped))
 }
 
-/// Parses every data row of `path`, handing each to `each`; returns the layout.
-fn stream(
-    path: &Path,
+/// Parses the records of `rr` (the current one first when `pending`), handing each row to
+/// `each`; returns how many rows it handed over.
+fn parse_rows(
+    rr: &mut RecordReader<'_>,
+    layout: &Layout,
+    mut pending: bool,
     opts: &CsvOptions,
     classes: &mut ClassMap,
     skipped: &mut Vec<u64>,
-    mut each: impl FnMut(&[f32], super::Target<'_>) -> Result<()>,
-) -> Result<Layout> {
-    let mut rr = RecordReader::open(path)?;
-    let (layout, mut pending) = Layout::read(&mut rr, opts)?;
+    each: &mut dyn FnMut(&[f32], super::Target<'_>) -> Result<()>,
+) -> Result<u64> {
     let features = layout.features();
     let (mut row, mut values) = (Vec::with_capacity(features.len()), Vec::new());
     let mut rows = 0u64;
     loop {
         if !pending && !rr.next_record()? {
-            break;
+            return Ok(rows);
         }
         pending = false;
-        match parse_row(&rr, &layout, &features, classes, opts.regression, &mut row, &mut values) {
+        match parse_row(rr, layout, &features, classes, opts.regression, &mut row, &mut values) {
             Ok(Some(id)) => each(&row, super::Target::Class(id as usize))?,
             Ok(None) => each(&row, super::Target::Values(&values))?,
             Err(Error::Parse { .. }) if opts.skip_bad_rows => {
@@ -467,6 +636,19 @@ fn stream(
         }
         rows += 1;
     }
+}
+
+/// Parses every data row of `path`, handing each to `each`; returns the layout.
+fn stream(
+    path: &Path,
+    opts: &CsvOptions,
+    classes: &mut ClassMap,
+    skipped: &mut Vec<u64>,
+    mut each: impl FnMut(&[f32], super::Target<'_>) -> Result<()>,
+) -> Result<Layout> {
+    let mut rr = RecordReader::open(path)?;
+    let (layout, pending) = Layout::read(&mut rr, opts)?;
+    let rows = parse_rows(&mut rr, &layout, pending, opts, classes, skipped, &mut each)?;
     if rows == 0 {
         let what = if layout.has_header { "header only" } else { "all rows were skipped" };
         return Err(Error::format(path, format!("{what}: no data rows")));

@@ -239,7 +239,7 @@ pub struct Fingerprint {
     pub features: u64,
     /// Targets per row.
     pub targets: u64,
-    /// FNV-1a over the little-endian bytes of every row's features then target (a class as `f32`).
+    /// FNV-1a over the 32-bit words of every row's features then target (a class as `f32`).
     pub hash: u64,
 }
 
@@ -249,10 +249,8 @@ impl Fingerprint {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |vals: &[f32]| {
             for v in vals {
-                for b in v.to_le_bytes() {
-                    h ^= b as u64;
-                    h = h.wrapping_mul(0x0000_0100_0000_01b3);
-                }
+                h ^= v.to_bits() as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
             }
         };
         for i in 0..data.len() {
