@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use std::sync::Arc;
 
 use crate::dist::{Blocks, Collective, as_bytes, as_bytes_mut};
-use crate::grad::top_stride;
+use crate::grad::{StepStats, top_stride};
 use crate::network::count_correct;
 use crate::optim::{Optimizer, UPDATE_CHUNK, update_layer};
 use crate::{Float, Grad, GradSum, Network, Workspace};
@@ -215,7 +215,8 @@ impl<T: Float> Engine<T> {
                     .for_each(|(c, out)| sum_shards(sums, l, c * UPDATE_CHUNK, out, idx.len()));
             }
         });
-        finish_grad(sums, grad);
+        let stats = finish(sums);
+        (grad.m, grad.loss_sum, grad.correct) = (stats.m, stats.loss_sum, stats.correct);
         self.times.reduce_step += t0.elapsed();
         self.times.reduce_busy_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
         grad
@@ -277,9 +278,10 @@ impl<T: Float> Engine<T> {
     }
 
     /// One optimiser step over the examples `idx`: the shards' `Δ` in parallel as in
-    /// [`Engine::gradient`], then one fused parallel pass that sums them in shard order into
-    /// `D = Σ_s Δ_s / m` (the same bits as [`Engine::gradient`]) and lets `opt` update each chunk
-    /// of weights while it is in cache. Returns the step's gradient (for its loss and accuracy).
+    /// [`Engine::gradient`], then one fused parallel pass that finishes the tree into
+    /// `D = Σ_s Δ_s / m` chunk by chunk (the same bits as [`Engine::gradient`]) and lets `opt`
+    /// update each chunk of weights while it is in cache. `D` is not kept as a whole array: the
+    /// step returns the batch's example count, summed cost and hits (`Grad::d` is not updated).
     pub fn step(
         &mut self,
         net: &mut Network<T>,
@@ -288,31 +290,30 @@ impl<T: Float> Engine<T> {
         idx: &[usize],
         opt: &mut Optimizer<T>,
         lr: f64,
-    ) -> &Grad<T> {
+    ) -> StepStats {
         let k = self.partial_sums(net, data, scaler, idx);
         let n = self.exchange(k);
         let t0 = Instant::now();
         let bufs = if self.dist.is_some() { &mut self.gathered[..n] } else { &mut self.sums[..n] };
         self.pool.install(|| tree_levels(bufs, top_stride(bufs.len())));
         let sums = if self.dist.is_some() { &self.gathered[..n] } else { &self.sums[..n] };
-        let grad = self.grad.as_mut().expect("allocated by partial_sums");
         let ctx = opt.begin_step(lr, idx.len());
         let times = &self.times;
         self.pool.install(|| {
-            for (l, (w, d)) in net.weights_mut().iter_mut().zip(grad.d.iter_mut()).enumerate() {
+            for (l, w) in net.weights_mut().iter_mut().enumerate() {
                 let cols = w.ncols();
                 let (s0, s1) = opt.slots_mut(l);
-                let (w, d) = (w.as_slice_mut().expect("contiguous"), d.as_slice_mut().expect("contiguous"));
-                update_layer(&ctx, cols, w, d, s0, s1, |start, out| {
+                let w = w.as_slice_mut().expect("contiguous");
+                update_layer(&ctx, cols, w, s0, s1, |start, out| {
                     let t = Instant::now();
                     sum_shards(sums, l, start, out, idx.len());
                     times.reduce_busy_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 });
             }
         });
-        finish_grad(sums, grad);
+        let stats = finish(sums);
         self.times.reduce_step += t0.elapsed();
-        grad
+        stats
     }
 
     /// Finishes this rank's part of the tree and exchanges block sums; returns how many buffers
@@ -467,10 +468,12 @@ fn sum_shards<T: Float>(sums: &[GradSum<T>], l: usize, start: usize, out: &mut [
 }
 
 /// The step's example count, summed cost and hits, from the tree's last addition.
-fn finish_grad<T: Float>(sums: &[GradSum<T>], grad: &mut Grad<T>) {
+fn finish<T: Float>(sums: &[GradSum<T>]) -> StepStats {
     let top = top_stride(sums.len());
     let (a, b) = (&sums[0], (top > 0).then(|| &sums[top]));
-    grad.m = a.m + b.map_or(0, |b| b.m);
-    grad.loss_sum = a.loss + b.map_or(0.0, |b| b.loss);
-    grad.correct = a.correct + b.map_or(0, |b| b.correct);
+    StepStats {
+        m: a.m + b.map_or(0, |b| b.m),
+        loss_sum: a.loss + b.map_or(0.0, |b| b.loss),
+        correct: a.correct + b.map_or(0, |b| b.correct),
+    }
 }

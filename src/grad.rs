@@ -41,6 +41,17 @@ impl<T: Float> GradSum<T> {
     }
 }
 
+/// What a training step reports: its example count, summed cost and hits.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepStats {
+    /// Examples in the step.
+    pub m: usize,
+    /// `Σ_i J_i` over the step (at the weights before the step).
+    pub loss_sum: f64,
+    /// Correct classifications in the step.
+    pub correct: usize,
+}
+
 /// `D^(l) = Δ^(l) / m` for one gradient step, with the step's mean cost and accuracy.
 #[derive(Clone, Debug)]
 pub struct Grad<T> {

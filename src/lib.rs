@@ -46,7 +46,7 @@ pub use activation::Activation;
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use float::Float;
-pub use grad::{Grad, GradSum};
+pub use grad::{Grad, GradSum, StepStats};
 pub use loss::Head;
 pub use network::{Network, Workspace};
 pub use train::{TrainConfig, Trainer};

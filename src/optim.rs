@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Float, Grad, Network};
 
-/// Elements per parallel task in an update pass.
-pub const UPDATE_CHUNK: usize = 1 << 14;
+/// Elements per parallel task in an update pass (its `D` buffer lives on the stack: 16 KiB of
+/// `f32`, 32 KiB of `f64`).
+pub const UPDATE_CHUNK: usize = 1 << 12;
 
 /// An optimisation method and its hyper-parameters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -198,16 +199,17 @@ impl<T: Float> Optimizer<T> {
         }
     }
 
-    /// Applies `D` to every weight in a separate pass (copies `D`; the engine instead fuses the
-    /// update into its reduction, allocation-free).
+    /// Applies `D` to every weight in a separate pass (the engine instead fuses the update into
+    /// its reduction).
     pub fn step(&mut self, net: &mut Network<T>, grad: &Grad<T>, lr: f64) {
         let ctx = self.begin_step(lr, grad.m);
         for (l, (w, d)) in net.weights_mut().iter_mut().zip(&grad.d).enumerate() {
             let cols = w.ncols();
             let (s0, s1) = self.slots_mut(l);
-            let mut d = d.clone();
-            let d = d.as_slice_mut().expect("contiguous");
-            update_layer(&ctx, cols, w.as_slice_mut().expect("contiguous"), d, s0, s1, |_, _| {});
+            let d = d.as_slice().expect("contiguous");
+            update_layer(&ctx, cols, w.as_slice_mut().expect("contiguous"), s0, s1, |start, out| {
+                out.copy_from_slice(&d[start..start + out.len()])
+            });
         }
     }
 
@@ -220,38 +222,37 @@ impl<T: Float> Optimizer<T> {
     }
 }
 
-/// Updates one layer in parallel chunks of [`UPDATE_CHUNK`] elements: `fill(start, d_chunk)`
-/// first writes the chunk of `D` (the engine's reducer does its sum there, so the values are still
-/// in cache), then each element is updated. `cols = S_l + 1` locates the bias column (flat index a
-/// multiple of `cols`), which weight decay skips.
+/// Updates one layer in parallel chunks of [`UPDATE_CHUNK`] elements: `fill(start, d)` first
+/// writes the chunk's `D` into a buffer on the stack (the engine's reducer does its last addition
+/// there, so `D` never travels through memory as a whole array), then each element is updated.
+/// `cols = S_l + 1` locates the bias column (flat index a multiple of `cols`), which weight decay
+/// skips.
 pub fn update_layer<T: Float>(
     ctx: &StepCtx<T>,
     cols: usize,
     w: &mut [T],
-    d: &mut [T],
     s0: &mut [T],
     s1: &mut [T],
     fill: impl Fn(usize, &mut [T]) + Sync,
 ) {
     let ctx = *ctx;
-    let run = |c: usize, w: &mut [T], d: &mut [T], s0: &mut [T], s1: &mut [T]| {
+    let run = |c: usize, w: &mut [T], s0: &mut [T], s1: &mut [T]| {
+        let mut buf = [T::zero(); UPDATE_CHUNK];
+        let d = &mut buf[..w.len()];
         fill(c * UPDATE_CHUNK, d);
         update_chunk(&ctx, cols, c * UPDATE_CHUNK, w, d, s0, s1);
     };
-    let (w, d) = (w.par_chunks_mut(UPDATE_CHUNK), d.par_chunks_mut(UPDATE_CHUNK));
+    let w = w.par_chunks_mut(UPDATE_CHUNK);
     match (s0.is_empty(), s1.is_empty()) {
-        (true, _) => w.zip(d).enumerate().for_each(|(c, (w, d))| run(c, w, d, &mut [], &mut [])),
-        (false, true) => w
-            .zip(d)
-            .zip(s0.par_chunks_mut(UPDATE_CHUNK))
-            .enumerate()
-            .for_each(|(c, ((w, d), s0))| run(c, w, d, s0, &mut [])),
+        (true, _) => w.enumerate().for_each(|(c, w)| run(c, w, &mut [], &mut [])),
+        (false, true) => {
+            w.zip(s0.par_chunks_mut(UPDATE_CHUNK)).enumerate().for_each(|(c, (w, s0))| run(c, w, s0, &mut []))
+        }
         (false, false) => w
-            .zip(d)
             .zip(s0.par_chunks_mut(UPDATE_CHUNK))
             .zip(s1.par_chunks_mut(UPDATE_CHUNK))
             .enumerate()
-            .for_each(|(c, (((w, d), s0), s1))| run(c, w, d, s0, s1)),
+            .for_each(|(c, ((w, s0), s1))| run(c, w, s0, s1)),
     }
 }
 
