@@ -200,11 +200,7 @@ impl<T: Float> Engine<T> {
     /// `D^(l) = Δ^(l)/m` over the examples `idx` of `data`: shards in parallel, then the ordered
     /// reduction. Allocates only the first time (or when the network or shard shape grows).
     pub fn gradient(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> &Grad<T> {
-        let k = self.partial_sums(net, data, scaler, idx);
-        let n = self.exchange(k);
-        let t0 = Instant::now();
-        let bufs = if self.dist.is_some() { &mut self.gathered[..n] } else { &mut self.sums[..n] };
-        self.pool.install(|| tree_levels(bufs, top_stride(bufs.len())));
+        let (n, t0) = self.sum_to_top(net, data, scaler, idx);
         let sums = if self.dist.is_some() { &self.gathered[..n] } else { &self.sums[..n] };
         let grad = self.grad.as_mut().expect("allocated by partial_sums");
         self.pool.install(|| {
@@ -220,6 +216,24 @@ impl<T: Float> Engine<T> {
         self.times.reduce_step += t0.elapsed();
         self.times.reduce_busy_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
         grad
+    }
+
+    /// Everything of a step up to the tree's last addition: the shards' `Δ`, the exchange between
+    /// ranks, the tree's lower levels. Returns how many buffers hold the partial sums (in
+    /// `self.gathered` when distributed, else `self.sums`) and when the reduction started.
+    fn sum_to_top(
+        &mut self,
+        net: &Network<T>,
+        data: &dyn Examples,
+        scaler: &Scaler,
+        idx: &[usize],
+    ) -> (usize, Instant) {
+        let k = self.partial_sums(net, data, scaler, idx);
+        let n = self.exchange(k);
+        let t0 = Instant::now();
+        let bufs = if self.dist.is_some() { &mut self.gathered[..n] } else { &mut self.sums[..n] };
+        self.pool.install(|| tree_levels(bufs, top_stride(bufs.len())));
+        (n, t0)
     }
 
     /// The parallel part of a step: each shard's `Δ_s` into its own buffer. Returns the number of
@@ -291,11 +305,7 @@ impl<T: Float> Engine<T> {
         opt: &mut Optimizer<T>,
         lr: f64,
     ) -> StepStats {
-        let k = self.partial_sums(net, data, scaler, idx);
-        let n = self.exchange(k);
-        let t0 = Instant::now();
-        let bufs = if self.dist.is_some() { &mut self.gathered[..n] } else { &mut self.sums[..n] };
-        self.pool.install(|| tree_levels(bufs, top_stride(bufs.len())));
+        let (n, t0) = self.sum_to_top(net, data, scaler, idx);
         let sums = if self.dist.is_some() { &self.gathered[..n] } else { &self.sums[..n] };
         let ctx = opt.begin_step(lr, idx.len());
         let times = &self.times;

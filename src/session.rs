@@ -262,22 +262,33 @@ impl Session {
             best: net.clone(),
         });
         let trainer = Trainer::new(net, cfg, threads)?;
-        let feature_names = feature_names(&o.data);
-        let s = Self {
+        let scaler = o.scaler.clone();
+        Ok((Self::assemble(spec, o, scaler, task, trainer, Vec::new(), early), skipped))
+    }
+
+    fn assemble(
+        spec: RunSpec,
+        o: Opened,
+        scaler: Scaler,
+        task: Task,
+        trainer: Trainer<f32>,
+        history: Vec<EpochReport>,
+        early: Option<EarlyStop>,
+    ) -> Self {
+        Self {
             spec,
+            feature_names: feature_names(&o.data),
             data: o.data,
             train_rows: o.train_rows,
             val_rows: o.val_rows,
-            scaler: o.scaler,
+            scaler,
             task,
-            feature_names,
             fingerprint: o.fingerprint,
             trainer,
-            history: Vec::new(),
+            history,
             early,
             rank: 0,
-        };
-        Ok((s, skipped))
+        }
     }
 
     /// Reopens a checkpoint's run (its data, or `spec` when given) to continue it. Refuses data
@@ -307,24 +318,15 @@ impl Session {
                 ckpt.network.n_inputs()
             )));
         }
-        let trainer = Trainer::resume(ckpt.network, ckpt.config, ckpt.state, ckpt.optimizer, threads)?;
-        let feature_names = feature_names(&o.data);
-        let s = Self {
-            spec,
-            data: o.data,
-            train_rows: o.train_rows,
-            val_rows: o.val_rows,
-            // The checkpoint's scaler, not a refit: with --force on other data it must not move.
-            scaler: ckpt.scaler,
-            task: ckpt.task,
-            feature_names,
-            fingerprint: ckpt.fingerprint,
-            trainer,
-            history: ckpt.history,
-            early: ckpt.early,
-            rank: 0,
-        };
-        Ok((s, skipped))
+        let mut state = ckpt.state;
+        if o.fingerprint != ckpt.fingerprint {
+            // Forced onto other data: the stopped epoch's order means nothing here; start the
+            // epoch afresh (its running sums too). The run's fingerprint becomes this data's.
+            (state.step, state.epoch_loss_sum, state.epoch_correct, state.epoch_examples) = (0, 0.0, 0, 0);
+        }
+        let trainer = Trainer::resume(ckpt.network, ckpt.config, state, ckpt.optimizer, threads)?;
+        // The checkpoint's scaler, not a refit: with --force on other data it must not move.
+        Ok((Self::assemble(spec, o, ckpt.scaler, ckpt.task, trainer, ckpt.history, ckpt.early), skipped))
     }
 
     /// The training rows.

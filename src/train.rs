@@ -239,6 +239,13 @@ impl<T: Float> Trainer<T> {
         let started = *self.epoch_started.get_or_insert_with(Instant::now);
         let batch = self.cfg.batch_for(n);
         let lo = self.state.step * batch;
+        if lo >= n {
+            return Err(Error::Mismatch(format!(
+                "the run stopped at step {} of an epoch, but {n} rows make only {} steps per epoch",
+                self.state.step,
+                n.div_ceil(batch)
+            )));
+        }
         let idx = &self.perm[lo..(lo + batch).min(n)];
         let lr = self.current_lr();
         let grad = self.engine.step(&mut self.net, data, scaler, idx, &mut self.opt, lr);

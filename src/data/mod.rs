@@ -180,29 +180,6 @@ impl Dataset {
     pub fn x(&self) -> &[f32] {
         &self.x
     }
-
-    /// The rows named by `idx`, in that order, as a new dataset; for validation splits.
-    pub fn select(&self, idx: &[usize]) -> Self {
-        let mut x = Vec::with_capacity(idx.len() * self.n_features);
-        for &i in idx {
-            x.extend_from_slice(self.features(i));
-        }
-        let y = match &self.y {
-            Targets::Classes(c) => Targets::Classes(idx.iter().map(|&i| c[i]).collect()),
-            Targets::Values(v) => {
-                let k = self.task.n_outputs();
-                Targets::Values(idx.iter().flat_map(|&i| v[i * k..(i + 1) * k].iter().copied()).collect())
-            }
-        };
-        Self {
-            x,
-            y,
-            n_features: self.n_features,
-            task: self.task.clone(),
-            feature_names: self.feature_names.clone(),
-            source: self.source.clone(),
-        }
-    }
 }
 
 impl Examples for Dataset {
