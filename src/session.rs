@@ -392,14 +392,6 @@ impl Session {
         }
     }
 
-    /// Where a stop writes its checkpoint.
-    pub fn stop_path(&self) -> PathBuf {
-        match &self.spec.checkpoint_dir {
-            Some(dir) => dir.join(self.checkpoint().file_name()),
-            None => PathBuf::from("shardprop-interrupted.ckpt"),
-        }
-    }
-
     /// Trains until the configured epochs are done, early stopping fires, or `stop` is raised
     /// (then the current step finishes and a checkpoint is written).
     pub fn run(&mut self, stop: Option<&Arc<AtomicBool>>, obs: &mut dyn Observer) -> Result<Outcome> {
@@ -443,9 +435,12 @@ impl Session {
             }
             // Every rank stops after the same step: the votes travel with the step's exchange.
             if self.trainer.engine_mut().stop_agreed() {
-                let path = self.stop_path();
+                let ckpt = self.checkpoint();
+                let path = match &self.spec.checkpoint_dir {
+                    Some(dir) => dir.join(ckpt.file_name()),
+                    None => PathBuf::from("shardprop-interrupted.ckpt"),
+                };
                 if self.rank == 0 {
-                    let ckpt = self.checkpoint();
                     match &self.spec.checkpoint_dir {
                         Some(dir) => ckpt.save_in_dir(dir, self.spec.keep.max(1))?,
                         None => {

@@ -2,6 +2,9 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -10,19 +13,13 @@ use shardprop::checkpoint::Checkpoint;
 use shardprop::data::{self, CsvOptions, Examples, Loaded, Scale, Task};
 use shardprop::metrics::Confusion;
 use shardprop::network::class_of;
-use shardprop::{Activation, Engine, TrainConfig};
-
-use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use shardprop::optim::{Method, Schedule};
 use shardprop::session::{Architecture, Observer, Outcome, RunSpec, Session};
+use shardprop::{Activation, Engine, TrainConfig};
 
-use super::Dist;
 use super::progress::Progress;
 use super::{
-    BenchArgs, ConvertArgs, CsvArgs, EvaluateArgs, GradcheckArgs, InspectArgs, PlotArgs, PredictArgs, ResumeArgs,
+    BenchArgs, ConvertArgs, CsvArgs, Dist, EvaluateArgs, GradcheckArgs, InspectArgs, PlotArgs, PredictArgs, ResumeArgs,
     RunArgs, TrainArgs,
 };
 

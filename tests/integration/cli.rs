@@ -174,3 +174,74 @@ fn a_model_refuses_data_with_another_feature_count() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("checksum mismatch"), "{}", stderr(&o));
 }
+
+#[test]
+fn regression_with_two_targets_trains_evaluates_and_predicts_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("reg.csv");
+    let mut text = String::from("a,t1,b,t2\n");
+    for i in 0..200 {
+        let (a, b) = ((i % 20) as f32 / 10.0 - 1.0, (i / 20) as f32 / 5.0 - 1.0);
+        text += &format!("{a},{},{b},{}\n", a + b, a - 0.5 * b);
+    }
+    std::fs::write(&data, text).unwrap();
+    let model = dir.path().join("reg.ckpt");
+    let d = data.to_str().unwrap();
+    let t = json(&shardprop(&[
+        "train",
+        "--data",
+        d,
+        "--task",
+        "regression",
+        "--target",
+        "t1,t2",
+        "--hidden",
+        "8",
+        "--activation",
+        "tanh",
+        "--epochs",
+        "300",
+        "--batch-size",
+        "20",
+        "--lr",
+        "0.05",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+        "--quiet",
+    ]));
+    assert!(t.get("train_accuracy").is_none(), "no accuracy for regression: {t}");
+    assert!(t["train_loss"].as_f64().unwrap() < 0.01, "{t}");
+    let e = json(&shardprop(&[
+        "evaluate",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        d,
+        "--task",
+        "regression",
+        "--target",
+        "t1,t2",
+        "--json",
+    ]));
+    assert!(e["loss"].as_f64().unwrap() < 0.01 && e.get("accuracy").is_none(), "{e}");
+    let p = shardprop(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        d,
+        "--task",
+        "regression",
+        "--target",
+        "t1,t2",
+    ]);
+    assert!(p.status.success(), "{}", stderr(&p));
+    let out = String::from_utf8(p.stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "t1,t2");
+    assert_eq!(lines.len(), 201);
+    // Row 1: a = -1, b = -1 → t1 = -2, t2 = -0.5.
+    let v: Vec<f64> = lines[1].split(',').map(|x| x.parse().unwrap()).collect();
+    assert!((v[0] + 2.0).abs() < 0.3 && (v[1] + 0.5).abs() < 0.3, "{v:?}");
+}
