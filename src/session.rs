@@ -550,6 +550,12 @@ impl Examples for TrainView<'_> {
     fn target(&self, i: usize) -> Target<'_> {
         self.inner().target(i)
     }
+    fn content_hash(&self) -> Option<u64> {
+        match self {
+            TrainView::All(e) => e.content_hash(),
+            TrainView::Rows(_) => None,
+        }
+    }
     fn rows_read(&self, rows: usize) {
         self.inner().rows_read(rows)
     }

@@ -239,6 +239,10 @@ impl Examples for MappedDataset {
         if self.hdr.target_kind == TARGET_CLASS { Target::Class(t[0] as usize) } else { Target::Values(t) }
     }
 
+    fn content_hash(&self) -> Option<u64> {
+        Some((1 << 63) | u64::from(self.hdr.checksum))
+    }
+
     fn rows_read(&self, rows: usize) {
         let n = self.rows_since_release.fetch_add(rows, Ordering::Relaxed) + rows;
         if n >= self.release_every {

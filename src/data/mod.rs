@@ -31,6 +31,11 @@ pub trait Examples: Sync {
     fn features(&self, i: usize) -> &[f32];
     /// The target of row `i`.
     fn target(&self, i: usize) -> Target<'_>;
+    /// A hash of every row already known without reading them (a binary file's stored
+    /// checksum), so fingerprinting a multi-GB file costs nothing.
+    fn content_hash(&self) -> Option<u64> {
+        None
+    }
     /// Called by the engine after each step with the number of rows it read, outside any
     /// parallel section; a memory-mapped source uses it to hand pages back so resident memory
     /// stays bounded.
@@ -216,13 +221,18 @@ pub struct Fingerprint {
     pub features: u64,
     /// Targets per row.
     pub targets: u64,
-    /// FNV-1a over the 32-bit words of every row's features then target (a class as `f32`).
+    /// FNV-1a over the 32-bit words of every row's features then target (a class as `f32`); for
+    /// a binary dataset file, its stored CRC-32 of rows and metadata with bit 63 set.
     pub hash: u64,
 }
 
 impl Fingerprint {
-    /// Fingerprints `data` (reads every row once).
+    /// Fingerprints `data`: its stored content hash when it has one, else reads every row once.
     pub fn of(data: &dyn Examples) -> Self {
+        let (rows, features, targets) = (data.len() as u64, data.n_features() as u64, data.n_targets() as u64);
+        if let Some(hash) = data.content_hash() {
+            return Self { rows, features, targets, hash };
+        }
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |vals: &[f32]| {
             for v in vals {
@@ -237,7 +247,7 @@ impl Fingerprint {
                 Target::Values(v) => eat(v),
             }
         }
-        Self { rows: data.len() as u64, features: data.n_features() as u64, targets: data.n_targets() as u64, hash: h }
+        Self { rows, features, targets, hash: h }
     }
 }
 
