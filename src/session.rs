@@ -471,10 +471,11 @@ impl Session {
         self.trainer.engine_mut().evaluate(&net, &sub, &self.scaler)
     }
 
-    /// Evaluates the network on `path` (a test set), with the run's scaling and classes.
-    pub fn evaluate_file(&mut self, path: &Path) -> Result<Evaluation> {
+    /// Evaluates the network on `path` (a test set), with the run's scaling and classes. Returns
+    /// the CSV lines skipped by `skip_bad_rows` too.
+    pub fn evaluate_file(&mut self, path: &Path) -> Result<(Evaluation, Vec<u64>)> {
         let classes = self.task.classes().map(|c| c.to_vec());
-        let (test, _) = data::load(path, &self.spec.csv(classes), self.spec.verify)?;
+        let (test, skipped) = data::load(path, &self.spec.csv(classes), self.spec.verify)?;
         let ex = test.examples();
         if ex.n_features() != self.trainer.network().n_inputs() {
             return Err(Error::Mismatch(format!(
@@ -491,7 +492,7 @@ impl Session {
             )));
         }
         let net = self.trainer.network().clone();
-        Ok(self.trainer.engine_mut().evaluate(&net, ex, &self.scaler))
+        Ok((self.trainer.engine_mut().evaluate(&net, ex, &self.scaler), skipped))
     }
 
     /// The network as it stands.

@@ -191,7 +191,9 @@ fn drive(
     }
     let test_eval = match session.spec.test.clone() {
         Some(tp) => {
-            let ev = session.evaluate_file(&tp).with_context(|| format!("cannot evaluate on {}", tp.display()))?;
+            let (ev, skipped) =
+                session.evaluate_file(&tp).with_context(|| format!("cannot evaluate on {}", tp.display()))?;
+            report_skipped(&tp, &skipped);
             eprintln!(
                 "test on {}: loss {:.6}, accuracy {:.2}% ({} rows)",
                 tp.display(),
