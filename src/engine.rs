@@ -8,18 +8,16 @@
 //! ran which shard never enters the arithmetic, so the weights are bitwise the same for any thread
 //! count (and, since blocks of the tree are subtrees, for any number of processes).
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
 use crate::data::{Examples, Scaler};
-use crate::error::{Error, Result};
-use std::sync::Arc;
-
 use crate::dist::{Blocks, Collective, as_bytes, as_bytes_mut};
+use crate::error::{Error, Result};
 use crate::grad::{StepStats, top_stride};
 use crate::network::count_correct;
 use crate::optim::{Optimizer, UPDATE_CHUNK, update_layer};

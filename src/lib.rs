@@ -16,8 +16,8 @@
 //! The path of one example: a loader in [`data`] yields a row of features and targets, [`train`]
 //! shuffles indices with a seeded portable RNG and takes a batch, [`engine`] cuts the batch into
 //! shards fixed by `m` and the shard size alone, runs [`Network::backprop`] on each shard as matrix
-//! products, sums the shards' [`GradSum`]s in shard order into a [`Grad`], and an optimiser from
-//! [`optim`] applies it.
+//! products, sums the shards' [`GradSum`]s in a fixed pairwise tree into `D` (a [`Grad`]), and an
+//! optimiser from [`optim`] applies it in the same pass.
 #![warn(missing_docs)]
 
 pub mod activation;
