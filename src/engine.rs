@@ -462,16 +462,18 @@ fn add_into<T: Float>(a: &mut GradSum<T>, b: &GradSum<T>) {
 /// however the elements are split among threads.
 fn sum_shards<T: Float>(sums: &[GradSum<T>], l: usize, start: usize, out: &mut [T], m: usize) {
     let range = start..start + out.len();
-    out.copy_from_slice(&sums[0].dw[l].as_slice().expect("contiguous")[range.clone()]);
+    let a = &sums[0].dw[l].as_slice().expect("contiguous")[range.clone()];
+    let mt = T::from_usize(m.max(1));
     let top = top_stride(sums.len());
     if top > 0 {
-        for (o, &v) in out.iter_mut().zip(&sums[top].dw[l].as_slice().expect("contiguous")[range]) {
-            *o += v;
+        let b = &sums[top].dw[l].as_slice().expect("contiguous")[range];
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            *o = (a + b) / mt;
         }
-    }
-    let mt = T::from_usize(m.max(1));
-    for o in out.iter_mut() {
-        *o /= mt;
+    } else {
+        for (o, &a) in out.iter_mut().zip(a) {
+            *o = a / mt;
+        }
     }
 }
 
