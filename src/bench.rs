@@ -151,12 +151,12 @@ pub fn run(
     if let Some(c) = dist {
         t.set_collective(c);
     }
-    t.run_epoch(data, scaler)?;
-    t.engine_mut().reset_times();
-    let mut rates = Vec::new();
-    for _ in 0..epochs {
-        rates.push(t.run_epoch(data, scaler)?.examples_per_sec);
-    }
+    // Epochs run inside the pool, as training does (`Trainer::train`, `Session::run`).
+    let rates = t.in_pool(|t| -> Result<Vec<f64>> {
+        t.run_epoch(data, scaler)?;
+        t.engine_mut().reset_times();
+        (0..epochs).map(|_| Ok(t.run_epoch(data, scaler)?.examples_per_sec)).collect()
+    })?;
     let (f, b, r, s) = t.engine_mut().times().split();
     let c = t.engine_mut().times().comm.as_secs_f64();
     let total = (f + b + r + s + c).max(1e-12);

@@ -63,7 +63,7 @@ impl Evaluation {
 
 /// The worker pool and every buffer a step needs, allocated once and reused.
 pub struct Engine<T: Float> {
-    pool: rayon::ThreadPool,
+    pool: Arc<rayon::ThreadPool>,
     threads: usize,
     shard_size: usize,
     sums: Vec<GradSum<T>>,
@@ -129,8 +129,9 @@ impl<T: Float> Engine<T> {
             .thread_name(|i| format!("shardprop-worker-{i}"))
             .build()
             .map_err(|e| Error::Config(format!("cannot start {threads} worker threads: {e}")))?;
+        pool.broadcast(|_| crate::linalg::reserve_scratch());
         Ok(Self {
-            pool,
+            pool: Arc::new(pool),
             threads,
             shard_size: shard_size.max(1),
             sums: Vec::new(),
@@ -188,6 +189,13 @@ impl<T: Float> Engine<T> {
     /// Configured rows per shard.
     pub fn shard_size(&self) -> usize {
         self.shard_size
+    }
+
+    /// The worker pool, to run a whole training loop inside it: then every step's parallel
+    /// sections start from a worker (no job goes through the pool's global queue, whose blocks
+    /// rayon allocates as it goes), and nothing allocates per step.
+    pub fn pool(&self) -> Arc<rayon::ThreadPool> {
+        Arc::clone(&self.pool)
     }
 
     /// Runs `f` inside the worker pool (so its rayon calls use these workers).

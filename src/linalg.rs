@@ -66,6 +66,16 @@ pub fn kernel() -> Kernel {
     if KERNEL.load(Ordering::Relaxed) == 0 { Kernel::Gemm } else { Kernel::MatrixMultiply }
 }
 
+/// Makes this thread's kernel scratch ready (with [`crate::kalloc::KernelArena`] installed, it
+/// reserves the thread's arena now rather than on its first product). The engine calls it on
+/// every worker when it starts, so no step is the first product of a thread.
+pub fn reserve_scratch() {
+    IN_KERNEL.with(|f| f.set(true));
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(64)));
+    IN_KERNEL.with(|f| f.set(false));
+    crate::kalloc::product_done();
+}
+
 /// `c = a · b + beta · c` with `beta` 0 or 1 (`c` is not read when `beta` is 0).
 pub fn matmul<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, mut c: ArrayViewMut2<T>) {
     let (m, k) = a.dim();
@@ -112,6 +122,7 @@ pub fn matmul<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, mu
         }
     }
     IN_KERNEL.with(|f| f.set(false));
+    crate::kalloc::product_done();
 }
 
 #[cfg(test)]

@@ -394,7 +394,13 @@ impl Session {
 
     /// Trains until the configured epochs are done, early stopping fires, or `stop` is raised
     /// (then the current step finishes and a checkpoint is written).
-    pub fn run(&mut self, stop: Option<&Arc<AtomicBool>>, obs: &mut dyn Observer) -> Result<Outcome> {
+    pub fn run(&mut self, stop: Option<&Arc<AtomicBool>>, obs: &mut (dyn Observer + Send)) -> Result<Outcome> {
+        // The whole loop runs on one of the engine's workers (see `Engine::pool`).
+        let pool = self.trainer.engine_mut().pool();
+        pool.install(|| self.run_here(stop, obs))
+    }
+
+    fn run_here(&mut self, stop: Option<&Arc<AtomicBool>>, obs: &mut (dyn Observer + Send)) -> Result<Outcome> {
         let n = self.train_examples().len();
         let steps = self.trainer.steps_per_epoch(n);
         while !self.trainer.finished() {

@@ -296,19 +296,27 @@ impl<T: Float> Trainer<T> {
         }
     }
 
-    /// Runs the remaining epochs, calling `on_epoch` after each.
+    /// Runs `f` with this trainer on one of its own worker threads, so that the steps `f` takes
+    /// start their parallel sections from inside the pool (see [`Engine::pool`]).
+    pub fn in_pool<R: Send>(&mut self, f: impl FnOnce(&mut Self) -> R + Send) -> R {
+        self.engine.pool().install(|| f(self))
+    }
+
+    /// Runs the remaining epochs (inside the pool), calling `on_epoch` after each.
     pub fn train(
         &mut self,
         data: &dyn Examples,
         scaler: &Scaler,
-        mut on_epoch: impl FnMut(&EpochReport),
+        mut on_epoch: impl FnMut(&EpochReport) + Send,
     ) -> Result<Vec<EpochReport>> {
-        let mut reports = Vec::new();
-        while !self.finished() {
-            let r = self.run_epoch(data, scaler)?;
-            on_epoch(&r);
-            reports.push(r);
-        }
-        Ok(reports)
+        self.in_pool(|t| {
+            let mut reports = Vec::new();
+            while !t.finished() {
+                let r = t.run_epoch(data, scaler)?;
+                on_epoch(&r);
+                reports.push(r);
+            }
+            Ok(reports)
+        })
     }
 }

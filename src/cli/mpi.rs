@@ -5,21 +5,25 @@ use mpi::environment::Universe;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use shardprop::dist::Collective;
 
-/// The MPI world. Collectives are called only from the thread that trains (MPI "funneled").
+/// The MPI world. Collectives are called by one thread at a time: the one running the training
+/// loop, which is a worker of the engine's pool (MPI "serialized").
 pub struct Mpi {
     world: SimpleCommunicator,
 }
 
-// SAFETY: the communicator is used only from the main thread, which initialised MPI with at
-// least MPI_THREAD_FUNNELED; the worker threads never touch it.
+// SAFETY: MPI is initialised with MPI_THREAD_SERIALIZED (checked in `init`), and the training
+// loop, which alone calls collectives, runs on one thread at a time.
 unsafe impl Send for Mpi {}
 unsafe impl Sync for Mpi {}
 
 /// Initialises MPI; keep the returned universe alive until the end of `main` (dropping it
 /// finalises MPI).
 pub fn init() -> anyhow::Result<(Universe, Mpi)> {
-    let (universe, _level) = mpi::initialize_with_threading(mpi::Threading::Funneled)
+    let (universe, level) = mpi::initialize_with_threading(mpi::Threading::Serialized)
         .ok_or_else(|| anyhow::anyhow!("MPI could not be initialised (already initialised?)"))?;
+    if level < mpi::Threading::Serialized {
+        anyhow::bail!("this MPI library does not support MPI_THREAD_SERIALIZED (got {level:?})");
+    }
     let world = universe.world();
     Ok((universe, Mpi { world }))
 }
