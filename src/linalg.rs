@@ -70,10 +70,7 @@ pub fn kernel() -> Kernel {
 /// reserves the thread's arena now rather than on its first product). The engine calls it on
 /// every worker when it starts, so no step is the first product of a thread.
 pub fn reserve_scratch() {
-    IN_KERNEL.with(|f| f.set(true));
-    drop(std::hint::black_box(Vec::<u8>::with_capacity(64)));
-    IN_KERNEL.with(|f| f.set(false));
-    crate::kalloc::product_done();
+    crate::kalloc::reserve();
 }
 
 /// `c = a · b + beta · c` with `beta` 0 or 1 (`c` is not read when `beta` is 0).
@@ -85,7 +82,7 @@ pub fn matmul<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, mu
     if m == 0 || n == 0 {
         return;
     }
-    IN_KERNEL.with(|f| f.set(true));
+    let _inside = InKernel::enter();
     match kernel() {
         Kernel::MatrixMultiply => {
             let beta = if accumulate { T::one() } else { T::zero() };
@@ -121,8 +118,23 @@ pub fn matmul<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, mu
             }
         }
     }
-    IN_KERNEL.with(|f| f.set(false));
-    crate::kalloc::product_done();
+}
+
+/// Marks this thread as inside a kernel until dropped (also when unwinding).
+struct InKernel;
+
+impl InKernel {
+    fn enter() -> Self {
+        IN_KERNEL.with(|f| f.set(true));
+        Self
+    }
+}
+
+impl Drop for InKernel {
+    fn drop(&mut self) {
+        IN_KERNEL.with(|f| f.set(false));
+        crate::kalloc::product_done();
+    }
 }
 
 #[cfg(test)]

@@ -103,7 +103,8 @@ fn the_arena_absorbs_the_kernels_own_allocations() {
     // and it is the arena that keeps those allocations off the heap.
     let a = ndarray::Array2::<f32>::ones((300, 300));
     let mut c = ndarray::Array2::<f32>::zeros((300, 300));
-    shardprop::linalg::matmul(a.view(), a.view(), false, c.view_mut()); // reserves this thread's arena
+    shardprop::kalloc::reserve(); // as the engine does on each of its workers
+    shardprop::linalg::matmul(a.view(), a.view(), false, c.view_mut());
     let (heap, served) =
         (KERNEL_ALLOCATIONS.load(Ordering::Relaxed) + ALLOCATIONS.load(Ordering::Relaxed), shardprop::kalloc::served());
     for _ in 0..3 {
