@@ -82,6 +82,7 @@ impl RunSpec {
             regression: self.regression,
             skip_bad_rows: self.skip_bad_rows,
             classes,
+            unlabeled: None,
         }
     }
 }

@@ -36,6 +36,7 @@ fn csv_options(a: &CsvArgs, classes: Option<Vec<String>>) -> CsvOptions {
         regression: a.task == "regression",
         skip_bad_rows: a.skip_bad_rows,
         classes,
+        unlabeled: None,
     }
 }
 
@@ -365,6 +366,11 @@ fn load_for_model(ckpt: &Checkpoint, path: &Path, csv: &CsvArgs) -> Result<Loade
     Ok(data)
 }
 
+/// A CSV file (not an MNIST directory, IDX or binary file).
+fn is_plain_csv(path: &Path) -> bool {
+    !path.is_dir() && !data::idx::is_idx_path(path) && !data::binary::has_magic(path).unwrap_or(true)
+}
+
 fn load_model(path: &Path) -> Result<Checkpoint> {
     Checkpoint::load(path).with_context(|| format!("cannot load the model {}", path.display()))
 }
@@ -404,7 +410,22 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let ckpt = load_model(&a.model)?;
-    let data = load_for_model(&ckpt, &a.data, &a.csv)?;
+    let data = match load_for_model(&ckpt, &a.data, &a.csv) {
+        Ok(d) => d,
+        // Rows to predict often have no target column: then every column is a feature.
+        Err(e) if is_plain_csv(&a.data) => {
+            let mut opts = csv_options(&a.csv, ckpt.task.classes().map(|c| c.to_vec()));
+            opts.unlabeled = Some(ckpt.task.clone());
+            match data::load(&a.data, &opts, true) {
+                Ok((d, skipped)) if d.examples().n_features() == ckpt.network.n_inputs() => {
+                    report_skipped(&a.data, &skipped);
+                    d
+                }
+                _ => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    };
     let mut engine = Engine::<f32>::new(a.threads, ckpt.config.shard_size)?;
     let ev = engine.evaluate(&ckpt.network, data.examples(), &ckpt.scaler);
     let mut text = String::new();

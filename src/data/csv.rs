@@ -291,6 +291,7 @@ impl Layout {
             (1..=n).map(|j| format!("col{j}")).collect()
         };
         let targets = match &opts.target {
+            _ if opts.unlabeled.is_some() => Vec::new(),
             None => vec![n - 1],
             Some(spec) => spec
                 .split(',')
@@ -311,10 +312,10 @@ impl Layout {
                 })
                 .collect::<Result<Vec<_>>>()?,
         };
-        if n < 2 {
+        if n < 2 && opts.unlabeled.is_none() {
             return Err(rr.error(0, format!("found {n} column, expected at least one feature and a target")));
         }
-        if !opts.regression && targets.len() != 1 {
+        if !opts.regression && targets.len() != 1 && opts.unlabeled.is_none() {
             return Err(Error::Config("classification takes exactly one target column".into()));
         }
         Ok((Self { names, targets, has_header }, !has_header))
@@ -416,6 +417,11 @@ pub fn parse_row(
     for &j in features {
         row.push(rr.number(j, &layout.names[j])?);
     }
+    if layout.targets.is_empty() {
+        // Unlabeled rows: a placeholder target (the first class), or no values for regression.
+        values.clear();
+        return Ok((!regression).then_some(0));
+    }
     if regression {
         values.clear();
         for &j in &layout.targets {
@@ -465,7 +471,14 @@ impl Rows {
     fn finish(self, path: &Path, opts: &CsvOptions, layout: &Layout, classes: ClassMap) -> Result<Dataset> {
         let features = layout.features();
         let source = path.display().to_string();
-        let mut data = if opts.regression {
+        let mut data = if let Some(task) = &opts.unlabeled {
+            let rows = self.x.len() / features.len().max(1);
+            let targets = match task {
+                Task::Classification { .. } => Targets::Classes(vec![0; rows]),
+                Task::Regression { .. } => Targets::Values(vec![0.0; rows * task.n_outputs()]),
+            };
+            Dataset::new(self.x, targets, features.len(), task.clone(), source)?
+        } else if opts.regression {
             let names = layout.targets.iter().map(|&j| layout.names[j].clone()).collect();
             Dataset::new(
                 self.x,
@@ -569,7 +582,11 @@ fn load_parallel(path: &Path, opts: &CsvOptions) -> Result<Option<(Dataset, Vec<
             let part = part?;
             let remap: Vec<u32> = part.classes.names.iter().map(|n| classes.intern(n)).collect();
             rows.x.extend_from_slice(&part.rows.x);
-            rows.ids.extend(part.rows.ids.iter().map(|&id| remap[id as usize]));
+            if opts.unlabeled.is_some() {
+                rows.ids.extend_from_slice(&part.rows.ids); // placeholders
+            } else {
+                rows.ids.extend(part.rows.ids.iter().map(|&id| remap[id as usize]));
+            }
             rows.vals.extend_from_slice(&part.rows.vals);
             skipped.extend_from_slice(&part.skipped);
             count += part.count;

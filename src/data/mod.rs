@@ -296,6 +296,9 @@ pub struct CsvOptions {
     pub skip_bad_rows: bool,
     /// For a test set: the training set's class names, so labels map to the same units.
     pub classes: Option<Vec<String>>,
+    /// Rows to predict without a target column: every column is a feature, and each row gets a
+    /// placeholder target of this task (the first class, or zeros).
+    pub unlabeled: Option<Task>,
 }
 
 /// Loads a dataset by looking at the path: an MNIST directory or IDX file, a shardprop binary

@@ -245,3 +245,27 @@ fn regression_with_two_targets_trains_evaluates_and_predicts_values() {
     let v: Vec<f64> = lines[1].split(',').map(|x| x.parse().unwrap()).collect();
     assert!((v[0] + 2.0).abs() < 0.3 && (v[1] + 0.5).abs() < 0.3, "{v:?}");
 }
+
+#[test]
+fn predict_takes_rows_without_a_target_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("iris.ckpt");
+    let t = iris_train(&["--out", model.to_str().unwrap(), "--epochs", "200"]);
+    assert!(t.status.success(), "{}", stderr(&t));
+    // The first and last iris rows, features only (with and without a header).
+    for (name, text) in [
+        ("unlabeled.csv", "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n5.9,3.0,5.1,1.8\n"),
+        ("bare.csv", "5.1,3.5,1.4,0.2\n5.9,3.0,5.1,1.8\n"),
+    ] {
+        let rows = dir.path().join(name);
+        std::fs::write(&rows, text).unwrap();
+        let p = shardprop(&["predict", "--model", model.to_str().unwrap(), "--data", rows.to_str().unwrap()]);
+        assert!(p.status.success(), "{name}: {}", stderr(&p));
+        assert_eq!(String::from_utf8(p.stdout).unwrap(), "prediction\n0\n2\n", "{name}");
+    }
+    // Evaluation needs labels: there the last column is read as the label, and refused.
+    let rows = dir.path().join("unlabeled.csv");
+    let e = shardprop(&["evaluate", "--model", model.to_str().unwrap(), "--data", rows.to_str().unwrap()]);
+    assert_eq!(e.status.code(), Some(2));
+    assert!(stderr(&e).contains("unlabeled.csv:2:13: label \"0.2\" was never seen in training"), "{}", stderr(&e));
+}
