@@ -11,8 +11,6 @@
 //! an all-gather (each rank receives `(R − 1) · P` values) instead of a ring all-reduce
 //! (`2 (R − 1)/R · P`), and MPI's own summation order is never trusted.
 
-use crate::Float;
-
 /// What distributed training needs from a message-passing layer.
 pub trait Collective: Send + Sync {
     /// This process's rank, `0..size()`.
@@ -58,16 +56,28 @@ impl Blocks {
     }
 }
 
-/// Views `f32`/`f64` values as bytes (native order; every rank runs the same build).
-pub fn as_bytes<T: Float>(v: &[T]) -> &[u8] {
-    // SAFETY: `T` is `f32` or `f64` (plain old data, no padding); the byte slice covers exactly
-    // the same memory and lives as long as `v`.
+/// Plain numbers that can travel between ranks as raw bytes.
+///
+/// # Safety
+/// Implementors have no padding and every bit pattern is a valid value.
+pub unsafe trait Plain: Copy {}
+// SAFETY: primitive numbers, no padding, every bit pattern valid.
+unsafe impl Plain for f32 {}
+// SAFETY: as above.
+unsafe impl Plain for f64 {}
+// SAFETY: as above.
+unsafe impl Plain for u64 {}
+
+/// Views values as bytes (native order; every rank runs the same build).
+pub fn as_bytes<T: Plain>(v: &[T]) -> &[u8] {
+    // SAFETY: `T: Plain` has no padding; the byte slice covers exactly the same memory and lives
+    // as long as `v`.
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
-/// Mutable byte view of `f32`/`f64` values.
-pub fn as_bytes_mut<T: Float>(v: &mut [T]) -> &mut [u8] {
-    // SAFETY: as in `as_bytes`; every bit pattern is a valid `f32`/`f64`.
+/// Mutable byte view of values.
+pub fn as_bytes_mut<T: Plain>(v: &mut [T]) -> &mut [u8] {
+    // SAFETY: as in `as_bytes`; every bit pattern is a valid `T` (`Plain`).
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 

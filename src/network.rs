@@ -246,11 +246,6 @@ impl<T: Float> Workspace<T> {
         Self { acts, deltas, y: Array2::zeros((cap, net.n_outputs())), ones: Array2::ones((cap, 1)), cap }
     }
 
-    /// The largest shard these buffers hold.
-    pub fn capacity(&self) -> usize {
-        self.cap
-    }
-
     /// Whether these buffers fit shards of `rows` examples of `net`.
     pub fn fits(&self, net: &Network<T>, rows: usize) -> bool {
         self.cap >= rows && self.acts.iter().zip(&net.sizes).all(|(a, &s)| a.ncols() == s)

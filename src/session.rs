@@ -359,7 +359,7 @@ impl Session {
         let f = &self.fingerprint;
         let mine = [f.rows, f.features, f.targets, f.hash];
         let mut all = vec![0u64; 4 * c.size()];
-        c.all_gather(u64_bytes(&mine), u64_bytes_mut(&mut all));
+        c.all_gather(crate::dist::as_bytes(&mine), crate::dist::as_bytes_mut(&mut all));
         if let Some(r) = all.chunks(4).position(|x| x != mine) {
             return Err(Error::Mismatch(format!(
                 "{}: rank {} has other training data than rank {r} ({} rows x {} features here, {} x {} there); \
@@ -416,7 +416,7 @@ impl Session {
             if let Some(mut report) = done {
                 report.global_step = self.trainer.state().global_step;
                 if !self.val_rows.is_empty() {
-                    let ev = self.evaluate_rows(&self.val_rows.clone());
+                    let ev = self.evaluate_validation();
                     report.val_loss = Some(ev.loss());
                     report.val_accuracy = self.task.classes().map(|_| ev.accuracy());
                     if let Some(e) = &mut self.early {
@@ -472,10 +472,8 @@ impl Session {
         Ok(Outcome::Finished)
     }
 
-    fn evaluate_rows(&mut self, rows: &[usize]) -> Evaluation {
-        let net = self.trainer.network().clone();
-        let sub = Subset::new(self.data.examples(), rows);
-        self.trainer.engine_mut().evaluate(&net, &sub, &self.scaler)
+    fn evaluate_validation(&mut self) -> Evaluation {
+        self.trainer.evaluate(&Subset::new(self.data.examples(), &self.val_rows), &self.scaler)
     }
 
     /// Evaluates the network on `path` (a test set), with the run's scaling and classes. Returns
@@ -498,8 +496,7 @@ impl Session {
                 path.display()
             )));
         }
-        let net = self.trainer.network().clone();
-        Ok((self.trainer.engine_mut().evaluate(&net, ex, &self.scaler), skipped))
+        Ok((self.trainer.evaluate(ex, &self.scaler), skipped))
     }
 
     /// The network as it stands.
@@ -574,14 +571,4 @@ fn feature_names(loaded: &Loaded) -> Vec<String> {
         Loaded::Memory(d) => d.feature_names.clone(),
         Loaded::Mapped(d) => d.feature_names.clone(),
     }
-}
-
-fn u64_bytes(v: &[u64]) -> &[u8] {
-    // SAFETY: u64 is plain old data; the byte view covers the same memory.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
-}
-
-fn u64_bytes_mut(v: &mut [u64]) -> &mut [u8] {
-    // SAFETY: as above; every byte pattern is a valid u64.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }

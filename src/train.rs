@@ -182,6 +182,10 @@ impl<T: Float> Trainer<T> {
     pub fn set_network(&mut self, net: Network<T>) {
         self.net = net;
     }
+    /// Forward pass of the current network over `data` with the trainer's workers.
+    pub fn evaluate(&mut self, data: &dyn Examples, scaler: &Scaler) -> crate::engine::Evaluation {
+        self.engine.evaluate(&self.net, data, scaler)
+    }
     /// The engine (for evaluation with the same workers).
     pub fn engine_mut(&mut self) -> &mut Engine<T> {
         &mut self.engine

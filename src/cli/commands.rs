@@ -20,7 +20,7 @@ use shardprop::{Activation, Engine, TrainConfig};
 use super::progress::Progress;
 use super::{
     BenchArgs, ConvertArgs, CsvArgs, Dist, EvaluateArgs, GradcheckArgs, InspectArgs, PlotArgs, PredictArgs, ResumeArgs,
-    RunArgs, TrainArgs,
+    TrainArgs,
 };
 
 fn csv_options(a: &CsvArgs, classes: Option<Vec<String>>) -> CsvOptions {
@@ -125,13 +125,14 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     })?;
     let load_seconds = t0.elapsed().as_secs_f64();
     report_skipped(&session.spec.train, &skipped);
-    drive(session, &a.run, a.out.as_deref(), load_seconds, None, dist)
+    drive(session, a.run.json, a.run.quiet, a.out.as_deref(), load_seconds, None, dist)
 }
 
 /// Runs a session to its end (or a signal) and reports: shared by `train` and `resume`.
 fn drive(
     mut session: Session,
-    run: &RunArgs,
+    json_out: bool,
+    quiet: bool,
     out: Option<&Path>,
     load_seconds: f64,
     resumed_from: Option<&Path>,
@@ -168,7 +169,7 @@ fn drive(
         );
     }
     let epochs = session.trainer.config().epochs;
-    let mut progress = Progress::new(run.quiet || !lead, epochs, session.spec.metrics.as_deref())?;
+    let mut progress = Progress::new(quiet || !lead, epochs, session.spec.metrics.as_deref())?;
     let first_new = session.history.len();
     let outcome = session.run(Some(&stop), &mut progress)?;
     if let Outcome::Stopped { checkpoint } = &outcome {
@@ -222,7 +223,7 @@ fn drive(
     let new = &history[first_new.min(history.len())..];
     let train_seconds: f64 = new.iter().map(|r| r.seconds).sum();
     let seconds = started.elapsed().as_secs_f64();
-    if run.json {
+    if json_out {
         let last = history.last();
         let classes = session.task.classes().is_some();
         let mut obj = json!({
@@ -294,7 +295,6 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     if let Some(d) = &a.checkpoint_dir {
         spec.checkpoint_dir = Some(d.clone());
     }
-    let json_out = a.json;
     let t0 = Instant::now();
     let (mut session, skipped) = Session::resume(ckpt, Some(spec), a.threads, a.force)
         .with_context(|| format!("cannot resume from {}", path.display()))?;
@@ -302,17 +302,7 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     if let Some(e) = a.epochs {
         session.trainer.set_epochs(e);
     }
-    let run = RunArgs {
-        checkpoint_dir: None,
-        checkpoint_every: 0,
-        checkpoint_every_steps: 0,
-        keep: 0,
-        metrics: None,
-        json: json_out,
-        quiet: a.quiet,
-        distributed: a.distributed,
-    };
-    drive(session, &run, a.out.as_deref(), t0.elapsed().as_secs_f64(), Some(&path), dist)
+    drive(session, a.json, a.quiet, a.out.as_deref(), t0.elapsed().as_secs_f64(), Some(&path), dist)
 }
 
 pub fn inspect(a: InspectArgs) -> Result<()> {

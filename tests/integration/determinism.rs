@@ -53,6 +53,9 @@ fn the_shard_size_is_part_of_the_result_and_the_seed_matters() {
     let a = train(2, &cfg, Head::SigmoidMse);
     let b = train(2, &TrainConfig { seed: 5, ..cfg.clone() }, Head::SigmoidMse);
     assert_ne!(a.params_digest(), b.params_digest());
+    // Another shard size sums in another order: the last bits move.
+    let c = train(2, &TrainConfig { shard_size: 16, ..cfg.clone() }, Head::SigmoidMse);
+    assert_ne!(a.params_digest(), c.params_digest());
 }
 
 #[test]
