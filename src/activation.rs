@@ -77,6 +77,12 @@ impl Activation {
         match (self, z.as_slice_mut()) {
             (Self::Identity, _) => {}
             (Self::Sigmoid, Some(z)) => T::sigmoid_slice(z),
+            // A tile of a wider matrix: row by row, through the same function as a whole slice,
+            // so an element's bits do not depend on where the tiles are cut.
+            (Self::Sigmoid, None) => z.rows_mut().into_iter().for_each(|mut row| match row.as_slice_mut() {
+                Some(r) => T::sigmoid_slice(r),
+                None => row.iter_mut().for_each(|v| T::sigmoid_slice(std::slice::from_mut(v))),
+            }),
             _ => z.mapv_inplace(|v| self.g(v)),
         }
     }

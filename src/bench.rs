@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::data::{Examples, Scaler};
 use crate::error::Result;
-use crate::linalg::matmul;
+use crate::linalg::kernel_call;
 use crate::{Activation, Head, Network, TrainConfig, Trainer, rng};
 
 /// A reference workload.
@@ -92,11 +92,11 @@ pub fn measure_roof(threads: usize, seconds: f64) -> f64 {
                     let a = Array2::<f32>::from_shape_fn((N, N), |(i, j)| ((i * 7 + j * 3 + t) % 13) as f32 * 0.01);
                     let b = Array2::<f32>::from_shape_fn((N, N), |(i, j)| ((i * 5 + j) % 11) as f32 * 0.01);
                     let mut c = Array2::<f32>::zeros((N, N));
-                    matmul(a.view(), b.view(), false, c.view_mut()); // warm-up
+                    kernel_call(a.view(), b.view(), false, c.view_mut()); // warm-up
                     let start = Instant::now();
                     let mut reps = 0usize;
                     while start.elapsed().as_secs_f64() < seconds {
-                        matmul(a.view(), b.view(), true, c.view_mut());
+                        kernel_call(a.view(), b.view(), true, c.view_mut());
                         reps += 1;
                     }
                     (reps as f64 * flops_per, start.elapsed().as_secs_f64())

@@ -2,8 +2,9 @@
 //! `D = Δ/m`, and forward-only evaluation.
 //!
 //! Determinism: a step's `m` examples are cut into shards whose boundaries depend only on `m` and
-//! the shard size ([`shard_len`]); each shard's `Δ_s` is computed by one worker from that shard's
-//! rows alone, into its own buffer; the reducer then adds the `Δ_s` in a fixed pairwise tree
+//! the shard size ([`shard_len`]); each shard's `Δ_s` is computed from that shard's rows alone,
+//! into its own buffer, by one worker or, when the step has fewer shards than threads, by several
+//! sharing each product in output tiles fixed by the shapes ([`crate::linalg::matmul`]); the reducer then adds the `Δ_s` in a fixed pairwise tree
 //! ([`crate::grad::tree_shape`]) whose shape depends on the number of shards alone. Which thread
 //! ran which shard never enters the arithmetic, so the weights are bitwise the same for any thread
 //! count (and, since blocks of the tree are subtrees, for any number of processes).
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use crate::data::{Examples, Scaler};
@@ -31,10 +32,24 @@ pub const CHUNK: usize = 256;
 /// Rows per shard in forward-only evaluation.
 pub const EVAL_SHARD: usize = CHUNK;
 
+/// The automatic shard size (`shard_size` 0, the default) keeps a step of up to this many
+/// examples in one shard.
+pub const AUTO_SHARD_ROWS: usize = 4096;
+
 /// Rows per shard for a step of `m` examples: the configured `shard_size`, raised so there are at
 /// most [`MAX_SHARDS`] shards. A function of `m` and `shard_size` only.
+///
+/// `shard_size` 0 chooses for speed from `m` alone: one shard for a step of up to
+/// [`AUTO_SHARD_ROWS`] examples (every core then works inside its products, and there is one
+/// `Δ` to reduce), otherwise the fewest power-of-two number of shards of at most that many rows
+/// (so a full-batch step has enough shards to keep a pool busy without splitting products).
 pub fn shard_len(m: usize, shard_size: usize) -> usize {
-    shard_size.max(1).max(m.div_ceil(MAX_SHARDS))
+    let size = if shard_size == 0 {
+        if m <= AUTO_SHARD_ROWS { m.max(1) } else { m.div_ceil(m.div_ceil(AUTO_SHARD_ROWS).next_power_of_two()) }
+    } else {
+        shard_size
+    };
+    size.max(m.div_ceil(MAX_SHARDS))
 }
 
 /// The result of a forward-only pass over a dataset.
@@ -121,7 +136,8 @@ impl StepTimes {
 }
 
 impl<T: Float> Engine<T> {
-    /// A pool of `threads` workers (0: one per core) and shards of `shard_size` rows.
+    /// A pool of `threads` workers (0: one per core) and shards of `shard_size` rows (0: chosen
+    /// from the step's size, [`shard_len`]).
     pub fn new(threads: usize, shard_size: usize) -> Result<Self> {
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         let pool = rayon::ThreadPoolBuilder::new()
@@ -129,11 +145,10 @@ impl<T: Float> Engine<T> {
             .thread_name(|i| format!("shardprop-worker-{i}"))
             .build()
             .map_err(|e| Error::Config(format!("cannot start {threads} worker threads: {e}")))?;
-        pool.broadcast(|_| crate::linalg::reserve_scratch());
         Ok(Self {
             pool: Arc::new(pool),
             threads,
-            shard_size: shard_size.max(1),
+            shard_size,
             sums: Vec::new(),
             workspaces: Mutex::new(Vec::new()),
             grad: None,
@@ -186,7 +201,7 @@ impl<T: Float> Engine<T> {
         self.times = StepTimes { threads: self.threads, ..StepTimes::default() };
     }
 
-    /// Configured rows per shard.
+    /// Configured rows per shard (0: automatic).
     pub fn shard_size(&self) -> usize {
         self.shard_size
     }
@@ -253,20 +268,25 @@ impl<T: Float> Engine<T> {
         if !self.grad.as_ref().is_some_and(|g| g.fits(net)) {
             self.grad = Some(Grad::zeros(net));
         }
-        {
-            // One workspace per worker that can run at once, made before the parallel section so
-            // that a steady-state step never allocates (however the workers happen to overlap).
-            let rows = len.min(CHUNK);
-            let mut pool = self.workspaces.lock().unwrap_or_else(|p| p.into_inner());
-            let fitting = pool.iter().filter(|ws| ws.fits(net, rows)).count();
-            for _ in fitting..self.threads.min(k.max(1)) {
-                pool.push(Workspace::new(net, rows));
-            }
-        }
         let own = match &self.dist {
             Some(c) => Blocks::new(k, c.size()).shards_of(c.rank()),
             None => 0..k,
         };
+        // Fewer shards than threads: every shard's products are split over the pool (tiles fixed
+        // by the shapes, so the bits stay). Otherwise each shard runs on one worker.
+        let split = own.len() < self.threads;
+        {
+            // One workspace per shard that can run at once, made before the parallel section so
+            // that a steady-state step never allocates. At most min(shards, threads) run at once:
+            // a worker waiting inside a split product may take up another shard, but there are
+            // fewer shards than threads then.
+            let rows = len.min(CHUNK);
+            let mut pool = self.workspaces.lock().unwrap_or_else(|p| p.into_inner());
+            let fitting = pool.iter().filter(|ws| ws.fits(net, rows)).count();
+            for _ in fitting..self.threads.min(own.len().max(1)) {
+                pool.push(Workspace::new(net, rows));
+            }
+        }
         let first = own.start;
         let (sums, workspaces, times) = (&mut self.sums[own], &self.workspaces, &self.times);
         let started = Instant::now();
@@ -275,10 +295,11 @@ impl<T: Float> Engine<T> {
                 let s = first + s;
                 let rows = &idx[s * len..((s + 1) * len).min(m)];
                 let mut ws = take_workspace(workspaces, net, len.min(CHUNK));
+                ws.set_split(split);
                 // A shard larger than a chunk is done chunk by chunk in order, adding into its Δ.
                 for (c, chunk) in rows.chunks(CHUNK).enumerate() {
                     let t0 = Instant::now();
-                    gather(&mut ws, data, scaler, chunk);
+                    gather(&mut ws, data, scaler, chunk, split);
                     net.forward(&mut ws, chunk.len());
                     let t1 = Instant::now();
                     net.backward(&mut ws, chunk.len(), sum, c > 0);
@@ -387,6 +408,7 @@ impl<T: Float> Engine<T> {
         let n = data.len();
         let mut outputs = Array2::<f32>::zeros((n, net.n_outputs()));
         let workspaces = &self.workspaces;
+        let split = n.div_ceil(EVAL_SHARD) < self.threads;
         let mut parts: Vec<(f64, usize)> = Vec::new();
         self.pool.install(|| {
             outputs
@@ -396,7 +418,8 @@ impl<T: Float> Engine<T> {
                 .map(|(s, mut out)| {
                     let rows: Vec<usize> = (s * EVAL_SHARD..s * EVAL_SHARD + out.nrows()).collect();
                     let mut ws = take_workspace(workspaces, net, EVAL_SHARD);
-                    gather(&mut ws, data, scaler, &rows);
+                    ws.set_split(split);
+                    gather(&mut ws, data, scaler, &rows, split);
                     net.forward(&mut ws, rows.len());
                     let (h, y) = ws.output_and_targets(rows.len());
                     let part = (net.head().loss_sum(h, y), count_correct(net.head(), h, y));
@@ -421,11 +444,23 @@ fn take_workspace<T: Float>(pool: &Mutex<Vec<Workspace<T>>>, net: &Network<T>, r
 }
 
 /// Copies the shard's rows into the workspace: scaled features into `acts[0]`, targets into `y`.
-fn gather<T: Float>(ws: &mut Workspace<T>, data: &dyn Examples, scaler: &Scaler, rows: &[usize]) {
+/// With `split` (the shard's products are split too) blocks of rows are copied in parallel.
+fn gather<T: Float>(ws: &mut Workspace<T>, data: &dyn Examples, scaler: &Scaler, rows: &[usize], split: bool) {
+    const BLOCK: usize = 32;
     let (mut x, mut y) = ws.input_mut(rows.len());
-    for (r, &i) in rows.iter().enumerate() {
-        scaler.apply_row(data.features(i), x.row_mut(r));
-        data.target(i).write(y.row_mut(r));
+    let copy = |rows: &[usize], mut x: ArrayViewMut2<T>, mut y: ArrayViewMut2<T>| {
+        for (r, &i) in rows.iter().enumerate() {
+            scaler.apply_row(data.features(i), x.row_mut(r));
+            data.target(i).write(y.row_mut(r));
+        }
+    };
+    if split && rows.len() > BLOCK {
+        rows.par_chunks(BLOCK)
+            .zip(x.axis_chunks_iter_mut(Axis(0), BLOCK))
+            .zip(y.axis_chunks_iter_mut(Axis(0), BLOCK))
+            .for_each(|((rows, x), y)| copy(rows, x, y));
+    } else {
+        copy(rows, x.view_mut(), y.view_mut());
     }
 }
 

@@ -32,7 +32,6 @@ pub mod fastmath;
 pub mod float;
 pub mod grad;
 pub mod gradcheck;
-pub mod kalloc;
 pub mod linalg;
 pub mod loss;
 pub mod metrics;

@@ -1,18 +1,24 @@
-//! Matrix products for the network, behind one function so the kernel can be chosen.
+//! Matrix products for the network, behind one function so the kernel can be chosen, split into
+//! output tiles fixed by the shapes so that several threads can share one product.
 //!
 //! The default kernel is the pure-Rust `gemm` crate with its AVX-512 kernels compiled in
 //! (`x86-v4`) and picked at run time, so the binary still runs on CPUs without AVX-512. ndarray's
 //! own `matrixmultiply` is kept as the alternative for comparison (`shardprop bench --kernel`);
-//! `docs/PERFORMANCE.md` records why `gemm` is the default. Both split work over the output only,
-//! never over the summed dimension, so each output's summation order is fixed: the choice of
-//! kernel is part of the result, the thread count is not (products run single-threaded inside
-//! the engine's workers anyway).
+//! `docs/PERFORMANCE.md` records why `gemm` is the default.
+//!
+//! Determinism: a product `C = A·B` (`C` is `m × n`, the summed dimension `k`) is cut into tiles
+//! of output columns fixed by `(m, n, k)` alone ([`tile_count`], [`tile_start`]), and each tile is one
+//! single-threaded kernel call. Whether the tiles then run one after another or on several
+//! threads ([`matmul`]'s `split`), every output element is summed by the same call over the same
+//! operands, so its bits never depend on the thread count. The kernel is part of the result
+//! (another kernel, or the same kernel on a CPU with other SIMD or cache sizes, may round
+//! differently); the thread count is not.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::Float;
 
@@ -44,6 +50,7 @@ impl Kernel {
 }
 
 static KERNEL: AtomicU8 = AtomicU8::new(0);
+static KERNEL_CALLS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static IN_KERNEL: Cell<bool> = const { Cell::new(false) };
@@ -51,9 +58,15 @@ thread_local! {
 
 /// Whether this thread is inside a matrix-multiply kernel call. Both kernels allocate their
 /// packing buffers on every call; a counting allocator uses this to tell those allocations from
-/// the engine's own (which are zero in steady state).
+/// the engine's own (which are zero in steady state: `tests/alloc.rs`).
 pub fn in_kernel() -> bool {
     IN_KERNEL.with(Cell::get)
+}
+
+/// Kernel calls (tiles) made by this process so far: with [`in_kernel`], lets a test bound the
+/// kernels' own allocations per call.
+pub fn kernel_calls() -> u64 {
+    KERNEL_CALLS.load(Ordering::Relaxed)
 }
 
 /// Chooses the kernel for the whole process (set it before training).
@@ -66,15 +79,61 @@ pub fn kernel() -> Kernel {
     if KERNEL.load(Ordering::Relaxed) == 0 { Kernel::Gemm } else { Kernel::MatrixMultiply }
 }
 
-/// Makes this thread's kernel scratch ready (with [`crate::kalloc::KernelArena`] installed, it
-/// reserves the thread's arena now rather than on its first product). The engine calls it on
-/// every worker when it starts, so no step is the first product of a thread.
-pub fn reserve_scratch() {
-    crate::kalloc::reserve();
+/// Floating-point operations a tile should at least hold (about 0.1 ms of one core): measured on
+/// the W2 shapes, narrower tiles lose more to re-reading the shared operand than they gain in
+/// balance (docs/PERFORMANCE.md).
+pub const MIN_TILE_FLOPS: usize = 1 << 24;
+/// Output elements a tile should at least hold when the work is mostly elementwise (a product
+/// with a short summed dimension followed by `g'`).
+pub const MIN_TILE_ELEMS: usize = 1 << 15;
+/// At most this many tiles per product.
+pub const MAX_TILES: usize = 64;
+/// Tiles are at least this many columns wide.
+pub const MIN_TILE_COLS: usize = 32;
+/// Tile boundaries fall on multiples of this many columns (whole SIMD registers of `f32` on AVX2).
+pub const TILE_ALIGN: usize = 8;
+
+/// How many column tiles a product with an `m × n` output and summed dimension `k` is cut into:
+/// a power of two (so 1, 2, 4, 8 … threads share them evenly), each tile holding at least
+/// [`MIN_TILE_FLOPS`] (or, for a short summed dimension, [`MIN_TILE_ELEMS`] outputs) and
+/// [`MIN_TILE_COLS`] columns, at most [`MAX_TILES`]. A function of the
+/// shape alone; the thread count never enters it.
+pub fn tile_count(m: usize, n: usize, k: usize) -> usize {
+    let flops = 2u128 * m as u128 * n as u128 * k as u128;
+    let by_flops = flops / MIN_TILE_FLOPS as u128;
+    let by_elems = (m as u128 * n as u128) / MIN_TILE_ELEMS as u128;
+    let by_work = by_flops.max(by_elems).min(MAX_TILES as u128) as usize;
+    let t = by_work.min(n / MIN_TILE_COLS).max(1);
+    1 << (usize::BITS - 1 - t.leading_zeros())
 }
 
-/// `c = a · b + beta · c` with `beta` 0 or 1 (`c` is not read when `beta` is 0).
-pub fn matmul<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, mut c: ArrayViewMut2<T>) {
+/// The first column of tile `j` of `t` over `n` columns (`n` for `j = t`): `j n / t` rounded
+/// down to a multiple of [`TILE_ALIGN`].
+pub fn tile_start(j: usize, t: usize, n: usize) -> usize {
+    if j >= t { n } else { ((j as u128 * n as u128 / t as u128) as usize) / TILE_ALIGN * TILE_ALIGN }
+}
+
+/// `c = a · b + beta · c` with `beta` 0 or 1 (`c` is not read when `beta` is 0), tile by tile
+/// ([`tile_count`]). With `split` the tiles run on the current rayon pool's threads (the caller
+/// decides: the engine splits only when a step has fewer shards than threads, so nested work
+/// never oversubscribes); without it they run in order on this thread. The bits are the same.
+pub fn matmul<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, c: ArrayViewMut2<T>, split: bool) {
+    matmul_tiles(a, b, accumulate, c, split, |_, _| {}, |_, _| {});
+}
+
+/// [`matmul`] with elementwise work fused per tile: `before(j, tile)` runs on each tile of `c`
+/// (its first column `j`) before its product, `after(j, tile)` after it, on the thread that
+/// computes the tile. Both must treat every element alone (a bias, an activation), so that the
+/// result does not depend on where the tiles are cut.
+pub fn matmul_tiles<T: Float>(
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    accumulate: bool,
+    c: ArrayViewMut2<T>,
+    split: bool,
+    before: impl Fn(usize, ArrayViewMut2<T>) + Sync,
+    after: impl Fn(usize, ArrayViewMut2<T>) + Sync,
+) {
     let (m, k) = a.dim();
     let n = b.ncols();
     debug_assert_eq!(b.nrows(), k);
@@ -82,7 +141,53 @@ pub fn matmul<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, mu
     if m == 0 || n == 0 {
         return;
     }
+    let t = tile_count(m, n, k);
+    let tile = |j: usize, b: ArrayView2<T>, mut c: ArrayViewMut2<T>| {
+        let j0 = tile_start(j, t, n);
+        before(j0, c.view_mut());
+        kernel_call(a, b, accumulate, c.view_mut());
+        after(j0, c);
+    };
+    tiles(0..t, t, n, b, c, split, &tile);
+}
+
+/// Runs `tile` on tiles `range` of `t` (their columns of `b` and `c`), halving the range and
+/// the views until one tile is left: in parallel with `split`, else in order.
+fn tiles<T: Float>(
+    range: std::ops::Range<usize>,
+    t: usize,
+    n: usize,
+    b: ArrayView2<T>,
+    c: ArrayViewMut2<T>,
+    split: bool,
+    tile: &(impl Fn(usize, ArrayView2<T>, ArrayViewMut2<T>) + Sync),
+) {
+    if range.len() == 1 {
+        tile(range.start, b, c);
+        return;
+    }
+    let mid = range.start + range.len() / 2;
+    let at = tile_start(mid, t, n) - tile_start(range.start, t, n);
+    let (b0, b1) = b.split_at(Axis(1), at);
+    let (c0, c1) = c.split_at(Axis(1), at);
+    if split {
+        rayon::join(
+            || tiles(range.start..mid, t, n, b0, c0, split, tile),
+            || tiles(mid..range.end, t, n, b1, c1, split, tile),
+        );
+    } else {
+        tiles(range.start..mid, t, n, b0, c0, split, tile);
+        tiles(mid..range.end, t, n, b1, c1, split, tile);
+    }
+}
+
+/// One single-threaded kernel call over the whole product, `c = a · b (+ c)`, untiled: what the
+/// GEMM roof of `shardprop bench` measures.
+pub fn kernel_call<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, mut c: ArrayViewMut2<T>) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
     let _inside = InKernel::enter();
+    KERNEL_CALLS.fetch_add(1, Ordering::Relaxed);
     match kernel() {
         Kernel::MatrixMultiply => {
             let beta = if accumulate { T::one() } else { T::zero() };
@@ -133,7 +238,6 @@ impl InKernel {
 impl Drop for InKernel {
     fn drop(&mut self) {
         IN_KERNEL.with(|f| f.set(false));
-        crate::kalloc::product_done();
     }
 }
 
@@ -150,11 +254,36 @@ mod tests {
         for k in [Kernel::Gemm, Kernel::MatrixMultiply] {
             set_kernel(k);
             let mut c = Array2::from_elem((5, 4), 7.0);
-            matmul(a.view(), bt.t(), false, c.view_mut());
+            matmul(a.view(), bt.t(), false, c.view_mut(), false);
             assert_eq!(c, want, "{k:?}");
-            matmul(a.view(), bt.t(), true, c.view_mut());
+            matmul(a.view(), bt.t(), true, c.view_mut(), true);
             assert_eq!(c, &want * 2.0, "{k:?}");
         }
         set_kernel(Kernel::Gemm);
+    }
+
+    #[test]
+    fn tiles_depend_on_the_shape_only_and_split_products_keep_their_bits() {
+        // 256 × 784 · 784 × 800 (a W2 forward product): 16 tiles of 48 or 56 columns.
+        assert_eq!(tile_count(256, 800, 784), 16);
+        let starts: Vec<usize> = (0..=16).map(|j| tile_start(j, 16, 800)).collect();
+        assert!(starts.windows(2).all(|w| w[1] - w[0] >= 48 && w[1] - w[0] <= 56), "{starts:?}");
+        assert_eq!((starts[0], starts[16]), (0, 800));
+        assert_eq!(tile_count(10, 3, 2), 1, "a tiny product is one tile");
+        assert_eq!(tile_count(usize::MAX, 64, usize::MAX), 2, "no overflow; at least 32 columns a tile");
+        assert_eq!(tile_count(1 << 20, 1 << 20, 1 << 20), MAX_TILES);
+        let a = Array2::from_shape_fn((64, 700), |(i, j)| ((i * 31 + j * 17) % 97) as f32 / 97.0 - 0.5);
+        let b = Array2::from_shape_fn((700, 900), |(i, j)| ((i * 13 + j * 7) % 89) as f32 / 89.0 - 0.5);
+        assert!(tile_count(64, 900, 700) > 1, "the test product must have several tiles");
+        let mut one = Array2::<f32>::zeros((64, 900));
+        matmul(a.view(), b.view(), false, one.view_mut(), false);
+        for threads in [1, 2, 3, 7] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut par = Array2::<f32>::from_elem((64, 900), f32::NAN);
+            pool.install(|| matmul(a.view(), b.view(), false, par.view_mut(), true));
+            assert!(one.iter().zip(&par).all(|(x, y)| x.to_bits() == y.to_bits()), "{threads} threads");
+        }
+        let want = a.mapv(f64::from).dot(&b.mapv(f64::from));
+        assert!(one.iter().zip(&want).all(|(&x, &y)| (f64::from(x) - y).abs() < 1e-3), "the product is right");
     }
 }

@@ -10,7 +10,6 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::Float;
-use crate::activation::sigmoid;
 
 /// An output activation paired with the cost it is trained on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,7 +43,7 @@ impl Head {
         match self {
             Self::SigmoidMse => match z.as_slice_mut() {
                 Some(z) => T::sigmoid_slice(z),
-                None => z.mapv_inplace(sigmoid),
+                None => z.iter_mut().for_each(|v| T::sigmoid_slice(std::slice::from_mut(v))),
             },
             Self::IdentityMse => {}
             Self::SoftmaxCrossEntropy => {

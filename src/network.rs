@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::linalg::matmul;
+use crate::linalg::{matmul, matmul_tiles};
 use crate::{Activation, Float, GradSum, Head};
 
 /// A fully connected network `S_1 − S_2 − … − S_L`.
@@ -140,19 +140,28 @@ impl<T: Float> Network<T> {
     /// Shapes: `acts[l]` is `(rows, S_l)`.
     pub fn forward(&self, ws: &mut Workspace<T>, rows: usize) {
         debug_assert!(rows <= ws.cap);
-        let last = self.w.len() - 1;
+        let (last, split, hidden) = (self.w.len() - 1, ws.split, self.hidden);
         for (l, w) in self.w.iter().enumerate() {
             let (lo, hi) = ws.acts.split_at_mut(l + 1);
             let a = lo[l].slice(s![..rows, ..]);
             let mut out = hi[0].slice_mut(s![..rows, ..]);
-            for mut row in out.rows_mut() {
-                row.assign(&w.column(0));
-            }
-            matmul(a, w.slice(s![.., 1..]).t(), true, out.view_mut());
+            let (bias, wt) = (w.column(0), w.slice(s![.., 1..]).reversed_axes());
             if l == last {
+                // The head may work across a row (softmax): after the whole product.
+                for mut row in out.rows_mut() {
+                    row.assign(&bias);
+                }
+                matmul(a, wt, true, out.view_mut(), split);
                 self.head.activate(out);
             } else {
-                self.hidden.apply(out);
+                // Bias and g elementwise, fused with each tile of the product.
+                let set_bias = |j: usize, mut t: ArrayViewMut2<T>| {
+                    let b = bias.slice(s![j..j + t.ncols()]);
+                    for mut row in t.rows_mut() {
+                        row.assign(&b);
+                    }
+                };
+                matmul_tiles(a, wt, true, out, split, set_bias, |_, t| hidden.apply(t));
             }
         }
     }
@@ -191,12 +200,16 @@ impl<T: Float> Network<T> {
             let delta = d_hi[0].slice(s![..rows, ..]);
             let a = ws.acts[l].slice(s![..rows, ..]);
             let g = &mut sum.dw[l];
-            matmul(delta.t(), a, add, g.slice_mut(s![.., 1..]));
-            matmul(delta.t(), ones, add, g.slice_mut(s![.., ..1]));
+            matmul(delta.t(), a, add, g.slice_mut(s![.., 1..]), ws.split);
+            matmul(delta.t(), ones, add, g.slice_mut(s![.., ..1]), false);
             if l > 0 {
-                let mut prev = d_lo[l].slice_mut(s![..rows, ..]);
-                matmul(delta, self.w[l].slice(s![.., 1..]), false, prev.view_mut());
-                self.hidden.scale_by_derivative(prev, a);
+                let prev = d_lo[l].slice_mut(s![..rows, ..]);
+                let hidden = self.hidden;
+                let scale = |j: usize, t: ArrayViewMut2<T>| {
+                    let n = t.ncols();
+                    hidden.scale_by_derivative(t, a.slice(s![.., j..j + n]));
+                };
+                matmul_tiles(delta, self.w[l].slice(s![.., 1..]), false, prev, ws.split, |_, _| {}, scale);
             }
         }
     }
@@ -235,6 +248,8 @@ pub struct Workspace<T> {
     y: Array2<T>,
     ones: Array2<T>,
     cap: usize,
+    /// Whether this shard's products are split over the pool's threads (never changes the bits).
+    split: bool,
 }
 
 impl<T: Float> Workspace<T> {
@@ -243,7 +258,14 @@ impl<T: Float> Workspace<T> {
         let acts: Vec<_> = net.sizes.iter().map(|&s| Array2::zeros((cap, s))).collect();
         let mut deltas: Vec<_> = net.sizes.iter().map(|&s| Array2::zeros((cap, s))).collect();
         deltas[0] = Array2::zeros((0, 0)); // the input layer needs no δ
-        Self { acts, deltas, y: Array2::zeros((cap, net.n_outputs())), ones: Array2::ones((cap, 1)), cap }
+        Self { acts, deltas, y: Array2::zeros((cap, net.n_outputs())), ones: Array2::ones((cap, 1)), cap, split: false }
+    }
+
+    /// Splits this shard's products over the current rayon pool's threads (`true`) or keeps them
+    /// on the calling thread; the products' tiles, and so the bits, are the same either way
+    /// ([`crate::linalg::matmul`]).
+    pub fn set_split(&mut self, split: bool) {
+        self.split = split;
     }
 
     /// Whether these buffers fit shards of `rows` examples of `net`.

@@ -25,8 +25,9 @@ pub struct TrainConfig {
     pub lr: f64,
     /// Seed for initialisation and shuffling.
     pub seed: u64,
-    /// Rows per shard (work unit of one worker); fixes the reduction order, so it is part of the
-    /// result. Not the thread count, which never changes the result.
+    /// Rows per shard; fixes the reduction order, so it is part of the result. 0 chooses it from
+    /// the batch size alone ([`crate::engine::shard_len`]). Not the thread count, which never
+    /// changes the result.
     pub shard_size: usize,
     /// The optimisation method.
     pub optimizer: Method,
@@ -43,7 +44,7 @@ impl Default for TrainConfig {
             batch_size: 32,
             lr: 1.0,
             seed: 1,
-            shard_size: 16,
+            shard_size: 0,
             optimizer: Method::GradientDescent,
             l2: 0.0,
             schedule: Schedule::Constant,

@@ -219,8 +219,10 @@ pub struct TrainArgs {
     /// Worker threads (default: every core). Never changes the result.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Rows per shard; part of the result (fixes the summation order).
-    #[arg(long, default_value_t = 16)]
+    /// Rows per shard; part of the result (fixes the summation order). 0 (the default): chosen
+    /// from the batch size alone for speed, the same on every machine: one shard per step of up
+    /// to 4096 examples, otherwise the fewest power-of-two count of shards of at most 4096 rows.
+    #[arg(long, default_value_t = 0)]
     pub shard_size: usize,
     /// Seed for initialisation and shuffling.
     #[arg(long, default_value_t = 1)]

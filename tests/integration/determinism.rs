@@ -101,3 +101,60 @@ fn the_parallel_reducer_gives_the_bits_of_the_sequential_tree_reference() {
         }
     }
 }
+
+/// Issue 10: products split inside a shard. A network wide enough that one 256-row chunk's
+/// products have several output tiles, trained with 1 shard (larger than a chunk), 2 shards,
+/// 64 shards and the automatic shard size, at 1, 2, 3, 4, 7 and 16 threads: the weights are
+/// bitwise the same whichever threads computed which tiles.
+#[test]
+fn split_products_give_the_same_bits_for_1_2_3_4_7_and_16_threads() {
+    use shardprop::engine::{CHUNK, shard_len};
+    use shardprop::linalg::tile_count;
+    // 784 inputs as MNIST: the kernel cuts the summed dimension differently for narrow and wide
+    // tiles of short shards, so tiles that moved with the thread count would show in the bits.
+    let sizes = [784, 300, 300, 5];
+    // The guard against a vacuous pass: these products really are cut into several tiles.
+    assert!(tile_count(CHUNK, 300, 784) > 1 && tile_count(CHUNK, 300, 300) > 1);
+    assert!(tile_count(300, 784, CHUNK) > 1);
+    let data = classification_data(2000, 784, 5, 21);
+    let scaler = ScalerFit::fit(&data, Scale::Standard);
+    let train = |threads: usize, cfg: &TrainConfig| {
+        let net =
+            Network::<f32>::new(&sizes, Activation::Sigmoid, Head::SigmoidMse, &mut rng::seeded(cfg.seed, 0)).unwrap();
+        let mut t = Trainer::new(net, cfg.clone(), threads).unwrap();
+        t.train(&data, &scaler, |_| {}).unwrap();
+        t.into_network()
+    };
+    for (batch, shard, shards) in [(600, 0, 1), (600, 600, 1), (600, 300, 2), (640, 10, 64), (0, 0, 1)] {
+        let m: usize = if batch == 0 { 2000 } else { batch };
+        assert_eq!(m.div_ceil(shard_len(m, shard)), shards, "batch {batch} shard {shard}");
+        let cfg =
+            TrainConfig { epochs: 2, batch_size: batch, lr: 0.5, seed: 3, shard_size: shard, ..Default::default() };
+        let reference = train(1, &cfg);
+        assert!(reference.weights().iter().all(|w| w.iter().all(|v| v.is_finite())));
+        for threads in [2, 3, 4, 7, 16] {
+            let other = train(threads, &cfg);
+            let same = other
+                .weights()
+                .iter()
+                .zip(reference.weights())
+                .all(|(a, b)| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+            assert!(same, "batch {batch}, {shards} shard(s) of {shard}: {threads} threads differ in their bits");
+        }
+    }
+}
+
+#[test]
+fn the_automatic_shard_size_depends_on_the_batch_alone() {
+    use shardprop::engine::{AUTO_SHARD_ROWS, MAX_SHARDS, shard_len};
+    assert_eq!(shard_len(32, 0), 32, "a small step is one shard");
+    assert_eq!(shard_len(1024, 0), 1024);
+    assert_eq!(shard_len(AUTO_SHARD_ROWS, 0), AUTO_SHARD_ROWS);
+    // Above it: a power-of-two count of shards of at most AUTO_SHARD_ROWS rows.
+    assert_eq!(60_000usize.div_ceil(shard_len(60_000, 0)), 16);
+    assert!(shard_len(60_000, 0) <= AUTO_SHARD_ROWS);
+    assert_eq!((AUTO_SHARD_ROWS + 1).div_ceil(shard_len(AUTO_SHARD_ROWS + 1, 0)), 2);
+    assert_eq!(10_000_000usize.div_ceil(shard_len(10_000_000, 0)), MAX_SHARDS);
+    assert_eq!(shard_len(0, 0), 1);
+    assert_eq!(shard_len(100, 16), 16, "an explicit size is kept");
+}
