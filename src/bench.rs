@@ -15,31 +15,62 @@ use crate::error::Result;
 use crate::linalg::kernel_call;
 use crate::{Activation, Head, Network, TrainConfig, Trainer, rng};
 
-/// A reference workload.
+/// A workload: a network and a batch size on the benchmark's data.
 #[derive(Clone, Debug, Serialize)]
 pub struct Workload {
-    /// `W1`, `W2`, `W3`.
-    pub name: &'static str,
+    /// `W1`, `W2`, `W3`, or `custom` for the user's own network.
+    pub name: String,
     /// Layer sizes.
     pub sizes: Vec<usize>,
+    /// Hidden activation.
+    #[serde(serialize_with = "name_of_activation")]
+    pub activation: Activation,
+    /// Output layer and cost.
+    #[serde(serialize_with = "name_of_head")]
+    pub head: Head,
     /// Examples per step (0: the full batch).
     pub batch_size: usize,
-    /// Rows per shard (fixed per workload, so results are identical across thread counts).
+    /// Rows per shard, fixed per workload so results are identical across thread counts (0: the
+    /// automatic size, a function of the batch size alone, as `train` uses by default).
     pub shard_size: usize,
 }
 
+fn name_of_activation<S: serde::Serializer>(a: &Activation, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(a.name())
+}
+
+fn name_of_head<S: serde::Serializer>(h: &Head, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(h.name())
+}
+
+impl Workload {
+    /// A sigmoid network with the derivation's squared-error cost (the reference workloads).
+    pub fn sigmoid_mse(name: &str, sizes: &[usize], batch_size: usize) -> Self {
+        Self {
+            name: name.to_string(),
+            sizes: sizes.to_vec(),
+            activation: Activation::Sigmoid,
+            head: Head::SigmoidMse,
+            batch_size,
+            shard_size: 0,
+        }
+    }
+
+    /// Cuts each step of `rows` training rows into `shards` shards (`None`: the automatic size).
+    pub fn with_shards(mut self, shards: Option<usize>, rows: usize) -> Self {
+        let m = if self.batch_size == 0 { rows } else { self.batch_size.min(rows) };
+        self.shard_size = shards.map_or(0, |k| m.div_ceil(k.max(1)).next_multiple_of(8));
+        self
+    }
+}
+
 /// The workloads: W1 784-128-10 batch 256, W2 784-800-10 batch 1024, W3 784-128-10
-/// full batch (60,000 rows). `shards` cuts each step into that many shards (the same for every
-/// thread count of a run, so the weights stay identical across thread counts); the default is
-/// the machine's core count, the fewest shards that keep every core busy, since each shard costs
-/// one partial Δ to reduce.
-pub fn workloads(shards: usize) -> Vec<Workload> {
-    let shards = shards.max(1);
-    let shard = |batch: usize| batch.div_ceil(shards).next_multiple_of(8);
+/// full batch (60,000 rows), with the automatic shard size.
+pub fn workloads() -> Vec<Workload> {
     vec![
-        Workload { name: "W1", sizes: vec![784, 128, 10], batch_size: 256, shard_size: shard(256) },
-        Workload { name: "W2", sizes: vec![784, 800, 10], batch_size: 1024, shard_size: shard(1024) },
-        Workload { name: "W3", sizes: vec![784, 128, 10], batch_size: 0, shard_size: shard(60_000) },
+        Workload::sigmoid_mse("W1", &[784, 128, 10], 256),
+        Workload::sigmoid_mse("W2", &[784, 800, 10], 1024),
+        Workload::sigmoid_mse("W3", &[784, 128, 10], 0),
     ]
 }
 
@@ -72,6 +103,19 @@ pub struct BenchResult {
     pub step: f64,
     /// Fraction of step time exchanging block sums between ranks (0 in one process).
     pub communication: f64,
+    /// How busy the threads were in the forward pass: time in its product tiles (with their
+    /// fused bias and activation) summed over threads, over the phase's wall time × threads.
+    pub busy_forward: f64,
+    /// The same for backprop's product tiles.
+    pub busy_backprop: f64,
+    /// The same for the fused reduction-and-update pass (its chunks' summing and update).
+    pub busy_reduce_step: f64,
+    /// Bytes this rank received per step from the other ranks (0 in one process).
+    pub comm_bytes: f64,
+    /// Rows per shard the run used (the automatic size resolved for its batch).
+    pub shard_rows: usize,
+    /// Shards per step.
+    pub shards: usize,
     /// MPI ranks (1 in one process); `threads` is per rank.
     pub ranks: usize,
     /// Every timed epoch's examples per second.
@@ -135,8 +179,7 @@ pub fn run(
     dist: Option<std::sync::Arc<dyn crate::dist::Collective>>,
 ) -> Result<BenchResult> {
     let seed = 1;
-    let net =
-        Network::<f32>::new(&w.sizes, Activation::Sigmoid, Head::SigmoidMse, &mut rng::seeded(seed, rng::STREAM_INIT))?;
+    let net = Network::<f32>::new(&w.sizes, w.activation, w.head, &mut rng::seeded(seed, rng::STREAM_INIT))?;
     let params = net.n_params() as f64;
     let cfg = TrainConfig {
         epochs: epochs + 1,
@@ -157,8 +200,13 @@ pub fn run(
         t.engine_mut().reset_times();
         (0..epochs).map(|_| Ok(t.run_epoch(data, scaler)?.examples_per_sec)).collect()
     })?;
-    let (f, b, r, s) = t.engine_mut().times().split();
-    let c = t.engine_mut().times().comm.as_secs_f64();
+    let times = t.engine_mut().times();
+    let (f, b, r, s) = times.split();
+    let c = times.comm.as_secs_f64();
+    let (busy_forward, busy_backprop, busy_reduce_step) = times.busy();
+    let comm_bytes = times.comm_bytes as f64 / times.steps.max(1) as f64;
+    let m = if w.batch_size == 0 { data.len() } else { w.batch_size.min(data.len()) };
+    let shard_rows = crate::engine::shard_len(m, w.shard_size);
     let total = (f + b + r + s + c).max(1e-12);
     let eps = median(&rates);
     let gflops = 4.0 * params * eps / 1e9;
@@ -176,6 +224,12 @@ pub fn run(
         reduction: r / total,
         step: s / total,
         communication: c / total,
+        busy_forward,
+        busy_backprop,
+        busy_reduce_step,
+        comm_bytes,
+        shard_rows,
+        shards: m.div_ceil(shard_rows),
         ranks,
         epochs: rates,
         params_digest: t.network().params_digest(),

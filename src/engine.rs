@@ -105,9 +105,15 @@ pub struct StepTimes {
     pub reduce_step: Duration,
     /// Wall time of exchanging block sums between ranks (distributed training only).
     pub comm: Duration,
+    /// Bytes received from other ranks (distributed training only).
+    pub comm_bytes: u64,
+    /// Steps timed.
+    pub steps: u64,
     forward_busy_ns: AtomicU64,
     backprop_busy_ns: AtomicU64,
     reduce_busy_ns: AtomicU64,
+    tiles_busy_ns: Arc<[AtomicU64; 2]>,
+    step_busy_ns: AtomicU64,
     threads: usize,
 }
 
@@ -115,6 +121,21 @@ impl StepTimes {
     fn add_busy(&self, forward: Duration, backprop: Duration) {
         self.forward_busy_ns.fetch_add(forward.as_nanos() as u64, Ordering::Relaxed);
         self.backprop_busy_ns.fetch_add(backprop.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// How busy the threads were in each phase, (forward, backprop, reduction and step): the
+    /// time spent in product tiles of the forward pass and of backprop, and in the fused pass's
+    /// chunks (their summing and their update), each summed over threads and divided by the
+    /// phase's wall time × threads. The gather of rows and per-shard bookkeeping count as idle.
+    pub fn busy(&self) -> (f64, f64, f64) {
+        let (f, b, r, s) = self.split();
+        let t = self.threads.max(1) as f64;
+        let frac = |ns: u64, wall: f64| if wall > 0.0 { (ns as f64 / 1e9 / (wall * t)).min(1.0) } else { 0.0 };
+        (
+            frac(self.tiles_busy_ns[0].load(Ordering::Relaxed), f),
+            frac(self.tiles_busy_ns[1].load(Ordering::Relaxed), b),
+            frac(self.step_busy_ns.load(Ordering::Relaxed), r + s),
+        )
     }
 
     /// Wall seconds of (forward, backprop, reduction, step). The parallel part is split between
@@ -248,7 +269,8 @@ impl<T: Float> Engine<T> {
         let n = self.exchange(k);
         let t0 = Instant::now();
         let bufs = if self.dist.is_some() { &mut self.gathered[..n] } else { &mut self.sums[..n] };
-        self.pool.install(|| tree_levels(bufs, top_stride(bufs.len())));
+        let busy = &self.times.step_busy_ns;
+        self.pool.install(|| tree_levels(bufs, top_stride(bufs.len()), busy));
         (n, t0)
     }
 
@@ -296,6 +318,7 @@ impl<T: Float> Engine<T> {
                 let rows = &idx[s * len..((s + 1) * len).min(m)];
                 let mut ws = take_workspace(workspaces, net, len.min(CHUNK));
                 ws.set_split(split);
+                ws.set_busy(Arc::clone(&times.tiles_busy_ns));
                 // A shard larger than a chunk is done chunk by chunk in order, adding into its Δ.
                 for (c, chunk) in rows.chunks(CHUNK).enumerate() {
                     let t0 = Instant::now();
@@ -309,6 +332,7 @@ impl<T: Float> Engine<T> {
             });
         });
         self.times.parallel += started.elapsed();
+        self.times.steps += 1;
         data.rows_read(m);
         k
     }
@@ -336,7 +360,7 @@ impl<T: Float> Engine<T> {
                 let cols = w.ncols();
                 let (s0, s1) = opt.slots_mut(l);
                 let w = w.as_slice_mut().expect("contiguous");
-                update_layer(&ctx, cols, w, s0, s1, |start, out| {
+                update_layer(&ctx, cols, w, s0, s1, Some(&times.step_busy_ns), |start, out| {
                     let t = Instant::now();
                     sum_shards(sums, l, start, out, idx.len());
                     times.reduce_busy_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -361,7 +385,8 @@ impl<T: Float> Engine<T> {
         let own = layout.shards_of(rank);
         if !own.is_empty() {
             let block = &mut self.sums[own.clone()];
-            self.pool.install(|| tree_levels(block, layout.block));
+            let busy = &self.times.step_busy_ns;
+            self.pool.install(|| tree_levels(block, layout.block, busy));
         }
         let proto = &self.sums[0];
         while self.gathered.len() < layout.blocks {
@@ -380,6 +405,7 @@ impl<T: Float> Engine<T> {
                 self.sums[own.start].dw[l].as_slice().expect("contiguous")
             };
             c.all_gather(as_bytes(send), as_bytes_mut(&mut self.recv[..len * ranks]));
+            self.times.comm_bytes += ((ranks - 1) * len * std::mem::size_of::<T>()) as u64;
             for (b, g) in self.gathered[..layout.blocks].iter_mut().enumerate() {
                 g.dw[l].as_slice_mut().expect("contiguous").copy_from_slice(&self.recv[b * len..(b + 1) * len]);
             }
@@ -393,6 +419,7 @@ impl<T: Float> Engine<T> {
         ];
         let all = &mut self.side[..4 * ranks];
         c.all_gather(as_bytes(&side), as_bytes_mut(all));
+        self.times.comm_bytes += ((ranks - 1) * std::mem::size_of_val(&side)) as u64;
         for (b, g) in self.gathered[..layout.blocks].iter_mut().enumerate() {
             g.loss = all[4 * b];
             g.correct = all[4 * b + 1] as usize;
@@ -468,26 +495,29 @@ fn gather<T: Float>(ws: &mut Workspace<T>, data: &dyn Examples, scaler: &Scaler,
 /// of [`crate::grad::tree_shape`], pairs in parallel and, within a pair, elements in parallel.
 /// The example counts, losses and hits follow the same shape. With `limit = top_stride(len)` this
 /// leaves only the last addition, which the fused pass does.
-fn tree_levels<T: Float>(bufs: &mut [GradSum<T>], limit: usize) {
+/// Each chunk's time is added to `busy` (nanoseconds, summed over threads).
+fn tree_levels<T: Float>(bufs: &mut [GradSum<T>], limit: usize, busy: &AtomicU64) {
     let mut stride = 1;
     while stride < limit {
         bufs.par_chunks_mut(2 * stride).for_each(|c| {
             if c.len() > stride {
                 let (a, b) = c.split_at_mut(stride);
-                add_into(&mut a[0], &b[0]);
+                add_into(&mut a[0], &b[0], busy);
             }
         });
         stride *= 2;
     }
 }
 
-fn add_into<T: Float>(a: &mut GradSum<T>, b: &GradSum<T>) {
+fn add_into<T: Float>(a: &mut GradSum<T>, b: &GradSum<T>, busy: &AtomicU64) {
     for (x, y) in a.dw.iter_mut().zip(&b.dw) {
         let (x, y) = (x.as_slice_mut().expect("contiguous"), y.as_slice().expect("contiguous"));
         x.par_chunks_mut(UPDATE_CHUNK).zip(y.par_chunks(UPDATE_CHUNK)).for_each(|(x, y)| {
+            let t = Instant::now();
             for (x, &y) in x.iter_mut().zip(y) {
                 *x += y;
             }
+            busy.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         });
     }
     a.loss += b.loss;

@@ -85,7 +85,7 @@ pub fn kernel() -> Kernel {
 pub const MIN_TILE_FLOPS: usize = 1 << 24;
 /// Output elements a tile should at least hold when the work is mostly elementwise (a product
 /// with a short summed dimension followed by `g'`).
-pub const MIN_TILE_ELEMS: usize = 1 << 15;
+pub const MIN_TILE_ELEMS: usize = 1 << 13;
 /// At most this many tiles per product.
 pub const MAX_TILES: usize = 64;
 /// Tiles are at least this many columns wide.
@@ -118,19 +118,22 @@ pub fn tile_start(j: usize, t: usize, n: usize) -> usize {
 /// decides: the engine splits only when a step has fewer shards than threads, so nested work
 /// never oversubscribes); without it they run in order on this thread. The bits are the same.
 pub fn matmul<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, c: ArrayViewMut2<T>, split: bool) {
-    matmul_tiles(a, b, accumulate, c, split, |_, _| {}, |_, _| {});
+    matmul_tiles(a, b, accumulate, c, split, None, |_, _| {}, |_, _| {});
 }
 
 /// [`matmul`] with elementwise work fused per tile: `before(j, tile)` runs on each tile of `c`
 /// (its first column `j`) before its product, `after(j, tile)` after it, on the thread that
 /// computes the tile. Both must treat every element alone (a bias, an activation), so that the
-/// result does not depend on where the tiles are cut.
+/// result does not depend on where the tiles are cut. `busy`, when given, gains the
+/// nanoseconds each tile took (summed over threads).
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_tiles<T: Float>(
     a: ArrayView2<T>,
     b: ArrayView2<T>,
     accumulate: bool,
     c: ArrayViewMut2<T>,
     split: bool,
+    busy: Option<&AtomicU64>,
     before: impl Fn(usize, ArrayViewMut2<T>) + Sync,
     after: impl Fn(usize, ArrayViewMut2<T>) + Sync,
 ) {
@@ -143,10 +146,14 @@ pub fn matmul_tiles<T: Float>(
     }
     let t = tile_count(m, n, k);
     let tile = |j: usize, b: ArrayView2<T>, mut c: ArrayViewMut2<T>| {
+        let started = std::time::Instant::now();
         let j0 = tile_start(j, t, n);
         before(j0, c.view_mut());
         kernel_call(a, b, accumulate, c.view_mut());
         after(j0, c);
+        if let Some(busy) = busy {
+            busy.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
     };
     tiles(0..t, t, n, b, c, split, &tile);
 }

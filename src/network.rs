@@ -4,6 +4,9 @@
 //! `z^(l+1) = W^(l) a^(l)` for all of them is one product `acts[l] · W^(l)[:, 1..]ᵀ` plus the bias
 //! column `W^(l)[:, 0]` on every row.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, s};
 use ndarray_rand::RandomExt;
 use ndarray_rand::rand_distr::{Normal, Uniform};
@@ -141,6 +144,8 @@ impl<T: Float> Network<T> {
     pub fn forward(&self, ws: &mut Workspace<T>, rows: usize) {
         debug_assert!(rows <= ws.cap);
         let (last, split, hidden) = (self.w.len() - 1, ws.split, self.hidden);
+        let busy = ws.busy.clone();
+        let busy = busy.as_deref();
         for (l, w) in self.w.iter().enumerate() {
             let (lo, hi) = ws.acts.split_at_mut(l + 1);
             let a = lo[l].slice(s![..rows, ..]);
@@ -161,7 +166,7 @@ impl<T: Float> Network<T> {
                         row.assign(&b);
                     }
                 };
-                matmul_tiles(a, wt, true, out, split, set_bias, |_, t| hidden.apply(t));
+                matmul_tiles(a, wt, true, out, split, busy.map(|b| &b[0]), set_bias, |_, t| hidden.apply(t));
             }
         }
     }
@@ -200,8 +205,9 @@ impl<T: Float> Network<T> {
             let delta = d_hi[0].slice(s![..rows, ..]);
             let a = ws.acts[l].slice(s![..rows, ..]);
             let g = &mut sum.dw[l];
-            matmul(delta.t(), a, add, g.slice_mut(s![.., 1..]), ws.split);
-            matmul(delta.t(), ones, add, g.slice_mut(s![.., ..1]), false);
+            let busy = ws.busy.as_deref().map(|b| &b[1]);
+            matmul_tiles(delta.t(), a, add, g.slice_mut(s![.., 1..]), ws.split, busy, |_, _| {}, |_, _| {});
+            matmul_tiles(delta.t(), ones, add, g.slice_mut(s![.., ..1]), false, busy, |_, _| {}, |_, _| {});
             if l > 0 {
                 let prev = d_lo[l].slice_mut(s![..rows, ..]);
                 let hidden = self.hidden;
@@ -209,7 +215,7 @@ impl<T: Float> Network<T> {
                     let n = t.ncols();
                     hidden.scale_by_derivative(t, a.slice(s![.., j..j + n]));
                 };
-                matmul_tiles(delta, self.w[l].slice(s![.., 1..]), false, prev, ws.split, |_, _| {}, scale);
+                matmul_tiles(delta, self.w[l].slice(s![.., 1..]), false, prev, ws.split, busy, |_, _| {}, scale);
             }
         }
     }
@@ -250,6 +256,8 @@ pub struct Workspace<T> {
     cap: usize,
     /// Whether this shard's products are split over the pool's threads (never changes the bits).
     split: bool,
+    /// Where tiles of the forward pass (0) and of backprop (1) add their time, if anywhere.
+    busy: Option<Arc<[AtomicU64; 2]>>,
 }
 
 impl<T: Float> Workspace<T> {
@@ -258,7 +266,15 @@ impl<T: Float> Workspace<T> {
         let acts: Vec<_> = net.sizes.iter().map(|&s| Array2::zeros((cap, s))).collect();
         let mut deltas: Vec<_> = net.sizes.iter().map(|&s| Array2::zeros((cap, s))).collect();
         deltas[0] = Array2::zeros((0, 0)); // the input layer needs no δ
-        Self { acts, deltas, y: Array2::zeros((cap, net.n_outputs())), ones: Array2::ones((cap, 1)), cap, split: false }
+        Self {
+            acts,
+            deltas,
+            y: Array2::zeros((cap, net.n_outputs())),
+            ones: Array2::ones((cap, 1)),
+            cap,
+            split: false,
+            busy: None,
+        }
     }
 
     /// Splits this shard's products over the current rayon pool's threads (`true`) or keeps them
@@ -266,6 +282,12 @@ impl<T: Float> Workspace<T> {
     /// ([`crate::linalg::matmul`]).
     pub fn set_split(&mut self, split: bool) {
         self.split = split;
+    }
+
+    /// Counts the time of this workspace's product tiles, summed over the threads that run
+    /// them: forward tiles into `busy[0]`, backprop tiles into `busy[1]` (nanoseconds).
+    pub fn set_busy(&mut self, busy: Arc<[AtomicU64; 2]>) {
+        self.busy = Some(busy);
     }
 
     /// Whether these buffers fit shards of `rows` examples of `net`.

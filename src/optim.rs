@@ -207,7 +207,7 @@ impl<T: Float> Optimizer<T> {
             let cols = w.ncols();
             let (s0, s1) = self.slots_mut(l);
             let d = d.as_slice().expect("contiguous");
-            update_layer(&ctx, cols, w.as_slice_mut().expect("contiguous"), s0, s1, |start, out| {
+            update_layer(&ctx, cols, w.as_slice_mut().expect("contiguous"), s0, s1, None, |start, out| {
                 out.copy_from_slice(&d[start..start + out.len()])
             });
         }
@@ -233,14 +233,19 @@ pub fn update_layer<T: Float>(
     w: &mut [T],
     s0: &mut [T],
     s1: &mut [T],
+    busy: Option<&std::sync::atomic::AtomicU64>,
     fill: impl Fn(usize, &mut [T]) + Sync,
 ) {
     let ctx = *ctx;
     let run = |c: usize, w: &mut [T], s0: &mut [T], s1: &mut [T]| {
+        let started = busy.map(|_| std::time::Instant::now());
         let mut buf = [T::zero(); UPDATE_CHUNK];
         let d = &mut buf[..w.len()];
         fill(c * UPDATE_CHUNK, d);
         update_chunk(&ctx, cols, c * UPDATE_CHUNK, w, d, s0, s1);
+        if let (Some(busy), Some(t)) = (busy, started) {
+            busy.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
     };
     let w = w.par_chunks_mut(UPDATE_CHUNK);
     match (s0.is_empty(), s1.is_empty()) {

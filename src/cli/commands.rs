@@ -472,13 +472,41 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ranks = dist.as_ref().map_or(1, |c| c.size());
     let lead = dist.as_ref().is_none_or(|c| c.rank() == 0);
-    let workloads: Vec<_> = bench::workloads(a.shards.unwrap_or(cores))
-        .into_iter()
-        .filter(|w| a.workload.eq_ignore_ascii_case("all") || w.name.eq_ignore_ascii_case(&a.workload))
-        .collect();
+    let data_path = a.data.clone().unwrap_or_else(default_mnist);
+    let train = load(&data_path, &CsvOptions::default(), true)?;
+    let is_idx = data_path.is_dir() || data::idx::is_idx_path(&data_path);
+    let scaler = train.fit_scaler(if is_idx { Scale::None } else { Scale::Standard });
+    let rows = train.examples().len();
+    let custom = a.hidden.is_some() || a.batch_size.is_some() || a.activation.is_some() || a.loss.is_some();
+    let workloads: Vec<bench::Workload> = if custom {
+        let activation = a.activation.as_deref().unwrap_or("sigmoid");
+        let activation = Activation::parse(activation)
+            .with_context(|| format!("--activation {activation:?}: expected sigmoid, tanh, relu or identity"))?;
+        let cross_entropy = a.loss.as_deref() == Some("cross-entropy");
+        let head = match (train.task(), cross_entropy) {
+            (Task::Regression { .. }, true) => bail!("--loss cross-entropy needs classification data"),
+            (Task::Regression { .. }, false) => shardprop::Head::IdentityMse,
+            (_, true) => shardprop::Head::SoftmaxCrossEntropy,
+            _ => shardprop::Head::SigmoidMse,
+        };
+        let mut sizes = vec![train.examples().n_features()];
+        sizes.extend(a.hidden.clone().unwrap_or_else(|| vec![300]).into_iter().filter(|&h| h > 0));
+        sizes.push(train.task().n_outputs());
+        let batch_size = a.batch_size.unwrap_or(256);
+        vec![bench::Workload { name: "custom".into(), sizes, activation, head, batch_size, shard_size: 0 }]
+    } else {
+        bench::workloads()
+            .into_iter()
+            .filter(|w| a.workload.eq_ignore_ascii_case("all") || w.name.eq_ignore_ascii_case(&a.workload))
+            .collect()
+    };
     if workloads.is_empty() {
         bail!("--workload {:?}: expected W1, W2, W3 or all", a.workload);
     }
+    if a.shards == Some(0) {
+        bail!("--shards: at least 1");
+    }
+    let workloads: Vec<_> = workloads.into_iter().map(|w| w.with_shards(a.shards, rows)).collect();
     let threads = if a.threads.is_empty() {
         let mut t: Vec<usize> =
             std::iter::successors(Some(1usize), |&t| Some(t * 2)).take_while(|&t| t <= cores).collect();
@@ -492,14 +520,20 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
     if threads.contains(&0) {
         bail!("--threads: thread counts must be at least 1");
     }
-    let data_path = a.data.clone().unwrap_or_else(default_mnist);
-    let train = load(&data_path, &CsvOptions::default(), true)?;
-    let scaler = train.fit_scaler(Scale::None);
     let roofs: Vec<f64> =
         threads.iter().map(|&t| a.roof.map_or_else(|| bench::measure_roof(t, 0.5), |r| r * t as f64)).collect();
     eprintln!("kernel {}, {} cores, data {}", kernel.name(), cores, data_path.display());
     for w in &workloads {
-        eprintln!("  {}: {:?}, batch {}, shard size {}", w.name, w.sizes, w.batch_size, w.shard_size);
+        let m = if w.batch_size == 0 { rows } else { w.batch_size.min(rows) };
+        let len = shardprop::engine::shard_len(m, w.shard_size);
+        eprintln!(
+            "  {}: {:?} {} {}, batch {m}, {} shard(s) of {len} rows",
+            w.name,
+            w.sizes,
+            w.activation.name(),
+            w.head.name(),
+            m.div_ceil(len)
+        );
     }
     let mut results = Vec::new();
     for w in &workloads {
@@ -516,11 +550,11 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
         return Ok(());
     }
     let mut table = String::from(
-        "workload ranks threads  examples/s speedup efficiency  GFLOP/s  roof  %roof  forward backprop reduction   step    comm\n",
+        "workload ranks threads  examples/s speedup efficiency  GFLOP/s  roof  %roof  forward backprop reduction   step    comm  busy:fwd   bwd red+step\n",
     );
     for r in &results {
         table += &format!(
-            "{:>8} {:>5} {:>7} {:>11.0} {:>7.2} {:>9.0}% {:>8.1} {:>5.0} {:>5.1}% {:>7.1}% {:>7.1}% {:>8.2}% {:>5.2}% {:>6.2}%\n",
+            "{:>8} {:>5} {:>7} {:>11.0} {:>7.2} {:>9.0}% {:>8.1} {:>5.0} {:>5.1}% {:>7.1}% {:>7.1}% {:>8.2}% {:>5.2}% {:>6.2}% {:>8.0}% {:>4.0}% {:>7.0}%\n",
             r.workload,
             r.ranks,
             r.threads,
@@ -534,7 +568,10 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
             100.0 * r.backprop,
             100.0 * r.reduction,
             100.0 * r.step,
-            100.0 * r.communication
+            100.0 * r.communication,
+            100.0 * r.busy_forward,
+            100.0 * r.busy_backprop,
+            100.0 * r.busy_reduce_step
         );
     }
     if let Some(p) = &a.plot {
@@ -542,7 +579,7 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
             workloads
                 .iter()
                 .map(|w| Series {
-                    label: w.name.to_string(),
+                    label: w.name.clone(),
                     points: results.iter().filter(|r| r.workload == w.name).map(|r| (r.threads as f64, f(r))).collect(),
                 })
                 .collect()

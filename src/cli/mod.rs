@@ -124,7 +124,8 @@ pub struct InspectArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// W1 (784-128-10, batch 256), W2 (784-800-10, batch 1024), W3 (784-128-10, full batch) or all.
+    /// W1 (784-128-10, batch 256), W2 (784-800-10, batch 1024), W3 (784-128-10, full batch) or all
+    /// (ignored when --hidden, --batch-size, --activation or --loss describe your own network).
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// Thread counts (default: 1, 2, 4, ... up to the core count).
@@ -137,9 +138,24 @@ pub struct BenchArgs {
     /// count with the chosen kernel).
     #[arg(long)]
     pub roof: Option<f64>,
-    /// Shards per step (default: the core count). Fixed for all thread counts of a run.
+    /// Shards per step (default: the automatic shard size `train` uses, from the batch size
+    /// alone). Fixed for all thread counts of a run.
     #[arg(long)]
     pub shards: Option<usize>,
+    /// Benchmark your own network instead of W1-W3: hidden layer sizes, e.g. 512,256 (the
+    /// input and output sizes come from --data).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Examples per step of your own network (0: full batch; default 256). Implies --hidden
+    /// 300 when --hidden is not given.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Hidden activation of your own network: sigmoid (default), tanh, relu or identity.
+    #[arg(long)]
+    pub activation: Option<String>,
+    /// Cost of your own network: mse (default) or cross-entropy.
+    #[arg(long, value_parser = ["mse", "cross-entropy"])]
+    pub loss: Option<String>,
     /// Matrix-multiply kernel: gemm (default) or matrixmultiply.
     #[arg(long, default_value = "gemm")]
     pub kernel: String,
