@@ -112,6 +112,8 @@ pub struct BenchResult {
     pub busy_reduce_step: f64,
     /// Bytes this rank received per step from the other ranks (0 in one process).
     pub comm_bytes: f64,
+    /// Parameters of the network, `P` (bias weights included).
+    pub params: usize,
     /// Rows per shard the run used (the automatic size resolved for its batch).
     pub shard_rows: usize,
     /// Shards per step.
@@ -228,6 +230,7 @@ pub fn run(
         busy_backprop,
         busy_reduce_step,
         comm_bytes,
+        params: params as usize,
         shard_rows,
         shards: m.div_ceil(shard_rows),
         ranks,

@@ -5,11 +5,13 @@
 //! Exactness: a step's shards are the same as in one process. Rank `r` computes the shards of
 //! block `r`, a run of `B` consecutive shards where `B` is a power of two, and sums them with the
 //! same pairwise tree as one process would ([`crate::grad::tree_shape`]): such a block is a
-//! subtree. The ranks then all-gather their block sums (plus loss, hits and example counts) and
-//! every rank finishes the tree's upper levels in the same order, so every rank takes the
-//! identical step, with the same bits as a single process, for any number of ranks. The price is
-//! an all-gather (each rank receives `(R − 1) · P` values) instead of a ring all-reduce
-//! (`2 (R − 1)/R · P`), and MPI's own summation order is never trusted.
+//! subtree. Then a reduce-scatter along the tree: an all-to-all gives rank `j` slice `j` of every
+//! block sum, rank `j` finishes the tree's upper levels for its slice in the same order as one
+//! process and divides by `m`, and an all-gather of the finished slices gives every rank all of
+//! `D` (loss, hits and example counts travel in a small all-gather). Every rank takes the
+//! identical step, with the same bits as a single process, for any number of ranks; each rank
+//! receives `2 (R − 1)/R · P` values per step, as a ring all-reduce does, and MPI's own
+//! summation order is never trusted.
 
 /// What distributed training needs from a message-passing layer.
 pub trait Collective: Send + Sync {
@@ -20,6 +22,9 @@ pub trait Collective: Send + Sync {
     /// Every rank contributes `send` (the same length everywhere); `recv`, of `size()` times that
     /// length, receives the contributions in rank order.
     fn all_gather(&self, send: &[u8], recv: &mut [u8]);
+    /// Every rank sends block `j` of `send` (`send` cut into `size()` equal blocks) to rank `j`;
+    /// `recv`, as long as `send`, receives rank `r`'s block for this rank at block `r`.
+    fn all_to_all(&self, send: &[u8], recv: &mut [u8]);
     /// Replaces `buf` on every rank with rank 0's.
     fn broadcast(&self, buf: &mut [u8]);
     /// Ends every rank with exit status `code` (so that one rank's error never leaves the

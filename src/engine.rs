@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use crate::data::{Examples, Scaler};
 use crate::dist::{Blocks, Collective, as_bytes, as_bytes_mut};
 use crate::error::{Error, Result};
-use crate::grad::{StepStats, top_stride};
+use crate::grad::{StepStats, top_stride, tree_shape};
 use crate::network::count_correct;
 use crate::optim::{Optimizer, UPDATE_CHUNK, update_layer};
 use crate::{Float, Grad, GradSum, Network, Workspace};
@@ -86,10 +86,13 @@ pub struct Engine<T: Float> {
     grad: Option<Grad<T>>,
     times: StepTimes,
     dist: Option<Arc<dyn Collective>>,
-    /// Block sums gathered from every rank.
-    gathered: Vec<GradSum<T>>,
+    /// Distributed only: this rank's block sum, flat and cut into one slice per rank (sent by
+    /// the all-to-all), then this rank's finished slice of `D`.
+    send: Vec<T>,
+    /// Distributed only: every rank's block sum for this rank's slice of the parameters.
     recv: Vec<T>,
-    zeros: Vec<T>,
+    /// Distributed only: `D` for all parameters, flat, gathered from every rank's slice.
+    dflat: Vec<T>,
     /// Every rank's (loss, hits, examples, stop vote).
     side: Vec<f64>,
     stop_vote: bool,
@@ -175,9 +178,9 @@ impl<T: Float> Engine<T> {
             grad: None,
             times: StepTimes { threads, ..StepTimes::default() },
             dist: None,
-            gathered: Vec::new(),
+            send: Vec::new(),
             recv: Vec::new(),
-            zeros: Vec::new(),
+            dflat: Vec::new(),
             side: Vec::new(),
             stop_vote: false,
             stop_any: false,
@@ -237,8 +240,22 @@ impl<T: Float> Engine<T> {
     /// `D^(l) = Δ^(l)/m` over the examples `idx` of `data`: shards in parallel, then the ordered
     /// reduction. Allocates only the first time (or when the network or shard shape grows).
     pub fn gradient(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> &Grad<T> {
+        if self.dist.is_some() {
+            let stats = self.distributed_d(net, data, scaler, idx);
+            let t0 = Instant::now();
+            let grad = self.grad.as_mut().expect("allocated by partial_sums");
+            let mut at = 0;
+            for d in grad.d.iter_mut() {
+                let d = d.as_slice_mut().expect("contiguous");
+                d.copy_from_slice(&self.dflat[at..at + d.len()]);
+                at += d.len();
+            }
+            (grad.m, grad.loss_sum, grad.correct) = (stats.m, stats.loss_sum, stats.correct);
+            self.times.reduce_step += t0.elapsed();
+            return grad;
+        }
         let (n, t0) = self.sum_to_top(net, data, scaler, idx);
-        let sums = if self.dist.is_some() { &self.gathered[..n] } else { &self.sums[..n] };
+        let sums = &self.sums[..n];
         let grad = self.grad.as_mut().expect("allocated by partial_sums");
         self.pool.install(|| {
             for (l, d) in grad.d.iter_mut().enumerate() {
@@ -255,9 +272,9 @@ impl<T: Float> Engine<T> {
         grad
     }
 
-    /// Everything of a step up to the tree's last addition: the shards' `Δ`, the exchange between
-    /// ranks, the tree's lower levels. Returns how many buffers hold the partial sums (in
-    /// `self.gathered` when distributed, else `self.sums`) and when the reduction started.
+    /// Everything of a step in one process up to the tree's last addition: the shards' `Δ`, the
+    /// tree's lower levels. Returns how many buffers hold the partial sums and when the
+    /// reduction started.
     fn sum_to_top(
         &mut self,
         net: &Network<T>,
@@ -265,10 +282,10 @@ impl<T: Float> Engine<T> {
         scaler: &Scaler,
         idx: &[usize],
     ) -> (usize, Instant) {
-        let k = self.partial_sums(net, data, scaler, idx);
-        let n = self.exchange(k);
+        let n = self.partial_sums(net, data, scaler, idx);
+        self.stop_any = self.stop_vote;
         let t0 = Instant::now();
-        let bufs = if self.dist.is_some() { &mut self.gathered[..n] } else { &mut self.sums[..n] };
+        let bufs = &mut self.sums[..n];
         let busy = &self.times.step_busy_ns;
         self.pool.install(|| tree_levels(bufs, top_stride(bufs.len()), busy));
         (n, t0)
@@ -282,7 +299,6 @@ impl<T: Float> Engine<T> {
         let k = m.div_ceil(len);
         if self.sums.first().is_some_and(|s| !s.fits(net)) {
             self.sums.clear();
-            self.gathered.clear();
         }
         while self.sums.len() < k {
             self.sums.push(GradSum::zeros(net));
@@ -351,8 +367,29 @@ impl<T: Float> Engine<T> {
         opt: &mut Optimizer<T>,
         lr: f64,
     ) -> StepStats {
+        if self.dist.is_some() {
+            let stats = self.distributed_d(net, data, scaler, idx);
+            let t0 = Instant::now();
+            let ctx = opt.begin_step(lr, idx.len());
+            let (times, dflat) = (&self.times, &self.dflat);
+            self.pool.install(|| {
+                let mut at = 0;
+                for (l, w) in net.weights_mut().iter_mut().enumerate() {
+                    let cols = w.ncols();
+                    let (s0, s1) = opt.slots_mut(l);
+                    let w = w.as_slice_mut().expect("contiguous");
+                    let d = &dflat[at..at + w.len()];
+                    at += w.len();
+                    update_layer(&ctx, cols, w, s0, s1, Some(&times.step_busy_ns), |start, out| {
+                        out.copy_from_slice(&d[start..start + out.len()]);
+                    });
+                }
+            });
+            self.times.reduce_step += t0.elapsed();
+            return stats;
+        }
         let (n, t0) = self.sum_to_top(net, data, scaler, idx);
-        let sums = if self.dist.is_some() { &self.gathered[..n] } else { &self.sums[..n] };
+        let sums = &self.sums[..n];
         let ctx = opt.begin_step(lr, idx.len());
         let times = &self.times;
         self.pool.install(|| {
@@ -372,44 +409,40 @@ impl<T: Float> Engine<T> {
         stats
     }
 
-    /// Finishes this rank's part of the tree and exchanges block sums; returns how many buffers
-    /// the rest of the tree runs over (`self.gathered` when distributed, else `self.sums`).
-    fn exchange(&mut self, k: usize) -> usize {
-        let Some(c) = self.dist.clone() else {
-            self.stop_any = self.stop_vote;
-            return k;
-        };
-        let t0 = Instant::now();
+    /// `D = Δ/m` of a step trained across ranks, into `self.dflat`, with the same bits as one
+    /// process: this rank computes its block of shards and sums it with the tree's lower levels
+    /// (a block is a subtree), then a reduce-scatter along the fixed tree: an all-to-all sends
+    /// slice `j` of the flat block sum to rank `j`, which finishes the tree's upper levels for its
+    /// slice in the order every rank would and divides by `m`; an all-gather of the finished
+    /// slices gives every rank all of `D`. Each rank receives `2 (R − 1) ⌈P/R⌉` values per step
+    /// (`comm_bytes`), against `(R − 1) P` for an all-gather of block sums.
+    fn distributed_d(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> StepStats {
+        let c = Arc::clone(self.dist.as_ref().expect("distributed"));
+        let k = self.partial_sums(net, data, scaler, idx);
         let (ranks, rank) = (c.size(), c.rank());
         let layout = Blocks::new(k, ranks);
         let own = layout.shards_of(rank);
+        let t0 = Instant::now();
+        let busy = &self.times.step_busy_ns;
         if !own.is_empty() {
             let block = &mut self.sums[own.clone()];
-            let busy = &self.times.step_busy_ns;
             self.pool.install(|| tree_levels(block, layout.block, busy));
         }
-        let proto = &self.sums[0];
-        while self.gathered.len() < layout.blocks {
-            self.gathered.push(proto.clone());
+        let p = net.n_params();
+        let slice = p.div_ceil(ranks).max(1);
+        for buf in [&mut self.send, &mut self.recv, &mut self.dflat] {
+            buf.resize(slice * ranks, T::zero());
         }
-        let longest = proto.dw.iter().map(|d| d.len()).max().unwrap_or(0);
-        if self.zeros.len() < longest {
-            self.zeros.resize(longest, T::zero());
-            self.recv.resize(longest * ranks, T::zero());
-        }
-        for l in 0..proto.dw.len() {
-            let len = self.sums[0].dw[l].len();
-            let send: &[T] = if own.is_empty() {
-                &self.zeros[..len]
-            } else {
-                self.sums[own.start].dw[l].as_slice().expect("contiguous")
-            };
-            c.all_gather(as_bytes(send), as_bytes_mut(&mut self.recv[..len * ranks]));
-            self.times.comm_bytes += ((ranks - 1) * len * std::mem::size_of::<T>()) as u64;
-            for (b, g) in self.gathered[..layout.blocks].iter_mut().enumerate() {
-                g.dw[l].as_slice_mut().expect("contiguous").copy_from_slice(&self.recv[b * len..(b + 1) * len]);
+        // The block sum, flat (layer after layer), padded with zeros to R slices.
+        let mut at = 0;
+        if !own.is_empty() {
+            for d in &self.sums[own.start].dw {
+                let d = d.as_slice().expect("contiguous");
+                self.send[at..at + d.len()].copy_from_slice(d);
+                at += d.len();
             }
         }
+        self.send[at..].fill(T::zero());
         let mine = if own.is_empty() { None } else { Some(&self.sums[own.start]) };
         let side = [
             mine.map_or(0.0, |s| s.loss),
@@ -417,17 +450,62 @@ impl<T: Float> Engine<T> {
             mine.map_or(0.0, |s| s.m as f64),
             f64::from(u8::from(self.stop_vote)),
         ];
+        let reduced = t0.elapsed();
+
+        let t1 = Instant::now();
+        c.all_to_all(as_bytes(&self.send), as_bytes_mut(&mut self.recv));
         let all = &mut self.side[..4 * ranks];
         c.all_gather(as_bytes(&side), as_bytes_mut(all));
-        self.times.comm_bytes += ((ranks - 1) * std::mem::size_of_val(&side)) as u64;
-        for (b, g) in self.gathered[..layout.blocks].iter_mut().enumerate() {
-            g.loss = all[4 * b];
-            g.correct = all[4 * b + 1] as usize;
-            g.m = all[4 * b + 2] as usize;
-        }
+        let exchanged = t1.elapsed();
+
+        // The tree's upper levels over the blocks, for this rank's slice, then `/ m`.
+        let t2 = Instant::now();
+        let blocks = layout.blocks;
+        let recv = &mut self.recv;
+        let mt = T::from_usize(idx.len().max(1));
+        let out = &mut self.send[..slice];
+        self.pool.install(|| {
+            for (a, b) in tree_shape(blocks) {
+                let (lo, hi) = recv.split_at_mut(b * slice);
+                let (x, y) = (&mut lo[a * slice..(a + 1) * slice], &hi[..slice]);
+                x.par_chunks_mut(UPDATE_CHUNK).zip(y.par_chunks(UPDATE_CHUNK)).for_each(|(x, y)| {
+                    let t = Instant::now();
+                    for (x, &y) in x.iter_mut().zip(y) {
+                        *x += y;
+                    }
+                    busy.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                });
+            }
+            out.par_chunks_mut(UPDATE_CHUNK).zip(recv[..slice].par_chunks(UPDATE_CHUNK)).for_each(|(out, x)| {
+                for (o, &x) in out.iter_mut().zip(x) {
+                    *o = x / mt;
+                }
+            });
+        });
+        let finished = t2.elapsed();
+
+        let t3 = Instant::now();
+        c.all_gather(as_bytes(&self.send[..slice]), as_bytes_mut(&mut self.dflat));
+        let gathered = t3.elapsed();
+        let t = std::mem::size_of::<T>();
+        self.times.comm_bytes += ((ranks - 1) * (2 * slice * t + std::mem::size_of_val(&side))) as u64;
+        self.times.comm += exchanged + gathered;
+        self.times.reduce_step += reduced + finished;
+        self.times.reduce_busy_ns.fetch_add((reduced + finished).as_nanos() as u64, Ordering::Relaxed);
+
+        let all = &self.side[..4 * ranks];
         self.stop_any = all.chunks(4).any(|s| s[3] != 0.0);
-        self.times.comm += t0.elapsed();
-        layout.blocks
+        // Losses summed in the tree's order over the blocks, as one process sums its shards.
+        let mut losses: Vec<f64> = all.chunks(4).take(blocks).map(|s| s[0]).collect();
+        for (a, b) in tree_shape(blocks) {
+            losses[a] += losses[b];
+        }
+        let blocks_side = || all.chunks(4).take(blocks);
+        StepStats {
+            m: blocks_side().map(|s| s[2] as usize).sum(),
+            loss_sum: losses.first().copied().unwrap_or(0.0),
+            correct: blocks_side().map(|s| s[1] as usize).sum(),
+        }
     }
 
     /// Forward pass over `data` (in shards of [`EVAL_SHARD`] rows): cost, hits and outputs.

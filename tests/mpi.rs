@@ -25,6 +25,9 @@ fn train_args(extra: &[&str]) -> Vec<String> {
         "64",
         "--epochs",
         "4",
+        // 8 shards per step, so that every rank of up to 8 has a block of its own.
+        "--shard-size",
+        "8",
         "--json",
         "--quiet",
     ]
@@ -55,13 +58,13 @@ fn digest(o: &Output) -> String {
 }
 
 #[test]
-fn one_two_and_four_ranks_give_the_bits_of_one_process() {
+fn one_to_four_ranks_give_the_bits_of_one_process() {
     let single = Command::new(bin()).args(train_args(&[])).output().unwrap();
     let want = digest(&single);
-    for ranks in [1, 2, 4] {
+    for ranks in [1, 2, 3, 4] {
         assert_eq!(digest(&mpirun(ranks, &train_args(&[]))), want, "{ranks} ranks");
     }
-    let adam = train_args(&["--optimizer", "adam", "--lr", "0.01", "--shard-size", "8"]);
+    let adam = train_args(&["--optimizer", "adam", "--lr", "0.01", "--shard-size", "16"]);
     let want = digest(&Command::new(bin()).args(&adam).output().unwrap());
     assert_eq!(digest(&mpirun(2, &adam)), want, "adam on 2 ranks");
 }
@@ -110,4 +113,38 @@ fn resume_with_another_rank_count_is_exact() {
     for ranks in [3, 4] {
         assert_eq!(digest(&mpirun(ranks, &resume)), want, "{ranks} ranks from {mid}");
     }
+}
+
+/// Issue 10: under real MPI a rank receives about `2 (R − 1)/R · 4P` bytes per step (the
+/// reduce-scatter along the tree plus the all-gather of finished slices), as `bench` reports.
+#[test]
+fn bench_reports_comm_bytes_of_a_reduce_scatter_at_four_ranks() {
+    let args: Vec<String> = [
+        "bench",
+        "--data",
+        digits().to_str().unwrap(),
+        "--hidden",
+        "200",
+        "--batch-size",
+        "256",
+        "--shards",
+        "8",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let o = mpirun(4, &args);
+    assert!(o.status.success(), "failed ({:?}): {}", o.status, String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let r = &v["results"][0];
+    assert_eq!(r["ranks"], 4);
+    let (params, bytes) = (r["params"].as_f64().unwrap(), r["comm_bytes"].as_f64().unwrap());
+    assert_eq!(params, (65 * 200 + 201 * 10) as f64);
+    let ring = 2.0 * 3.0 / 4.0 * 4.0 * params;
+    assert!(bytes >= ring && bytes <= 1.05 * ring, "{bytes} bytes per step, expected about {ring}");
 }

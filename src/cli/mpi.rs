@@ -38,6 +38,9 @@ impl Collective for Mpi {
     fn all_gather(&self, send: &[u8], recv: &mut [u8]) {
         self.world.all_gather_into(send, recv);
     }
+    fn all_to_all(&self, send: &[u8], recv: &mut [u8]) {
+        self.world.all_to_all_into(send, recv);
+    }
     fn broadcast(&self, buf: &mut [u8]) {
         self.world.process_at_rank(0).broadcast_into(buf);
     }

@@ -2,6 +2,7 @@
 //! collective with MPI's all-gather and broadcast semantics. R ranks must end with the bits of one
 //! process, for R = 1 to 5 and several shard counts (the MPI tests then check the real thing).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
 use shardprop::data::{Scale, ScalerFit};
@@ -15,6 +16,19 @@ struct Group {
     barrier: Barrier,
     slots: Mutex<Vec<Vec<u8>>>,
     size: usize,
+    /// Bytes each rank received from the other ranks through collectives.
+    received: Vec<AtomicUsize>,
+}
+
+impl Group {
+    fn new(size: usize) -> Arc<Self> {
+        Arc::new(Group {
+            barrier: Barrier::new(size),
+            slots: Mutex::new(vec![Vec::new(); size]),
+            size,
+            received: (0..size).map(|_| AtomicUsize::new(0)).collect(),
+        })
+    }
 }
 
 struct Rank {
@@ -37,6 +51,20 @@ impl Collective for Rank {
             for (r, s) in slots.iter().enumerate() {
                 recv[r * send.len()..(r + 1) * send.len()].copy_from_slice(s);
             }
+            self.group.received[self.rank].fetch_add(send.len() * (self.group.size - 1), Ordering::Relaxed);
+        }
+        self.group.barrier.wait();
+    }
+    fn all_to_all(&self, send: &[u8], recv: &mut [u8]) {
+        let block = send.len() / self.group.size;
+        self.group.slots.lock().unwrap()[self.rank] = send.to_vec();
+        self.group.barrier.wait();
+        {
+            let slots = self.group.slots.lock().unwrap();
+            for (r, s) in slots.iter().enumerate() {
+                recv[r * block..(r + 1) * block].copy_from_slice(&s[self.rank * block..(self.rank + 1) * block]);
+            }
+            self.group.received[self.rank].fetch_add(block * (self.group.size - 1), Ordering::Relaxed);
         }
         self.group.barrier.wait();
     }
@@ -47,6 +75,7 @@ impl Collective for Rank {
         self.group.barrier.wait();
         if self.rank != 0 {
             buf.copy_from_slice(&self.group.slots.lock().unwrap()[0]);
+            self.group.received[self.rank].fetch_add(buf.len(), Ordering::Relaxed);
         }
         self.group.barrier.wait();
     }
@@ -57,8 +86,7 @@ impl Collective for Rank {
 
 fn train(cfg: &TrainConfig, ranks: usize) -> Vec<String> {
     let data = Arc::new(classification_data(500, 10, 4, 21));
-    let group =
-        Arc::new(Group { barrier: Barrier::new(ranks), slots: Mutex::new(vec![Vec::new(); ranks]), size: ranks });
+    let group = Group::new(ranks);
     let handles: Vec<_> = (0..ranks)
         .map(|rank| {
             let (data, group, cfg) = (Arc::clone(&data), Arc::clone(&group), cfg.clone());
@@ -108,6 +136,48 @@ fn any_number_of_ranks_ends_with_the_bits_of_one_process() {
             for (r, got) in all.iter().enumerate() {
                 assert_eq!(got, &single[0], "batch {batch} shard {shard} {method:?}: rank {r} of {ranks}");
             }
+        }
+    }
+}
+
+/// Issue 10: the exchange is a reduce-scatter along the tree plus an all-gather of finished
+/// slices, so a rank receives about `2 (R − 1)/R · 4P` bytes per step (a ring all-reduce's
+/// volume), not the `(R − 1) · 4P` of an all-gather of block sums.
+#[test]
+fn a_rank_receives_two_r_minus_one_over_r_of_the_parameters_per_step() {
+    let data = Arc::new(classification_data(512, 10, 4, 5));
+    let sizes = [10, 200, 4];
+    let ranks = 4;
+    let group = Group::new(ranks);
+    let cfg = TrainConfig { epochs: 2, batch_size: 128, lr: 0.05, seed: 3, shard_size: 16, ..Default::default() };
+    let handles: Vec<_> = (0..ranks)
+        .map(|rank| {
+            let (data, group, cfg) = (Arc::clone(&data), Arc::clone(&group), cfg.clone());
+            std::thread::spawn(move || {
+                let scaler = ScalerFit::fit(data.as_ref(), Scale::Standard);
+                let net =
+                    Network::<f32>::new(&sizes, Activation::Tanh, Head::SoftmaxCrossEntropy, &mut rng::seeded(3, 0))
+                        .unwrap();
+                let params = net.n_params();
+                let mut t = Trainer::new(net, cfg, 1).unwrap();
+                t.set_collective(Arc::new(Rank { group: Arc::clone(&group), rank }));
+                // Count from the first step on (the start broadcasts the weights).
+                let before = group.received[rank].load(Ordering::Relaxed);
+                t.train(data.as_ref(), &scaler, |_| {}).unwrap();
+                let times = t.engine_mut().times();
+                let steps = times.steps as f64;
+                let delivered = (group.received[rank].load(Ordering::Relaxed) - before) as f64 / steps;
+                (params, times.comm_bytes as f64 / steps, delivered)
+            })
+        })
+        .collect();
+    for h in handles {
+        let (params, reported, delivered) = h.join().unwrap();
+        let ring = 2.0 * (ranks as f64 - 1.0) / ranks as f64 * 4.0 * params as f64;
+        // What the collectives delivered, counted by them, and what the engine reports.
+        for per_step in [delivered, reported] {
+            assert!(per_step.is_finite() && per_step >= ring, "{per_step} bytes per step, below the data ({ring})");
+            assert!(per_step <= 1.05 * ring, "{per_step} bytes per step, more than 1.05 × {ring}");
         }
     }
 }
