@@ -32,23 +32,17 @@ pub const CHUNK: usize = 256;
 /// Rows per shard in forward-only evaluation.
 pub const EVAL_SHARD: usize = CHUNK;
 
-/// The automatic shard size (`shard_size` 0, the default) keeps a step of up to this many
-/// examples in one shard.
-pub const AUTO_SHARD_ROWS: usize = 4096;
-
 /// Rows per shard for a step of `m` examples: the configured `shard_size`, raised so there are at
 /// most [`MAX_SHARDS`] shards. A function of `m` and `shard_size` only.
 ///
-/// `shard_size` 0 chooses for speed from `m` alone: one shard for a step of up to
-/// [`AUTO_SHARD_ROWS`] examples (every core then works inside its products, and there is one
-/// `Δ` to reduce), otherwise the fewest power-of-two number of shards of at most that many rows
-/// (so a full-batch step has enough shards to keep a pool busy without splitting products).
+/// `shard_size` 0 (the default) chooses for speed from `m` alone: one [`CHUNK`] of 256 rows per
+/// shard (so a step of up to 256 examples is one shard), raised for steps of more than
+/// `64 × 256` examples. Measured on W1–W3 (docs/PERFORMANCE.md): with fewer shards than threads
+/// the shards' products are split over the threads, and splitting one shard's products over
+/// many threads scales worse than giving each thread its own shard, while shards much smaller
+/// than a chunk make `Δ = δᵀ a` a memory-bound product with a full `Δ` per shard to reduce.
 pub fn shard_len(m: usize, shard_size: usize) -> usize {
-    let size = if shard_size == 0 {
-        if m <= AUTO_SHARD_ROWS { m.max(1) } else { m.div_ceil(m.div_ceil(AUTO_SHARD_ROWS).next_power_of_two()) }
-    } else {
-        shard_size
-    };
+    let size = if shard_size == 0 { CHUNK } else { shard_size };
     size.max(m.div_ceil(MAX_SHARDS))
 }
 
@@ -83,6 +77,8 @@ pub struct Engine<T: Float> {
     shard_size: usize,
     sums: Vec<GradSum<T>>,
     workspaces: Mutex<Vec<Workspace<T>>>,
+    /// Stacks of scratch sums for adding a worker's run of shards as the tree says.
+    scratch: Mutex<Vec<Vec<GradSum<T>>>>,
     grad: Option<Grad<T>>,
     times: StepTimes,
     dist: Option<Arc<dyn Collective>>,
@@ -175,6 +171,7 @@ impl<T: Float> Engine<T> {
             shard_size,
             sums: Vec::new(),
             workspaces: Mutex::new(Vec::new()),
+            scratch: Mutex::new(Vec::new()),
             grad: None,
             times: StepTimes { threads, ..StepTimes::default() },
             dist: None,
@@ -282,7 +279,7 @@ impl<T: Float> Engine<T> {
         scaler: &Scaler,
         idx: &[usize],
     ) -> (usize, Instant) {
-        let n = self.partial_sums(net, data, scaler, idx);
+        let (_, n) = self.partial_sums(net, data, scaler, idx);
         self.stop_any = self.stop_vote;
         let t0 = Instant::now();
         let bufs = &mut self.sums[..n];
@@ -291,66 +288,100 @@ impl<T: Float> Engine<T> {
         (n, t0)
     }
 
-    /// The parallel part of a step: each shard's `Δ_s` into its own buffer. Returns the number of
-    /// shards.
-    fn partial_sums(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> usize {
+    /// The parallel part of a step: the `Δ_s` of this process's shards (all of them, or this
+    /// rank's block), summed by runs of `g` consecutive shards into `self.sums[..groups]`.
+    /// Returns `(k, groups)`: the step's shard count and how many group sums there are.
+    ///
+    /// With enough shards to share evenly, a worker takes a run of `g` shards (a power of two,
+    /// aligned: a subtree of the fixed tree) and adds them as the tree says while they are in
+    /// cache, with a stack of `log₂ g` scratch sums, so only `groups` full `Δ` are left for the
+    /// reduction instead of one per shard ([`group_len`]). Otherwise ([`splits_products`]) every
+    /// shard is its own group and its products are split over the pool (tiles fixed by the
+    /// shapes). Either way the bits are those of the tree over single shards.
+    fn partial_sums(
+        &mut self,
+        net: &Network<T>,
+        data: &dyn Examples,
+        scaler: &Scaler,
+        idx: &[usize],
+    ) -> (usize, usize) {
         let m = idx.len();
         let len = shard_len(m, self.shard_size);
         let k = m.div_ceil(len);
+        let own = match &self.dist {
+            Some(c) => Blocks::new(k, c.size()).shards_of(c.rank()),
+            None => 0..k,
+        };
+        let split = splits_products(own.len(), self.threads);
+        let g = group_len(own.len(), self.threads);
+        let groups = own.len().div_ceil(g);
+        let depth = g.trailing_zeros() as usize;
         if self.sums.first().is_some_and(|s| !s.fits(net)) {
             self.sums.clear();
+            self.scratch.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
         }
-        while self.sums.len() < k {
+        while self.sums.len() < groups.max(1) {
             self.sums.push(GradSum::zeros(net));
         }
         if !self.grad.as_ref().is_some_and(|g| g.fits(net)) {
             self.grad = Some(Grad::zeros(net));
         }
-        let own = match &self.dist {
-            Some(c) => Blocks::new(k, c.size()).shards_of(c.rank()),
-            None => 0..k,
-        };
-        // Fewer shards than threads: every shard's products are split over the pool (tiles fixed
-        // by the shapes, so the bits stay). Otherwise each shard runs on one worker.
-        let split = own.len() < self.threads;
+        // Groups that can run at once: one per thread, or, when products are split, every shard
+        // (a worker waiting inside a split product may take up another shard; there are fewer
+        // than four per thread then).
+        let running = if split { groups.max(1) } else { self.threads.min(groups.max(1)) };
         {
-            // One workspace per shard that can run at once, made before the parallel section so
-            // that a steady-state step never allocates. At most min(shards, threads) run at once:
-            // a worker waiting inside a split product may take up another shard, but there are
-            // fewer shards than threads then.
+            // One workspace (and scratch stack) per group that can run at once, made before the
+            // parallel section so that a steady-state step never allocates.
             let rows = len.min(CHUNK);
             let mut pool = self.workspaces.lock().unwrap_or_else(|p| p.into_inner());
             let fitting = pool.iter().filter(|ws| ws.fits(net, rows)).count();
-            for _ in fitting..self.threads.min(own.len().max(1)) {
+            for _ in fitting..running {
                 pool.push(Workspace::new(net, rows));
+            }
+            let scratch = self.scratch.get_mut().unwrap_or_else(|p| p.into_inner());
+            while scratch.len() < running {
+                scratch.push(Vec::new());
+            }
+            for stack in scratch.iter_mut() {
+                while stack.len() < depth {
+                    stack.push(GradSum::zeros(net));
+                }
             }
         }
         let first = own.start;
-        let (sums, workspaces, times) = (&mut self.sums[own], &self.workspaces, &self.times);
+        let (workspaces, scratch, times) = (&self.workspaces, &self.scratch, &self.times);
+        let sums = &mut self.sums[..groups];
         let started = Instant::now();
         self.pool.install(|| {
-            sums.par_iter_mut().enumerate().for_each(|(s, sum)| {
-                let s = first + s;
-                let rows = &idx[s * len..((s + 1) * len).min(m)];
+            sums.par_iter_mut().enumerate().for_each(|(j, sum)| {
                 let mut ws = take_workspace(workspaces, net, len.min(CHUNK));
                 ws.set_split(split);
                 ws.set_busy(Arc::clone(&times.tiles_busy_ns));
-                // A shard larger than a chunk is done chunk by chunk in order, adding into its Δ.
-                for (c, chunk) in rows.chunks(CHUNK).enumerate() {
-                    let t0 = Instant::now();
-                    gather(&mut ws, data, scaler, chunk, split);
-                    net.forward(&mut ws, chunk.len());
-                    let t1 = Instant::now();
-                    net.backward(&mut ws, chunk.len(), sum, c > 0);
-                    times.add_busy(t1 - t0, t1.elapsed());
-                }
+                let mut stack = scratch.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+                let end = own.end;
+                // Shard `s`'s Δ into `out`; a shard larger than a chunk is done chunk by chunk
+                // in order, adding into its Δ.
+                let mut shard = |s: usize, out: &mut GradSum<T>| {
+                    let rows = &idx[s * len..((s + 1) * len).min(m)];
+                    for (c, chunk) in rows.chunks(CHUNK).enumerate() {
+                        let t0 = Instant::now();
+                        gather(&mut ws, data, scaler, chunk, split);
+                        net.forward(&mut ws, chunk.len());
+                        let t1 = Instant::now();
+                        net.backward(&mut ws, chunk.len(), out, c > 0);
+                        times.add_busy(t1 - t0, t1.elapsed());
+                    }
+                };
+                subtree(first + j * g, g, end, sum, &mut stack, &mut shard);
+                scratch.lock().unwrap_or_else(|p| p.into_inner()).push(stack);
                 workspaces.lock().unwrap_or_else(|p| p.into_inner()).push(ws);
             });
         });
         self.times.parallel += started.elapsed();
         self.times.steps += 1;
         data.rows_read(m);
-        k
+        (k, groups)
     }
 
     /// One optimiser step over the examples `idx`: the shards' `Δ` in parallel as in
@@ -418,15 +449,16 @@ impl<T: Float> Engine<T> {
     /// (`comm_bytes`), against `(R − 1) P` for an all-gather of block sums.
     fn distributed_d(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> StepStats {
         let c = Arc::clone(self.dist.as_ref().expect("distributed"));
-        let k = self.partial_sums(net, data, scaler, idx);
+        let (k, groups) = self.partial_sums(net, data, scaler, idx);
         let (ranks, rank) = (c.size(), c.rank());
         let layout = Blocks::new(k, ranks);
         let own = layout.shards_of(rank);
         let t0 = Instant::now();
         let busy = &self.times.step_busy_ns;
         if !own.is_empty() {
-            let block = &mut self.sums[own.clone()];
-            self.pool.install(|| tree_levels(block, layout.block, busy));
+            // The rest of this rank's subtree, over its group sums.
+            let block = &mut self.sums[..groups];
+            self.pool.install(|| tree_levels(block, groups, busy));
         }
         let p = net.n_params();
         let slice = p.div_ceil(ranks).max(1);
@@ -436,14 +468,14 @@ impl<T: Float> Engine<T> {
         // The block sum, flat (layer after layer), padded with zeros to R slices.
         let mut at = 0;
         if !own.is_empty() {
-            for d in &self.sums[own.start].dw {
+            for d in &self.sums[0].dw {
                 let d = d.as_slice().expect("contiguous");
                 self.send[at..at + d.len()].copy_from_slice(d);
                 at += d.len();
             }
         }
         self.send[at..].fill(T::zero());
-        let mine = if own.is_empty() { None } else { Some(&self.sums[own.start]) };
+        let mine = if own.is_empty() { None } else { Some(&self.sums[0]) };
         let side = [
             mine.map_or(0.0, |s| s.loss),
             mine.map_or(0.0, |s| s.correct as f64),
@@ -513,7 +545,7 @@ impl<T: Float> Engine<T> {
         let n = data.len();
         let mut outputs = Array2::<f32>::zeros((n, net.n_outputs()));
         let workspaces = &self.workspaces;
-        let split = n.div_ceil(EVAL_SHARD) < self.threads;
+        let split = splits_products(n.div_ceil(EVAL_SHARD), self.threads);
         let mut parts: Vec<(f64, usize)> = Vec::new();
         self.pool.install(|| {
             outputs
@@ -546,6 +578,61 @@ fn take_workspace<T: Float>(pool: &Mutex<Vec<Workspace<T>>>, net: &Network<T>, r
         pool.iter().position(|ws| ws.fits(net, rows)).map(|i| pool.swap_remove(i))
     };
     found.unwrap_or_else(|| Workspace::new(net, rows))
+}
+
+/// Whether a step with `k` shards (of this process) on `threads` threads splits each shard's
+/// products over the threads: when there are fewer shards than threads, or too few to share
+/// evenly (not a multiple of the thread count and under four per thread). Scheduling only.
+pub fn splits_products(k: usize, threads: usize) -> bool {
+    let t = threads.max(1);
+    k < t || (k % t != 0 && k < 4 * t)
+}
+
+/// Shards per worker run for `k` shards on `threads` threads (when products are not split): the
+/// largest power of two that cuts the shards into runs of equal length, as many per thread,
+/// else one that leaves at least four runs per thread (so they still balance), else 1. Only the
+/// scheduling depends on it, never the bits.
+pub fn group_len(k: usize, threads: usize) -> usize {
+    let t = threads.max(1);
+    if splits_products(k, t) {
+        return 1;
+    }
+    let pow2_below = |x: usize| if x == 0 { 0 } else { 1 << (usize::BITS - 1 - x.leading_zeros()) };
+    let mut g = pow2_below(k / t);
+    while g > 1 && (k % g != 0 || (k / g) % t != 0) {
+        g /= 2;
+    }
+    if g > 1 { g } else { pow2_below(k / (4 * t)).max(1) }
+}
+
+/// The sum of shards `s..s + g` (those below `end`) into `out`, in the fixed tree's order:
+/// the left half into `out`, the right half into the next scratch sum, then one addition. `g`
+/// is a power of two and `s` a multiple of it, so this is a subtree of
+/// [`crate::grad::tree_shape`].
+fn subtree<T: Float>(
+    s: usize,
+    g: usize,
+    end: usize,
+    out: &mut GradSum<T>,
+    stack: &mut [GradSum<T>],
+    shard: &mut impl FnMut(usize, &mut GradSum<T>),
+) {
+    if g == 1 {
+        shard(s, out);
+        return;
+    }
+    let half = g / 2;
+    subtree(s, half, end, out, stack, shard);
+    if s + half < end {
+        let (tmp, rest) = stack.split_first_mut().expect("a scratch sum per level");
+        subtree(s + half, half, end, tmp, rest, shard);
+        for (x, y) in out.dw.iter_mut().zip(&tmp.dw) {
+            *x += y;
+        }
+        out.loss += tmp.loss;
+        out.correct += tmp.correct;
+        out.m += tmp.m;
+    }
 }
 
 /// Copies the shard's rows into the workspace: scaled features into `acts[0]`, targets into `y`.

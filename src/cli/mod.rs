@@ -236,8 +236,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Rows per shard; part of the result (fixes the summation order). 0 (the default): chosen
-    /// from the batch size alone for speed, the same on every machine: one shard per step of up
-    /// to 4096 examples, otherwise the fewest power-of-two count of shards of at most 4096 rows.
+    /// from the batch size alone for speed, the same on every machine: 256 rows (a step of up to
+    /// 256 examples is one shard), more when a step would have over 64 shards.
     #[arg(long, default_value_t = 0)]
     pub shard_size: usize,
     /// Seed for initialisation and shuffling.

@@ -125,7 +125,7 @@ fn split_products_give_the_same_bits_for_1_2_3_4_7_and_16_threads() {
         t.train(&data, &scaler, |_| {}).unwrap();
         t.into_network()
     };
-    for (batch, shard, shards) in [(600, 0, 1), (600, 600, 1), (600, 300, 2), (640, 10, 64), (0, 0, 1)] {
+    for (batch, shard, shards) in [(600, 600, 1), (600, 300, 2), (600, 0, 3), (640, 10, 64), (0, 0, 8)] {
         let m: usize = if batch == 0 { 2000 } else { batch };
         assert_eq!(m.div_ceil(shard_len(m, shard)), shards, "batch {batch} shard {shard}");
         let cfg =
@@ -146,15 +146,33 @@ fn split_products_give_the_same_bits_for_1_2_3_4_7_and_16_threads() {
 
 #[test]
 fn the_automatic_shard_size_depends_on_the_batch_alone() {
-    use shardprop::engine::{AUTO_SHARD_ROWS, MAX_SHARDS, shard_len};
-    assert_eq!(shard_len(32, 0), 32, "a small step is one shard");
-    assert_eq!(shard_len(1024, 0), 1024);
-    assert_eq!(shard_len(AUTO_SHARD_ROWS, 0), AUTO_SHARD_ROWS);
-    // Above it: a power-of-two count of shards of at most AUTO_SHARD_ROWS rows.
-    assert_eq!(60_000usize.div_ceil(shard_len(60_000, 0)), 16);
-    assert!(shard_len(60_000, 0) <= AUTO_SHARD_ROWS);
-    assert_eq!((AUTO_SHARD_ROWS + 1).div_ceil(shard_len(AUTO_SHARD_ROWS + 1, 0)), 2);
-    assert_eq!(10_000_000usize.div_ceil(shard_len(10_000_000, 0)), MAX_SHARDS);
-    assert_eq!(shard_len(0, 0), 1);
+    use shardprop::engine::{CHUNK, MAX_SHARDS, shard_len};
+    let shards = |m: usize| m.div_ceil(shard_len(m, 0));
+    assert_eq!(shards(32), 1, "a small step is one shard");
+    assert_eq!(shards(CHUNK), 1);
+    assert_eq!((shards(CHUNK + 1), shards(1024)), (2, 4), "one chunk of rows per shard");
+    assert_eq!(shards(MAX_SHARDS * CHUNK), MAX_SHARDS);
+    assert_eq!(shards(60_000), MAX_SHARDS, "full batch: at most 64 shards");
+    assert_eq!(shard_len(60_000, 0), 938);
+    assert_eq!(shards(0), 0);
     assert_eq!(shard_len(100, 16), 16, "an explicit size is kept");
+}
+
+#[test]
+fn runs_of_shards_are_aligned_power_of_two_subtrees_shared_evenly() {
+    use shardprop::engine::{group_len, splits_products};
+    // Fewer shards than threads, or too few to share evenly: products are split instead.
+    assert!(splits_products(1, 2) && splits_products(3, 2) && splits_products(4, 16));
+    assert!(!splits_products(4, 2) && !splits_products(9, 2) && !splits_products(64, 16));
+    assert_eq!(group_len(4, 2), 2, "W2 at 2 threads: one run of two shards per thread");
+    assert_eq!(group_len(64, 2), 32);
+    assert_eq!(group_len(64, 16), 4);
+    assert_eq!(group_len(64, 3), 4, "no even split: at least four runs per thread");
+    assert_eq!(group_len(43, 1), 8);
+    assert_eq!(group_len(9, 2), 1);
+    assert_eq!(group_len(3, 2), 1);
+    for (k, t) in [(4usize, 2usize), (64, 2), (64, 16), (64, 3), (43, 1), (9, 2), (100, 7)] {
+        let g = group_len(k, t);
+        assert!(g.is_power_of_two() && g <= k, "k {k} threads {t}: {g}");
+    }
 }
