@@ -585,7 +585,7 @@ fn take_workspace<T: Float>(pool: &Mutex<Vec<Workspace<T>>>, net: &Network<T>, r
 /// evenly (not a multiple of the thread count and under four per thread). Scheduling only.
 pub fn splits_products(k: usize, threads: usize) -> bool {
     let t = threads.max(1);
-    k < t || (k % t != 0 && k < 4 * t)
+    k < t || (!k.is_multiple_of(t) && k < 4 * t)
 }
 
 /// Shards per worker run for `k` shards on `threads` threads (when products are not split): the
@@ -599,7 +599,7 @@ pub fn group_len(k: usize, threads: usize) -> usize {
     }
     let pow2_below = |x: usize| if x == 0 { 0 } else { 1 << (usize::BITS - 1 - x.leading_zeros()) };
     let mut g = pow2_below(k / t);
-    while g > 1 && (k % g != 0 || (k / g) % t != 0) {
+    while g > 1 && (!k.is_multiple_of(g) || !(k / g).is_multiple_of(t)) {
         g /= 2;
     }
     if g > 1 { g } else { pow2_below(k / (4 * t)).max(1) }
