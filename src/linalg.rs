@@ -85,7 +85,7 @@ pub fn kernel() -> Kernel {
 pub const MIN_TILE_FLOPS: usize = 1 << 24;
 /// Output elements a tile should at least hold when the work is mostly elementwise (a product
 /// with a short summed dimension followed by `g'`).
-pub const MIN_TILE_ELEMS: usize = 1 << 13;
+pub const MIN_TILE_ELEMS: usize = 1 << 12;
 /// At most this many tiles per product.
 pub const MAX_TILES: usize = 64;
 /// Tiles are at least this many columns wide.
