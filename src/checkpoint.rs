@@ -27,8 +27,9 @@ use crate::{Network, atomic};
 
 /// The first 8 bytes of every checkpoint.
 pub const MAGIC: &[u8; 8] = b"SHPCKPT\0";
-/// The format version this build writes; it reads exactly this version.
-pub const VERSION: u32 = 1;
+/// The format version this build writes. It also reads version 1, whose `shard_size` 0 meant
+/// one-row shards (version 2's 0 is the automatic size, [`crate::engine::shard_len`]).
+pub const VERSION: u32 = 2;
 const HEADER_LEN: usize = 24;
 /// Refuse payloads claiming more than this (a damaged length must not allocate wildly).
 const MAX_PAYLOAD: u64 = 1 << 36;
@@ -89,7 +90,7 @@ impl Checkpoint {
             ));
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != VERSION {
+        if version != VERSION && version != 1 {
             let hint = if version > VERSION {
                 "written by a newer shardprop; upgrade to read it"
             } else {
@@ -115,10 +116,14 @@ impl Checkpoint {
         if crc32fast::hash(payload) != crc {
             return Err(Error::format(path, "checksum mismatch (file is damaged or truncated)"));
         }
-        let (ckpt, used): (Self, usize) = bincode::serde::decode_from_slice(payload, bincode::config::standard())
-            .map_err(|e| Error::format(path, format!("payload does not decode: {e}")))?;
+        let (mut ckpt, used): (Self, usize) =
+            bincode::serde::decode_from_slice(payload, bincode::config::standard())
+                .map_err(|e| Error::format(path, format!("payload does not decode: {e}")))?;
         if used != payload.len() {
             return Err(Error::format(path, format!("payload has {} trailing bytes", payload.len() - used)));
+        }
+        if version == 1 && ckpt.config.shard_size == 0 {
+            ckpt.config.shard_size = 1;
         }
         ckpt.validate(path)?;
         Ok(ckpt)

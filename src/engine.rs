@@ -2,12 +2,14 @@
 //! `D = Δ/m`, and forward-only evaluation.
 //!
 //! Determinism: a step's `m` examples are cut into shards whose boundaries depend only on `m` and
-//! the shard size ([`shard_len`]); each shard's `Δ_s` is computed from that shard's rows alone,
-//! into its own buffer, by one worker or, when the step has fewer shards than threads, by several
-//! sharing each product in output tiles fixed by the shapes ([`crate::linalg::matmul`]); the reducer then adds the `Δ_s` in a fixed pairwise tree
+//! the shard size ([`shard_len`]). Each shard's `Δ_s` is computed from that shard's rows alone:
+//! by one worker, which adds a run of consecutive shards as the tree says ([`group_len`]), or,
+//! when the step has fewer shards than threads or too few to share evenly
+//! ([`splits_products`]), by several threads sharing each product in output tiles fixed by the
+//! shapes ([`crate::linalg::matmul`]). The reducer adds the sums in a fixed pairwise tree
 //! ([`crate::grad::tree_shape`]) whose shape depends on the number of shards alone. Which thread
-//! ran which shard never enters the arithmetic, so the weights are bitwise the same for any thread
-//! count (and, since blocks of the tree are subtrees, for any number of processes).
+//! ran which shard or tile never enters the arithmetic, so the weights are bitwise the same for
+//! any thread count (and, since blocks of the tree are subtrees, for any number of processes).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -91,6 +93,8 @@ pub struct Engine<T: Float> {
     dflat: Vec<T>,
     /// Every rank's (loss, hits, examples, stop vote).
     side: Vec<f64>,
+    /// The blocks' losses, summed in the tree's order.
+    losses: Vec<f64>,
     stop_vote: bool,
     stop_any: bool,
 }
@@ -179,6 +183,7 @@ impl<T: Float> Engine<T> {
             recv: Vec::new(),
             dflat: Vec::new(),
             side: Vec::new(),
+            losses: Vec::new(),
             stop_vote: false,
             stop_any: false,
         })
@@ -237,6 +242,16 @@ impl<T: Float> Engine<T> {
     /// `D^(l) = Δ^(l)/m` over the examples `idx` of `data`: shards in parallel, then the ordered
     /// reduction. Allocates only the first time (or when the network or shard shape grows).
     pub fn gradient(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> &Grad<T> {
+        if idx.is_empty() {
+            // No examples: `D = 0` (every rank has the same empty batch, so none exchanges).
+            let grad = self.grad.get_or_insert_with(|| Grad::zeros(net));
+            if !grad.fits(net) {
+                *grad = Grad::zeros(net);
+            }
+            grad.d.iter_mut().for_each(|d| d.fill(T::zero()));
+            (grad.m, grad.loss_sum, grad.correct) = (0, 0.0, 0);
+            return grad;
+        }
         if self.dist.is_some() {
             let stats = self.distributed_d(net, data, scaler, idx);
             let t0 = Instant::now();
@@ -265,7 +280,9 @@ impl<T: Float> Engine<T> {
         let stats = finish(sums);
         (grad.m, grad.loss_sum, grad.correct) = (stats.m, stats.loss_sum, stats.correct);
         self.times.reduce_step += t0.elapsed();
-        self.times.reduce_busy_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        // Wall time of a pass the whole pool ran: as busy time summed over threads.
+        let busy_ns = t0.elapsed().as_nanos() as u64 * self.threads as u64;
+        self.times.reduce_busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
         grad
     }
 
@@ -357,8 +374,12 @@ impl<T: Float> Engine<T> {
             sums.par_iter_mut().enumerate().for_each(|(j, sum)| {
                 let mut ws = take_workspace(workspaces, net, len.min(CHUNK));
                 ws.set_split(split);
-                ws.set_busy(Arc::clone(&times.tiles_busy_ns));
-                let mut stack = scratch.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+                ws.set_busy(Some(Arc::clone(&times.tiles_busy_ns)));
+                // Made above: a run that does not split its products never enters rayon, so at
+                // most `running` runs hold a stack at once.
+                let mut stack =
+                    scratch.lock().unwrap_or_else(|p| p.into_inner()).pop().expect("a scratch stack per running run");
+                debug_assert!(stack.len() >= depth);
                 let end = own.end;
                 // Shard `s`'s Δ into `out`; a shard larger than a chunk is done chunk by chunk
                 // in order, adding into its Δ.
@@ -398,6 +419,10 @@ impl<T: Float> Engine<T> {
         opt: &mut Optimizer<T>,
         lr: f64,
     ) -> StepStats {
+        if idx.is_empty() {
+            // No examples, no step (every rank has the same empty batch).
+            return StepStats::default();
+        }
         if self.dist.is_some() {
             let stats = self.distributed_d(net, data, scaler, idx);
             let t0 = Instant::now();
@@ -523,12 +548,16 @@ impl<T: Float> Engine<T> {
         self.times.comm_bytes += ((ranks - 1) * (2 * slice * t + std::mem::size_of_val(&side))) as u64;
         self.times.comm += exchanged + gathered;
         self.times.reduce_step += reduced + finished;
-        self.times.reduce_busy_ns.fetch_add((reduced + finished).as_nanos() as u64, Ordering::Relaxed);
+        // Wall time of passes the whole pool ran: as busy time summed over threads.
+        let busy_ns = (reduced + finished).as_nanos() as u64 * self.threads as u64;
+        self.times.reduce_busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
 
         let all = &self.side[..4 * ranks];
         self.stop_any = all.chunks(4).any(|s| s[3] != 0.0);
         // Losses summed in the tree's order over the blocks, as one process sums its shards.
-        let mut losses: Vec<f64> = all.chunks(4).take(blocks).map(|s| s[0]).collect();
+        let losses = &mut self.losses;
+        losses.clear();
+        losses.extend(all.chunks(4).take(blocks).map(|s| s[0]));
         for (a, b) in tree_shape(blocks) {
             losses[a] += losses[b];
         }
@@ -556,6 +585,7 @@ impl<T: Float> Engine<T> {
                     let rows: Vec<usize> = (s * EVAL_SHARD..s * EVAL_SHARD + out.nrows()).collect();
                     let mut ws = take_workspace(workspaces, net, EVAL_SHARD);
                     ws.set_split(split);
+                    ws.set_busy(None); // evaluation is not a training step
                     gather(&mut ws, data, scaler, &rows, split);
                     net.forward(&mut ws, rows.len());
                     let (h, y) = ws.output_and_targets(rows.len());

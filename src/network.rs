@@ -286,8 +286,9 @@ impl<T: Float> Workspace<T> {
 
     /// Counts the time of this workspace's product tiles, summed over the threads that run
     /// them: forward tiles into `busy[0]`, backprop tiles into `busy[1]` (nanoseconds).
-    pub fn set_busy(&mut self, busy: Arc<[AtomicU64; 2]>) {
-        self.busy = Some(busy);
+    /// `None` stops counting.
+    pub fn set_busy(&mut self, busy: Option<Arc<[AtomicU64; 2]>>) {
+        self.busy = busy;
     }
 
     /// Whether these buffers fit shards of `rows` examples of `net`.

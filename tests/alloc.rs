@@ -6,8 +6,8 @@
 //! * the engine, the network and the optimisers allocate nothing per step (buffers are made by
 //!   the first steps and reused);
 //! * the `gemm` kernel allocates its packing buffers on every call (it has no reusable scratch
-//!   in this version): at most two allocations per kernel call (one per output tile), and it
-//!   does allocate, so the bound is not vacuous.
+//!   in this version): at most two allocations per kernel call (each output tile of a product is
+//!   one call), and it does allocate, so the bound is not vacuous.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -503,6 +503,16 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
     if workloads.is_empty() {
         bail!("--workload {:?}: expected W1, W2, W3 or all", a.workload);
     }
+    let (inputs, outputs) = (train.examples().n_features(), train.task().n_outputs());
+    if let Some(w) = workloads.iter().find(|w| w.sizes[0] != inputs || w.sizes[w.sizes.len() - 1] != outputs) {
+        bail!(
+            "{}: has {inputs} features and {outputs} outputs, but {} is {:?} (MNIST-shaped); \
+             benchmark your own network on it with --hidden (and --batch-size, --activation, --loss)",
+            data_path.display(),
+            w.name,
+            w.sizes
+        );
+    }
     if a.shards == Some(0) {
         bail!("--shards: at least 1");
     }

@@ -269,3 +269,52 @@ fn predict_takes_rows_without_a_target_column() {
     assert_eq!(e.status.code(), Some(2));
     assert!(stderr(&e).contains("unlabeled.csv:2:13: label \"0.2\" was never seen in training"), "{}", stderr(&e));
 }
+
+/// Issue 10: `bench` on the user's own network and data, with the JSON fields scripts read.
+#[test]
+fn bench_runs_your_own_network_and_refuses_w1_w3_on_other_data() {
+    let digits = datasets().join("digits.csv");
+    let d = digits.to_str().unwrap();
+    let o = shardprop(&[
+        "bench",
+        "--data",
+        d,
+        "--hidden",
+        "40,20",
+        "--batch-size",
+        "300",
+        "--activation",
+        "relu",
+        "--loss",
+        "cross-entropy",
+        "--threads",
+        "1,2",
+        "--epochs",
+        "1",
+        "--json",
+    ]);
+    let v = json(&o);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for r in results {
+        assert_eq!(r["workload"], "custom");
+        // 64-40-20-10 with bias columns.
+        assert_eq!(r["params"], 65 * 40 + 41 * 20 + 21 * 10);
+        assert_eq!((r["shard_rows"].as_u64(), r["shards"].as_u64()), (Some(256), Some(2)), "{r}");
+        assert_eq!(r["comm_bytes"], 0.0);
+        for field in ["busy_forward", "busy_backprop", "busy_reduce_step", "examples_per_sec", "forward"] {
+            let x = r[field].as_f64().unwrap_or(f64::NAN);
+            assert!((0.0..=1.0).contains(&x) || (field == "examples_per_sec" && x > 0.0), "{field} = {x}");
+        }
+    }
+    assert_eq!(results[0]["params_digest"], results[1]["params_digest"], "thread counts must not change the bits");
+    assert!(results[0]["busy_forward"].as_f64().unwrap() > 0.0, "tile time was counted");
+
+    let o = shardprop(&["bench", "--data", d, "--epochs", "1", "--threads", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("digits.csv: has 64 features and 10 outputs, but W1 is [784, 128, 10]") && e.contains("--hidden"),
+        "{e}"
+    );
+}

@@ -176,3 +176,26 @@ fn runs_of_shards_are_aligned_power_of_two_subtrees_shared_evenly() {
         assert!(g.is_power_of_two() && g <= k, "k {k} threads {t}: {g}");
     }
 }
+
+#[test]
+fn a_step_without_examples_is_no_step_and_no_panic() {
+    use shardprop::optim::Optimizer;
+    use shardprop::{Engine, optim::Method};
+    let data = classification_data(50, 12, 5, 3);
+    let scaler = ScalerFit::fit(&data, Scale::Standard);
+    let mut net = Network::<f32>::new(&[12, 7, 5], Activation::Tanh, Head::SigmoidMse, &mut rng::seeded(2, 0)).unwrap();
+    let before = net.params_digest();
+    for threads in [1, 3] {
+        let mut engine = Engine::<f32>::new(threads, 0).unwrap();
+        // A real step first, so that stale sums would show if the empty one read them.
+        let idx: Vec<usize> = (0..20).collect();
+        assert_eq!(engine.gradient(&net, &data, &scaler, &idx).m, 20);
+        let g = engine.gradient(&net, &data, &scaler, &[]);
+        assert_eq!((g.m, g.loss_sum, g.correct), (0, 0.0, 0));
+        assert!(g.d.iter().all(|d| d.iter().all(|&v| v == 0.0)));
+        let mut opt = Optimizer::new(Method::GradientDescent, 0.0, &net);
+        let stats = engine.step(&mut net, &data, &scaler, &[], &mut opt, 0.5);
+        assert_eq!(stats.m, 0);
+        assert_eq!(net.params_digest(), before, "an empty step must not move the weights");
+    }
+}

@@ -84,7 +84,7 @@ impl Collective for Rank {
     }
 }
 
-fn train(cfg: &TrainConfig, ranks: usize) -> Vec<String> {
+fn train(cfg: &TrainConfig, ranks: usize, threads: usize) -> Vec<String> {
     let data = Arc::new(classification_data(500, 10, 4, 21));
     let group = Group::new(ranks);
     let handles: Vec<_> = (0..ranks)
@@ -101,7 +101,7 @@ fn train(cfg: &TrainConfig, ranks: usize) -> Vec<String> {
                     &mut rng::seeded(seed, 0),
                 )
                 .unwrap();
-                let mut t = Trainer::new(net, cfg, 1).unwrap();
+                let mut t = Trainer::new(net, cfg, threads).unwrap();
                 if ranks > 1 {
                     t.set_collective(Arc::new(Rank { group, rank }));
                 }
@@ -130,11 +130,15 @@ fn any_number_of_ranks_ends_with_the_bits_of_one_process() {
             optimizer: method,
             ..Default::default()
         };
-        let single = train(&cfg, 1);
-        for ranks in [2, 3, 4, 5] {
-            let all = train(&cfg, ranks);
+        let single = train(&cfg, 1, 1);
+        // Ranks of one thread, and ranks whose threads split products or sum runs of shards.
+        for (ranks, threads) in [(2, 1), (3, 1), (4, 1), (5, 1), (2, 2), (3, 3), (2, 5)] {
+            let all = train(&cfg, ranks, threads);
             for (r, got) in all.iter().enumerate() {
-                assert_eq!(got, &single[0], "batch {batch} shard {shard} {method:?}: rank {r} of {ranks}");
+                assert_eq!(
+                    got, &single[0],
+                    "batch {batch} shard {shard} {method:?}: rank {r} of {ranks}, {threads} threads each"
+                );
             }
         }
     }

@@ -90,8 +90,19 @@ fn checkpoints_round_trip_and_damage_is_refused_with_its_own_message() {
     magic[1] = b'?';
     assert!(err(&magic).contains("bad magic"));
     let mut future = bytes.clone();
-    future[8] = 2;
-    assert!(err(&future).contains("format version 2, this build reads version 1 (written by a newer shardprop"));
+    future[8] = 3;
+    assert!(err(&future).contains("format version 3, this build reads version 2 (written by a newer shardprop"));
+    // Version 1 (before the automatic shard size): its shard size 0 meant one-row shards, and
+    // still does; any other shard size is kept.
+    assert_eq!(c.config.shard_size, 0);
+    let mut v1 = bytes.clone();
+    v1[8] = 1;
+    assert_eq!(Checkpoint::from_bytes(&p, &v1).unwrap().config.shard_size, 1);
+    let c16 = Checkpoint { config: TrainConfig { shard_size: 16, ..TrainConfig::default() }, ..c.clone() };
+    let mut v1 = c16.to_bytes().unwrap();
+    assert_eq!(Checkpoint::from_bytes(&p, &v1).unwrap().config.shard_size, 16);
+    v1[8] = 1;
+    assert_eq!(Checkpoint::from_bytes(&p, &v1).unwrap().config.shard_size, 16);
     // No temp files are left behind by a save.
     let left: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 1, "{left:?}");
