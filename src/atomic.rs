@@ -1,6 +1,13 @@
 //! Atomic, durable file replacement: write a temp file in the target's directory, fsync it,
 //! rename it over the target, fsync the directory. A crash at any moment leaves either the old
 //! file or the new one, never a mix.
+//!
+//! Only a regular file (or a path that does not exist yet) is replaced so. A symbolic link is
+//! followed and the file it points to is replaced (the link stays a link). Anything else that
+//! exists at the path (a device such as `/dev/null`, a FIFO, a socket) is written in place:
+//! renaming over it would destroy it (run as root, a temp+rename once replaced `/dev/null` with a
+//! regular file). A temp file is removed whenever the write does not complete, including when the
+//! flush, the fsync or the rename fails (a full disk must not be left full).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -10,21 +17,50 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
-/// A temp file that becomes `target` on [`AtomicFile::commit`] and is removed if dropped first.
+/// A temp file that becomes `target` on [`AtomicFile::commit`] and is removed if dropped first
+/// (or, for a target that is not a regular file, the target itself opened for writing).
 pub struct AtomicFile {
     target: PathBuf,
-    tmp: PathBuf,
+    /// The temp file, until it is renamed over the target; `None` when writing in place.
+    tmp: Option<PathBuf>,
     file: Option<BufWriter<File>>,
 }
 
+/// How `path` is to be written: `Ok(Some(real))` replaces the regular (or missing) file `real`
+/// (the path with symbolic links followed), `Ok(None)` writes in place.
+fn resolve(path: &Path) -> Result<Option<PathBuf>> {
+    let mut real = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&real) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(real)),
+            Err(e) => return Err(Error::io(&real, e)),
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = fs::read_link(&real).map_err(|e| Error::io(&real, e))?;
+                real = if to.is_absolute() { to } else { parent_dir(&real).join(to) };
+            }
+            Ok(m) if m.file_type().is_file() => return Ok(Some(real)),
+            Ok(m) if m.file_type().is_dir() => {
+                return Err(Error::io(path, std::io::Error::other("is a directory, not a file")));
+            }
+            Ok(_) => return Ok(None),
+        }
+    }
+    Err(Error::io(path, std::io::Error::other("too many levels of symbolic links")))
+}
+
 impl AtomicFile {
-    /// Creates the temp file beside `target`.
+    /// Creates the temp file beside `target` (beside the file a symbolic link points to), or
+    /// opens `target` itself when it is a device, FIFO or socket.
     pub fn create(target: &Path) -> Result<Self> {
-        let dir = parent_dir(target);
-        let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let Some(real) = resolve(target)? else {
+            let file = fs::OpenOptions::new().write(true).open(target).map_err(|e| Error::io(target, e))?;
+            return Ok(Self { target: target.to_path_buf(), tmp: None, file: Some(BufWriter::new(file)) });
+        };
+        let dir = parent_dir(&real);
+        let name = real.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        Ok(Self { target: target.to_path_buf(), tmp, file: Some(BufWriter::with_capacity(1 << 20, file)) })
+        Ok(Self { target: real, tmp: Some(tmp), file: Some(BufWriter::with_capacity(1 << 20, file)) })
     }
 
     /// The writer.
@@ -59,32 +95,56 @@ impl AtomicFile {
         Ok(())
     }
 
-    /// Flushes, fsyncs, renames over the target and fsyncs the directory.
+    /// Flushes, fsyncs, renames over the target and fsyncs the directory (in place: flushes).
+    /// If any of it fails the temp file is removed and the target is left as it was.
     pub fn commit(mut self) -> Result<()> {
         let file = self.file.take().expect("commit once");
         let file = file.into_inner().map_err(|e| Error::io(&self.target, e.into_error()))?;
+        let Some(tmp) = &self.tmp else {
+            return Ok(()); // a device or FIFO: nothing to make durable, nothing to rename
+        };
+        if hook_fails_at("fsync") {
+            return Err(Error::io(&self.target, injected_full()));
+        }
         file.sync_all().map_err(|e| Error::io(&self.target, e))?;
         drop(file);
-        fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        if hook_fails_at("rename") {
+            return Err(Error::io(&self.target, injected_full()));
+        }
+        fs::rename(tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        self.tmp = None;
         sync_dir(&parent_dir(&self.target))
     }
 }
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.is_some() {
-            let _ = fs::remove_file(&self.tmp);
+        if let Some(tmp) = &self.tmp {
+            self.file = None; // close before removing
+            let _ = fs::remove_file(tmp);
         }
     }
+}
+
+fn injected_full() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device (injected by SHARDPROP_FAIL_AT)")
+}
+
+/// Whether the fault-injection hook `SHARDPROP_FAIL_AT` names this point of a commit (`fsync` or
+/// `rename`): the places besides `write` where a full disk or a failing device reports errors.
+fn hook_fails_at(point: &str) -> bool {
+    test_hooks().fail_at.as_deref() == Some(point)
 }
 
 /// Fault-injection hooks for the crash-safety tests, read once from the environment:
 /// `SHARDPROP_SLOW_WRITE_US` sleeps that many microseconds after every 4 KiB written (so a kill
 /// lands mid-write), `SHARDPROP_FAIL_WRITES_AFTER` fails writes with "no space left" once that
-/// many bytes have been written by the process (a full disk).
+/// many bytes have been written by the process (a full disk), `SHARDPROP_FAIL_AT=fsync|rename`
+/// fails every commit at that point.
 struct TestHooks {
     slow_write_us: u64,
     fail_after: Option<u64>,
+    fail_at: Option<String>,
 }
 
 fn test_hooks() -> &'static TestHooks {
@@ -94,6 +154,7 @@ fn test_hooks() -> &'static TestHooks {
         TestHooks {
             slow_write_us: var("SHARDPROP_SLOW_WRITE_US").unwrap_or(0),
             fail_after: var("SHARDPROP_FAIL_WRITES_AFTER"),
+            fail_at: std::env::var("SHARDPROP_FAIL_AT").ok(),
         }
     })
 }

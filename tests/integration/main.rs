@@ -2,6 +2,7 @@
 
 mod common;
 
+mod atomic_writes;
 mod bad_input;
 mod cli;
 mod determinism;

@@ -1,0 +1,159 @@
+//! Issue 11, "destructive": outputs are replaced atomically only when they are regular files (or
+//! missing); a symbolic link's target is replaced and the link kept; a device or FIFO is written
+//! in place, never renamed over; a write that fails at any point (write, fsync, rename, a real
+//! full disk) leaves no temp file behind. Devices are private nodes made with mknod in a temp
+//! dir, never a real system path.
+
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use shardprop::atomic;
+
+fn shardprop(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shardprop"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("runs")
+}
+
+fn iris() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")
+}
+
+fn digits() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv")
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_symlink_is_followed_and_kept_and_a_regular_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.txt");
+    std::fs::write(&real, "old").unwrap();
+    let link = dir.path().join("link.txt");
+    std::os::unix::fs::symlink("real.txt", &link).unwrap();
+    atomic::write(&link, b"new").unwrap();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link must stay a link");
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+    // A dangling link: its target is created.
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink("made.txt", &dangling).unwrap();
+    atomic::write(&dangling, b"made").unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join("made.txt")).unwrap(), "made");
+    // A directory is refused, not replaced.
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let err = atomic::write(&sub, b"x").unwrap_err().to_string();
+    assert!(err.contains("is a directory"), "{err}");
+    assert!(sub.is_dir());
+    assert_eq!(names(dir.path()), ["dangling", "link.txt", "made.txt", "real.txt", "sub"], "no temp files");
+}
+
+#[test]
+fn a_fifo_is_written_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available here");
+        return;
+    }
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    atomic::write(&fifo, b"through the pipe").unwrap();
+    // Checked before joining the reader: a FIFO renamed over would leave it waiting forever.
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO must stay a FIFO");
+    assert_eq!(reader.join().unwrap(), b"through the pipe");
+    assert_eq!(names(dir.path()), ["pipe"]);
+}
+
+#[test]
+fn a_device_node_stays_a_device_through_train_out_and_convert() {
+    let dir = tempfile::tempdir().unwrap();
+    let null = dir.path().join("null");
+    // A private null device (major 1, minor 3), never the system's /dev/null.
+    let made = Command::new("mknod").arg(&null).args(["c", "1", "3"]).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot mknod here (needs root or CAP_MKNOD)");
+        return;
+    }
+    let n = null.to_str().unwrap();
+    let i = iris();
+    let o = shardprop(
+        &["train", "--data", i.to_str().unwrap(), "--hidden", "4", "--epochs", "2", "--quiet", "--out", n],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = shardprop(&["convert", i.to_str().unwrap(), n], &[]);
+    assert!(o.status.success() || o.status.code() == Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    atomic::write(&null, b"discarded").unwrap();
+    assert!(std::fs::symlink_metadata(&null).unwrap().file_type().is_char_device(), "the device must stay a device");
+    assert_eq!(names(dir.path()), ["null"], "no temp file beside the device");
+}
+
+#[test]
+fn a_write_failing_at_write_fsync_or_rename_leaves_no_temp_file_and_no_output() {
+    for env in [("SHARDPROP_FAIL_WRITES_AFTER", "100"), ("SHARDPROP_FAIL_AT", "fsync"), ("SHARDPROP_FAIL_AT", "rename")]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("iris.bin");
+        let i = iris();
+        let o = shardprop(&["convert", i.to_str().unwrap(), out.to_str().unwrap()], &[env]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{env:?}: {err}");
+        assert!(err.contains("No space left on device") && err.contains("iris.bin"), "{env:?}: {err}");
+        assert!(names(dir.path()).is_empty(), "{env:?}: left behind {:?}", names(dir.path()));
+    }
+}
+
+#[test]
+fn a_real_full_disk_leaves_no_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"]).arg(&mnt).output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root): {mounted:?}");
+        return;
+    }
+    // `convert` fails while writing (its buffer spills); `train --out` fails when the buffered
+    // checkpoint is flushed at commit, the path that once left its temp file on the full disk.
+    let d = digits();
+    let out = mnt.join("digits.bin");
+    let converted = shardprop(&["convert", d.to_str().unwrap(), out.to_str().unwrap()], &[]);
+    let model = mnt.join("model.ckpt");
+    let trained = shardprop(
+        &[
+            "train",
+            "--data",
+            d.to_str().unwrap(),
+            "--hidden",
+            "64",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            model.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let left = names(&mnt);
+    let _ = Command::new("umount").arg(&mnt).status();
+    for (o, file) in [(converted, "digits.bin"), (trained, "model.ckpt")] {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{file}: {err}");
+        assert!(err.contains(file), "{err}");
+    }
+    assert!(left.is_empty(), "left behind on the full disk: {left:?}");
+}
