@@ -479,6 +479,13 @@ impl Session {
     /// Evaluates the network on `path` (a test set), with the run's scaling and classes. Returns
     /// the CSV lines skipped by `skip_bad_rows` too.
     pub fn evaluate_file(&mut self, path: &Path) -> Result<(Evaluation, Vec<u64>)> {
+        let (test, skipped) = self.load_test(path)?;
+        Ok((self.evaluate_loaded(&test), skipped))
+    }
+
+    /// Loads a test set and checks that it fits the model (features, classes or targets), so
+    /// that a bad `--test` is found before training; returns it with the CSV lines skipped.
+    pub fn load_test(&self, path: &Path) -> Result<(data::Loaded, Vec<u64>)> {
         let classes = self.task.classes().map(|c| c.to_vec());
         let (test, skipped) = data::load(path, &self.spec.csv(classes), self.spec.verify)?;
         let ex = test.examples();
@@ -496,7 +503,12 @@ impl Session {
                 path.display()
             )));
         }
-        Ok((self.trainer.evaluate(ex, &self.scaler), skipped))
+        Ok((test, skipped))
+    }
+
+    /// The forward pass over a test set from [`Session::load_test`].
+    pub fn evaluate_loaded(&mut self, test: &data::Loaded) -> Evaluation {
+        self.trainer.evaluate(test.examples(), &self.scaler)
     }
 
     /// The network as it stands.

@@ -14,7 +14,7 @@ use shardprop::data::{self, CsvOptions, Examples, Loaded, Scale, Task};
 use shardprop::metrics::Confusion;
 use shardprop::network::class_of;
 use shardprop::optim::{Method, Schedule};
-use shardprop::session::{Architecture, Observer, Outcome, RunSpec, Session};
+use shardprop::session::{Architecture, Outcome, RunSpec, Session};
 use shardprop::{Activation, Engine, TrainConfig};
 
 use super::progress::Progress;
@@ -149,6 +149,26 @@ fn drive(
     if !lead {
         session.spec.metrics = None;
     }
+    // Every input is checked before the first step: a bad --test or an --out in a missing
+    // directory must not cost a training run.
+    let test_set = match session.spec.test.clone() {
+        Some(tp) => {
+            let (test, skipped) =
+                session.load_test(&tp).with_context(|| format!("cannot use {} as the test set", tp.display()))?;
+            report_skipped(&tp, &skipped);
+            Some((tp, test))
+        }
+        None => None,
+    };
+    if let Some(o) = out {
+        let dir = o.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            bail!("--out {}: the directory {} does not exist", o.display(), dir.display());
+        }
+        if o.is_dir() {
+            bail!("--out {}: is a directory, not a file", o.display());
+        }
+    }
     let n_train = session.train_examples().len();
     let net = session.network();
     let mut say = String::new();
@@ -191,34 +211,34 @@ fn drive(
     if let Outcome::EarlyStopped { best_epoch } = &outcome {
         eprintln!("early stopping: validation loss last improved at epoch {best_epoch}; keeping that epoch's weights");
     }
-    let test_eval = match session.spec.test.clone() {
-        Some(tp) => {
-            let (ev, skipped) =
-                session.evaluate_file(&tp).with_context(|| format!("cannot evaluate on {}", tp.display()))?;
-            report_skipped(&tp, &skipped);
-            eprintln!(
-                "test on {}: loss {:.6}, accuracy {:.2}% ({} rows)",
-                tp.display(),
-                ev.loss(),
-                100.0 * ev.accuracy(),
-                ev.m
-            );
-            Some(ev)
-        }
-        None => None,
-    };
+    // The trained model is written first (both the model and the final checkpoint are tried
+    // whatever happens to the other); anything after it cannot lose it.
     let digest = session.network().params_digest();
     let ckpt = session.checkpoint();
+    let mut failed = Vec::new();
     if let Some(out) = out {
-        ckpt.save(out).with_context(|| format!("cannot write the model to {}", out.display()))?;
-        eprintln!("model written to {}", out.display());
+        match ckpt.save(out) {
+            Ok(()) => eprintln!("model written to {}", out.display()),
+            Err(e) => failed.push(format!("cannot write the model to {}: {e}", out.display())),
+        }
     }
     if let Some(dir) = session.spec.checkpoint_dir.as_ref().filter(|d| !d.join(ckpt.file_name()).exists()) {
         match ckpt.save_in_dir(dir, session.spec.keep) {
             Ok(p) => eprintln!("final checkpoint {}", p.display()),
-            Err(e) => progress.warning(&format!("final checkpoint not written, the previous one is kept: {e}")),
+            Err(e) => failed.push(format!("final checkpoint not written: {e}")),
         }
     }
+    let test_eval = test_set.map(|(tp, test)| {
+        let ev = session.evaluate_loaded(&test);
+        eprintln!(
+            "test on {}: loss {:.6}, accuracy {:.2}% ({} rows)",
+            tp.display(),
+            ev.loss(),
+            100.0 * ev.accuracy(),
+            ev.m
+        );
+        ev
+    });
     let history = &session.history;
     let new = &history[first_new.min(history.len())..];
     let train_seconds: f64 = new.iter().map(|r| r.seconds).sum();
@@ -260,6 +280,22 @@ fn drive(
         println!("{obj}");
     } else {
         eprintln!("params_digest {digest}  ({seconds:.1}s)");
+    }
+    if !failed.is_empty() {
+        for f in &failed {
+            eprintln!("error: {f}");
+        }
+        let newest = match session.spec.checkpoint_dir.as_ref() {
+            Some(dir) => match Checkpoint::newest_in_dir(dir) {
+                Ok((p, c, _)) => {
+                    format!("the newest good checkpoint is {} (step {})", p.display(), c.state.global_step)
+                }
+                Err(_) => format!("no good checkpoint in {}", dir.display()),
+            },
+            None => "no checkpoint directory was given (--checkpoint-dir)".to_string(),
+        };
+        eprintln!("error: not everything was saved; {newest}");
+        return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -157,3 +157,76 @@ fn a_real_full_disk_leaves_no_temp_file() {
     }
     assert!(left.is_empty(), "left behind on the full disk: {left:?}");
 }
+
+#[test]
+fn a_bad_test_set_or_out_path_is_found_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let i = iris();
+    let model = dir.path().join("m.ckpt");
+    let missing = dir.path().join("missing.csv");
+    let digits = digits();
+    let no_dir = dir.path().join("no/such/dir/m.ckpt");
+    for (extra, want) in [
+        (vec!["--test", missing.to_str().unwrap(), "--out", model.to_str().unwrap()], "missing.csv"),
+        (vec!["--test", digits.to_str().unwrap()], "digits.csv:5:143: label \"3\" was never seen in training"),
+        (vec!["--out", no_dir.to_str().unwrap()], "does not exist"),
+        (vec!["--out", dir.path().to_str().unwrap()], "is a directory"),
+    ] {
+        let mut args = vec!["train", "--data", i.to_str().unwrap(), "--hidden", "4", "--epochs", "50000"];
+        args.extend(extra);
+        let started = std::time::Instant::now();
+        let o = shardprop(&args, &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{want}: {err}");
+        // 50,000 epochs would take minutes: the error came before the first step.
+        assert!(!err.contains("training 4-4-3"), "training started: {err}");
+        assert!(started.elapsed().as_secs() < 60);
+    }
+    assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+}
+
+#[test]
+fn a_model_that_cannot_be_written_exits_2_and_names_the_newest_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=4k", "tmpfs"]).arg(&mnt).output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root): {mounted:?}");
+        return;
+    }
+    let ck = dir.path().join("ck");
+    let model = mnt.join("model.ckpt");
+    let d = digits();
+    let o = shardprop(
+        &[
+            "train",
+            "--data",
+            d.to_str().unwrap(),
+            "--hidden",
+            "64",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--json",
+            "--checkpoint-dir",
+            ck.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let left = names(&mnt);
+    let _ = Command::new("umount").arg(&mnt).status();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot write the model to") && err.contains("model.ckpt"), "{err}");
+    // The checkpoint of the last epoch holds the trained weights, and the message says where.
+    assert!(err.contains("the newest good checkpoint is"), "{err}");
+    assert!(err.contains("ckpt-e00002"), "{err}");
+    // The run's JSON still comes out: the training itself succeeded.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    assert_eq!(v["epochs"], 2);
+    assert!(left.is_empty(), "left behind on the full disk: {left:?}");
+}
