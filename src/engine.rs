@@ -26,6 +26,8 @@ use crate::network::count_correct;
 use crate::optim::{Optimizer, UPDATE_CHUNK, update_layer};
 use crate::{Float, Grad, GradSum, Network, Workspace};
 
+/// At most this many worker threads (a pool is started at once; more would only wait).
+pub const MAX_THREADS: usize = 1024;
 /// At most this many shards per step, so partial-`Δ` memory stays bounded for full-batch steps.
 pub const MAX_SHARDS: usize = 64;
 /// Rows per chunk: a shard is processed in chunks of at most this many rows, so scratch buffers
@@ -164,6 +166,9 @@ impl<T: Float> Engine<T> {
     /// from the step's size, [`shard_len`]).
     pub fn new(threads: usize, shard_size: usize) -> Result<Self> {
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        if threads > MAX_THREADS {
+            return Err(Error::Config(format!("{threads} worker threads: at most {MAX_THREADS}")));
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("shardprop-worker-{i}"))

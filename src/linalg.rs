@@ -139,8 +139,9 @@ pub fn matmul_tiles<T: Float>(
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
-    debug_assert_eq!(b.nrows(), k);
-    debug_assert_eq!(c.dim(), (m, n));
+    // Checked in release too: the kernel reads through raw pointers.
+    assert_eq!(b.nrows(), k, "matmul: inner dimensions differ");
+    assert_eq!(c.dim(), (m, n), "matmul: the output has the wrong shape");
     if m == 0 || n == 0 {
         return;
     }
@@ -193,6 +194,7 @@ fn tiles<T: Float>(
 pub fn kernel_call<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, mut c: ArrayViewMut2<T>) {
     let (m, k) = a.dim();
     let n = b.ncols();
+    assert!(b.nrows() == k && c.dim() == (m, n), "kernel_call: shapes {:?} · {:?} → {:?}", a.dim(), b.dim(), c.dim());
     let _inside = InKernel::enter();
     KERNEL_CALLS.fetch_add(1, Ordering::Relaxed);
     match kernel() {

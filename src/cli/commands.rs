@@ -68,7 +68,29 @@ fn check_features(what: &Path, data: &dyn Examples, n_inputs: usize) -> Result<(
     Ok(())
 }
 
+/// Refuses numeric flags that would train on nonsense (NaN, infinities, out-of-range values)
+/// with a message naming the flag and what was expected.
+fn check_train_flags(a: &TrainArgs) -> Result<()> {
+    let finite = |name: &str, v: f64, ok: bool, expected: &str| -> Result<()> {
+        if v.is_finite() && ok { Ok(()) } else { bail!("--{name} {v:?}: expected {expected}") }
+    };
+    finite("lr", a.lr, a.lr > 0.0 && a.lr <= 1e6, "a positive learning rate of at most 1e6")?;
+    finite("momentum", a.momentum, (0.0..1.0).contains(&a.momentum), "a momentum in [0, 1)")?;
+    finite("l2", a.l2, a.l2 >= 0.0, "a non-negative weight decay")?;
+    finite("lr-gamma", a.lr_gamma, a.lr_gamma > 0.0, "a positive decay factor")?;
+    finite("lr-min", a.lr_min, a.lr_min >= 0.0 && a.lr_min <= a.lr, "a final rate between 0 and --lr")?;
+    finite("validation", a.validation, (0.0..1.0).contains(&a.validation), "a fraction in [0, 1)")?;
+    if a.lr_schedule == "step" && a.lr_step == 0 {
+        bail!("--lr-step 0: expected a decay every 1 or more epochs");
+    }
+    if a.run.keep == 0 {
+        bail!("--keep 0: expected to keep at least 1 checkpoint");
+    }
+    Ok(())
+}
+
 pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
+    check_train_flags(&a)?;
     let data_path = a.data.clone().unwrap_or_else(default_mnist);
     let is_idx = data_path.is_dir() || data::idx::is_idx_path(&data_path);
     let scale = match &a.scale {
@@ -566,6 +588,9 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
     if threads.contains(&0) {
         bail!("--threads: thread counts must be at least 1");
     }
+    if let Some(r) = a.roof.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        bail!("--roof {r}: expected a positive GEMM rate in GFLOP/s");
+    }
     let roofs: Vec<f64> =
         threads.iter().map(|&t| a.roof.map_or_else(|| bench::measure_roof(t, 0.5), |r| r * t as f64)).collect();
     eprintln!("kernel {}, {} cores, data {}", kernel.name(), cores, data_path.display());
@@ -691,9 +716,16 @@ pub fn gradcheck(a: GradcheckArgs) -> Result<ExitCode> {
     if a.layers.len() < 2 || a.layers.contains(&0) || a.layers.iter().product::<usize>() > 10_000_000 {
         bail!("--layers: give at least two non-zero sizes of a small network, e.g. 5,4,3");
     }
+    if !(a.step.is_finite() && a.step > 0.0 && a.step < 1.0) {
+        bail!("--step {}: expected a finite-difference step h in (0, 1)", a.step);
+    }
     let floor = 1e-4;
     let layers = shardprop::gradcheck::check(&a.layers, hidden, head, a.examples.max(1), a.seed, a.step, floor)?;
-    let worst = layers.iter().map(|l| l.max_rel_error).fold(0.0, f64::max);
+    // NaN must fail: `f64::max` would drop it.
+    let worst = layers
+        .iter()
+        .map(|l| l.max_rel_error)
+        .fold(0.0f64, |w, e| if e.is_nan() || w.is_nan() { f64::NAN } else { w.max(e) });
     let pass = worst <= 1e-6;
     if a.json {
         println!(

@@ -318,3 +318,67 @@ fn bench_runs_your_own_network_and_refuses_w1_w3_on_other_data() {
         "{e}"
     );
 }
+
+/// Issue 11: numeric flags that would train on nonsense are refused up front, each naming
+/// itself; a thread count that would only hang is refused; NaN never passes a gradient check.
+#[test]
+fn nonsense_numeric_flags_are_refused_with_their_name() {
+    let iris = datasets().join("iris.csv");
+    let i = iris.to_str().unwrap();
+    for (flag, value, want) in [
+        ("--lr", "nan", "--lr NaN: expected a positive learning rate"),
+        ("--lr", "1e300", "--lr 1e300"),
+        ("--lr", "0", "--lr 0.0"),
+        ("--momentum", "1.5", "--momentum 1.5: expected a momentum in [0, 1)"),
+        ("--l2", "inf", "--l2 inf"),
+        ("--lr-gamma", "0", "--lr-gamma 0.0"),
+        ("--lr-min", "nan", "--lr-min NaN"),
+        ("--validation", "1", "--validation 1.0: expected a fraction in [0, 1)"),
+        ("--keep", "0", "--keep 0"),
+        ("--threads", "100000", "100000 worker threads: at most 1024"),
+    ] {
+        let o = shardprop(&["train", "--data", i, "--hidden", "3", "--epochs", "1", flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{flag} {value}: {}", stderr(&o));
+    }
+    let o = shardprop(&["train", "--data", i, "--lr-schedule", "step", "--lr-step", "0"]);
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("--lr-step 0"), "{}", stderr(&o));
+    let o = shardprop(&["gradcheck", "--layers", "3,2", "--step", "0"]);
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("--step 0"), "{}", stderr(&o));
+    let o = shardprop(&["bench", "--roof", "nan", "--data", i, "--hidden", "3", "--epochs", "1"]);
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("--roof NaN"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.ckpt");
+    // A model whose weights as JSON (about 0.5 MB) overflow the pipe's buffer.
+    let digits = datasets().join("digits.csv");
+    json(&shardprop(&[
+        "train",
+        "--data",
+        digits.to_str().unwrap(),
+        "--hidden",
+        "300",
+        "--epochs",
+        "1",
+        "--json",
+        "--out",
+        model.to_str().unwrap(),
+    ]));
+    // The reader goes away after one byte; the writer must not panic.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shardprop"))
+        .args(["inspect", model.to_str().unwrap(), "--json", "--weights"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut one = [0u8; 1];
+    std::io::Read::read_exact(&mut out, &mut one).unwrap();
+    drop(out);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(!err.contains("panicked") && o.status.code() != Some(101), "{:?}: {err}", o.status);
+}
