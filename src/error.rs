@@ -33,6 +33,9 @@ pub enum Error {
     /// Data that is well-formed but does not fit (feature counts, unknown labels...).
     #[error("{0}")]
     Mismatch(String),
+    /// Training diverged: the cost became NaN or infinite.
+    #[error("{0}")]
+    Diverged(String),
     /// An I/O failure on a named file.
     #[error("{}: {source}", path.display())]
     Io {

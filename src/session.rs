@@ -410,7 +410,23 @@ impl Session {
             }
             let epoch = self.trainer.state().epoch;
             self.trainer.engine_mut().vote_stop(stop.is_some_and(|s| s.load(Ordering::SeqCst)));
-            let done = self.trainer.step(&train_view(&self.data, &self.train_rows), &self.scaler)?;
+            let done = match self.trainer.step(&train_view(&self.data, &self.train_rows), &self.scaler) {
+                Ok(done) => done,
+                Err(Error::Diverged(msg)) => {
+                    // The cost of step N is taken at the weights after step N − 1, so those
+                    // already diverged: the last good checkpoint is one from step N − 2 or before.
+                    let last_good = self.trainer.state().global_step.saturating_sub(1);
+                    let good = match &self.spec.checkpoint_dir {
+                        Some(dir) => last_good_checkpoint(dir, last_good).map_or_else(
+                            || format!("no checkpoint in {} is from before the divergence", dir.display()),
+                            |(p, step)| format!("the last good checkpoint is {} (step {step})", p.display()),
+                        ),
+                        None => "no checkpoint was being written (--checkpoint-dir)".to_string(),
+                    };
+                    return Err(Error::Diverged(format!("{msg}; {good}")));
+                }
+                Err(e) => return Err(e),
+            };
             let step = self.trainer.state().step;
             obs.step(epoch, if done.is_some() { steps } else { step }, steps, &self.trainer);
             if let Some(mut report) = done {
@@ -583,4 +599,13 @@ fn feature_names(loaded: &Loaded) -> Vec<String> {
         Loaded::Memory(d) => d.feature_names.clone(),
         Loaded::Mapped(d) => d.feature_names.clone(),
     }
+}
+
+/// The newest checkpoint in `dir` that loads and is from global step `last` or before.
+fn last_good_checkpoint(dir: &Path, last: u64) -> Option<(PathBuf, u64)> {
+    let files = crate::checkpoint::list_dir(dir).ok()?;
+    files.into_iter().rev().find_map(|p| {
+        let c = Checkpoint::load(&p).ok()?;
+        (c.state.global_step <= last).then_some((p, c.state.global_step))
+    })
 }

@@ -254,6 +254,16 @@ impl<T: Float> Trainer<T> {
         let idx = &self.perm[lo..(lo + batch).min(n)];
         let lr = self.current_lr();
         let grad = self.engine.step(&mut self.net, data, scaler, idx, &mut self.opt, lr);
+        if !grad.loss_sum.is_finite() {
+            return Err(Error::Diverged(format!(
+                "training diverged: the cost is {} at epoch {}, step {} (global step {}); \
+                 try a smaller --lr",
+                grad.loss_sum,
+                self.state.epoch + 1,
+                self.state.step + 1,
+                self.state.global_step + 1
+            )));
+        }
         self.state.epoch_loss_sum += grad.loss_sum;
         self.state.epoch_correct += grad.correct as u64;
         self.state.epoch_examples += grad.m as u64;

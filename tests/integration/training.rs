@@ -271,3 +271,42 @@ fn confusion_svg_config_file_and_gradcheck_command() {
     assert!(g["max_rel_error"].as_f64().unwrap() <= 1e-6);
     assert_eq!(g["pass"], true);
 }
+
+/// Issue 11: a cost that becomes NaN or infinite stops the run with exit 2, naming the epoch and
+/// step and the last checkpoint whose weights still gave a finite cost; the model is not written.
+#[test]
+fn a_diverging_run_stops_with_exit_2_and_names_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("m.ckpt");
+    let iris = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    let bin = env!("CARGO_BIN_EXE_shardprop");
+    let o = std::process::Command::new(bin)
+        .args(["train", "--data", iris.to_str().unwrap(), "--task", "regression", "--target", "0", "--hidden", "8"])
+        .args(["--activation", "identity", "--lr", "1000", "--epochs", "50", "--quiet", "--keep", "100"])
+        .args([
+            "--checkpoint-every-steps",
+            "1",
+            "--checkpoint-dir",
+            ck.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("training diverged: the cost is") && err.contains("at epoch 1, step"), "{err}");
+    assert!(!out.exists(), "diverged weights must not be written as the model");
+    let good = err.split("the last good checkpoint is ").nth(1).and_then(|r| r.split(" (step").next()).expect(&err);
+    let c = shardprop::checkpoint::Checkpoint::load(std::path::Path::new(good)).unwrap();
+    let data = shardprop::data::csv::load(
+        &iris,
+        &shardprop::data::CsvOptions { target: Some("0".into()), regression: true, ..Default::default() },
+    )
+    .unwrap()
+    .0;
+    let x = ndarray::Array2::from_shape_vec((150, 4), data.x().to_vec()).unwrap();
+    let h = c.network.predict(x.view());
+    assert!(h.iter().all(|v| v.is_finite()), "the named checkpoint's weights must still give finite outputs");
+}
