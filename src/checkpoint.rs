@@ -117,8 +117,7 @@ impl Checkpoint {
             return Err(Error::format(path, "checksum mismatch (file is damaged or truncated)"));
         }
         let (mut ckpt, used): (Self, usize) =
-            bincode::serde::decode_from_slice(payload, bincode::config::standard())
-                .map_err(|e| Error::format(path, format!("payload does not decode: {e}")))?;
+            crate::codec::decode(payload).map_err(|e| Error::format(path, format!("payload does not decode: {e}")))?;
         if used != payload.len() {
             return Err(Error::format(path, format!("payload has {} trailing bytes", payload.len() - used)));
         }

@@ -24,6 +24,7 @@ pub mod activation;
 pub mod atomic;
 pub mod bench;
 pub mod checkpoint;
+pub mod codec;
 pub mod data;
 pub mod dist;
 pub mod engine;

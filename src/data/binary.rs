@@ -185,7 +185,7 @@ impl MappedDataset {
                 return Err(Error::format(path, "checksum mismatch over rows and metadata (file is damaged)"));
             }
         }
-        let meta: Meta = bincode::serde::decode_from_slice(&map[meta_start..], bincode::config::standard())
+        let meta: Meta = crate::codec::decode(&map[meta_start..])
             .map(|(m, _)| m)
             .map_err(|e| Error::format(path, format!("byte {meta_start}: metadata does not decode: {e}")))?;
         if meta.task.n_outputs() != hdr.n_targets as usize || meta.feature_names.len() != hdr.n_features as usize {

@@ -172,3 +172,39 @@ fn random_byte_flips_give_errors_never_panics() {
         assert!(Checkpoint::from_bytes(&p, &b).is_err());
     }
 }
+
+/// Issue 11: a checkpoint with a valid checksum whose payload claims a 2^62-byte string must be
+/// refused, not abort the process trying to allocate it (bincode allocates a claimed length
+/// before reading; shardprop decodes under a limit derived from the file's size). Run through
+/// the binary, since an abort would take the test process with it.
+#[test]
+fn a_checkpoint_claiming_a_huge_string_is_refused_not_allocated() {
+    let (_dir, model) = temp_path("iris.ckpt");
+    let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    let bin = env!("CARGO_BIN_EXE_shardprop");
+    let o = std::process::Command::new(bin)
+        .args(["train", "--data", iris.to_str().unwrap(), "--hidden", "3", "--epochs", "1", "--quiet"])
+        .args(["--out", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(&model).unwrap();
+    let payload = &bytes[24..];
+    // The feature name "sepal_length" is stored as its length (one varint byte, 12) and bytes.
+    let at = payload.windows(13).position(|w| w[0] == 12 && &w[1..] == b"sepal_length").expect("feature name");
+    let mut hostile = payload[..at].to_vec();
+    hostile.push(253); // varint marker: a u64 follows
+    hostile.extend_from_slice(&(1u64 << 62).to_le_bytes());
+    hostile.extend_from_slice(&payload[at + 1..]);
+    let mut file = bytes[..12].to_vec();
+    file.extend_from_slice(&(hostile.len() as u64).to_le_bytes());
+    file.extend_from_slice(&crc32fast::hash(&hostile).to_le_bytes());
+    file.extend_from_slice(&hostile);
+    write(&model, &file);
+    let o = std::process::Command::new(bin).args(["inspect", model.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("iris.ckpt") && err.contains("payload does not decode"), "{err}");
+    // The same through the library, in this process: an error, no allocation.
+    assert!(Checkpoint::from_bytes(&model, &file).unwrap_err().to_string().contains("does not decode"));
+}
