@@ -38,6 +38,7 @@ impl<T: Float> Network<T> {
                 "a network needs at least an input and an output layer, all of non-zero size; got {sizes:?}"
             )));
         }
+        check_trainable_size(sizes, std::mem::size_of::<T>())?;
         let n_layers = sizes.len();
         let w = (0..n_layers - 1)
             .map(|l| {
@@ -244,6 +245,44 @@ impl<T: Float> Network<T> {
         let m = T::from_usize(x.nrows());
         sum.dw.into_iter().map(|d| d.mapv(|v| v / m)).collect()
     }
+}
+
+/// Parameters of a network of layer sizes `sizes` (bias weights included), or `None` when the
+/// count does not fit a `usize`.
+pub fn param_count(sizes: &[usize]) -> Option<usize> {
+    sizes.windows(2).try_fold(0usize, |acc, w| w[1].checked_mul(w[0].checked_add(1)?)?.checked_add(acc))
+}
+
+/// Refuses, before anything is allocated, a network that could not be trained in this machine's
+/// memory: weights, `D`, at least one partial sum and two optimiser slots per parameter, and a
+/// chunk's activations and deltas, against the physical memory (`/proc/meminfo`; 1 TiB where it
+/// cannot be read). All arithmetic is checked: sizes that overflow are refused, never wrapped.
+fn check_trainable_size(sizes: &[usize], elem: usize) -> Result<()> {
+    let shape = sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
+    let too_big = || Error::Config(format!("a {shape} network is too large to represent"));
+    let params = param_count(sizes).ok_or_else(too_big)?;
+    let units = sizes.iter().try_fold(0usize, |a, &s| a.checked_add(s)).ok_or_else(too_big)?;
+    let bytes = params
+        .checked_mul(5 * elem)
+        .and_then(|p| units.checked_mul(2 * crate::engine::CHUNK * elem).and_then(|u| p.checked_add(u)))
+        .ok_or_else(too_big)?;
+    let memory = physical_memory().unwrap_or(1 << 40);
+    if bytes > memory {
+        return Err(Error::Config(format!(
+            "a {shape} network ({params} parameters) needs about {:.1} GB to train, more than this machine's {:.1} GB",
+            bytes as f64 / 1e9,
+            memory as f64 / 1e9
+        )));
+    }
+    Ok(())
+}
+
+/// Physical memory in bytes, from `/proc/meminfo`'s `MemTotal`.
+fn physical_memory() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }
 
 /// Scratch buffers for one shard of up to `cap` rows, reused across steps.

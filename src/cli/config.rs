@@ -14,7 +14,18 @@ pub fn expand_args(args: Vec<OsString>) -> Result<Vec<OsString>> {
         Some(p) => p.to_string(),
         None => args.get(pos + 1).map(|p| p.to_string_lossy().into_owned()).context("--config needs a file")?,
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    // Bounded: a config is a few lines; `/dev/zero` or a huge file must not fill memory.
+    const MAX_CONFIG: u64 = 1 << 20;
+    let mut raw = Vec::new();
+    let file = std::fs::File::open(&path).with_context(|| format!("cannot read {path}"))?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_CONFIG + 1), &mut raw)
+        .with_context(|| format!("cannot read {path}"))?;
+    if raw.len() as u64 > MAX_CONFIG {
+        bail!("{path}: longer than {MAX_CONFIG} bytes, not a config file");
+    }
+    let text = String::from_utf8(raw).map_err(|e| {
+        anyhow::anyhow!("{path}: byte {}: not UTF-8 text (a config file is TOML)", e.utf8_error().valid_up_to())
+    })?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let at = e.span().map(|s| line_col(&text, s.start)).map_or(String::new(), |(l, c)| format!("{l}:{c}: "));
         anyhow::anyhow!("{path}:{at}{}", e.message())

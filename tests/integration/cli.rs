@@ -382,3 +382,31 @@ fn a_closed_pipe_ends_output_quietly() {
     let err = stderr(&o);
     assert!(!err.contains("panicked") && o.status.code() != Some(101), "{:?}: {err}", o.status);
 }
+
+/// Issue 11: sizes that would exhaust memory or overflow are refused before allocating, and a
+/// config file is read with a bound.
+#[test]
+fn huge_networks_and_endless_config_files_are_refused_before_allocating() {
+    let iris = datasets().join("iris.csv");
+    let i = iris.to_str().unwrap();
+    for (hidden, want) in [
+        ("1000000000", "a 4-1000000000-3 network (8000000003 parameters) needs about"),
+        ("18446744073709551615", "a 4-18446744073709551615-3 network is too large to represent"),
+        ("4294967296,4294967296", "is too large to represent"),
+    ] {
+        for cmd in [
+            &["train", "--data", i, "--epochs", "1", "--hidden", hidden][..],
+            &["bench", "--data", i, "--epochs", "1", "--threads", "1", "--hidden", hidden][..],
+        ] {
+            let o = shardprop(cmd);
+            assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains(want), "{cmd:?}: {}", stderr(&o));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, vec![b'#'; 3 << 20]).unwrap();
+    let o = shardprop(&["train", "--config", big.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("big.toml: longer than 1048576 bytes, not a config file"), "{}", stderr(&o));
+}
