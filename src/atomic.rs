@@ -27,8 +27,21 @@ pub struct AtomicFile {
 }
 
 /// How `path` is to be written: `Ok(Some(real))` replaces the regular (or missing) file `real`
-/// (the path with symbolic links followed), `Ok(None)` writes in place.
+/// (the path with symbolic links followed), `Ok(None)` writes in place (a character device, a
+/// FIFO, `/dev/stdout` on a pipe). A directory or a block device is refused.
 fn resolve(path: &Path) -> Result<Option<PathBuf>> {
+    use std::os::unix::fs::FileTypeExt;
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() => return fs::canonicalize(path).map(Some).map_err(|e| Error::io(path, e)),
+        Ok(m) if m.is_dir() => return Err(Error::io(path, std::io::Error::other("is a directory, not a file"))),
+        Ok(m) if m.file_type().is_block_device() => {
+            return Err(Error::io(path, std::io::Error::other("is a block device; refusing to write over a disk")));
+        }
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    // Missing, or a symbolic link to a missing file: follow the links to the name to create.
     let mut real = path.to_path_buf();
     for _ in 0..40 {
         match fs::symlink_metadata(&real) {
@@ -58,9 +71,24 @@ impl AtomicFile {
         };
         let dir = parent_dir(&real);
         let name = real.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        // Unique per process and per file; never opens an existing name (a planted link).
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
+        let file = fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| Error::io(&tmp, e))?;
         Ok(Self { target: real, tmp: Some(tmp), file: Some(BufWriter::with_capacity(1 << 20, file)) })
+    }
+
+    /// Whether the target is written in place (a device or FIFO), not replaced.
+    pub fn in_place(&self) -> bool {
+        self.tmp.is_none()
+    }
+
+    /// Whether `target` would be replaced atomically (a regular or missing file, links
+    /// followed) rather than written in place; errors as [`AtomicFile::create`] would. Opens
+    /// nothing, so asking about a FIFO does not wait for a reader.
+    pub fn replaces(target: &Path) -> Result<bool> {
+        resolve(target).map(|r| r.is_some())
     }
 
     /// The writer.

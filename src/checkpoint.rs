@@ -98,7 +98,7 @@ impl Checkpoint {
             };
             return Err(Error::format(
                 path,
-                format!("byte 8: format version {version}, this build reads version {VERSION} ({hint})"),
+                format!("byte 8: format version {version}, this build reads versions 1 to {VERSION} ({hint})"),
             ));
         }
         let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
@@ -207,12 +207,12 @@ pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Removes temp files that killed writers of other processes left in `dir` (never a checkpoint).
 fn remove_stale_temps(dir: &Path) {
-    let own = format!(".tmp.{}", std::process::id());
+    let own = format!(".tmp.{}.", std::process::id());
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(".ckpt-e") && name.contains(".ckpt.tmp.") && !name.ends_with(&own) {
+        if name.starts_with(".ckpt-e") && name.contains(".ckpt.tmp.") && !name.contains(&own) {
             let _ = std::fs::remove_file(e.path());
         }
     }

@@ -165,7 +165,8 @@ impl<T: Float> Engine<T> {
     /// A pool of `threads` workers (0: one per core) and shards of `shard_size` rows (0: chosen
     /// from the step's size, [`shard_len`]).
     pub fn new(threads: usize, shard_size: usize) -> Result<Self> {
-        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let cores = || std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+        let threads = if threads == 0 { cores() } else { threads };
         if threads > MAX_THREADS {
             return Err(Error::Config(format!("{threads} worker threads: at most {MAX_THREADS}")));
         }

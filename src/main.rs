@@ -5,12 +5,16 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // A closed pipe (`shardprop inspect m.ckpt --weights | head`) ends the process quietly, as
-    // for other command-line tools, instead of a panic in `println!`.
+    // A closed pipe (`shardprop inspect m.ckpt --weights | head`) ends a command that only
+    // prints quietly, as for other command-line tools, instead of a panic in `println!`. Not for
+    // commands that train or write files: a reader going away must not kill them mid-write.
+    let prints = ["inspect", "evaluate", "predict", "gradcheck"];
     #[cfg(unix)]
-    // SAFETY: restoring the default disposition of one signal before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    if std::env::args().nth(1).is_some_and(|c| prints.contains(&c.as_str())) {
+        // SAFETY: restoring the default disposition of one signal before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
     }
     match cli::run() {
         Ok(code) => code,

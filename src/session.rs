@@ -387,6 +387,12 @@ impl Session {
             return;
         }
         let Some(dir) = &self.spec.checkpoint_dir else { return };
+        if !finite_weights(self.trainer.network()) {
+            // A cost can stay finite over non-finite weights (ReLU turns NaN into 0): such a
+            // checkpoint would be no checkpoint. The run stops at its next cost check or ends.
+            obs.warning("checkpoint not written: the weights are not finite (training diverged)");
+            return;
+        }
         match self.checkpoint().save_in_dir(dir, self.spec.keep) {
             Ok(p) => obs.checkpoint(&p),
             Err(e) => obs.warning(&format!("checkpoint not written, the previous one is kept: {e}")),
@@ -415,9 +421,9 @@ impl Session {
                 Err(Error::Diverged(msg)) => {
                     // The cost of step N is taken at the weights after step N − 1, so those
                     // already diverged: the last good checkpoint is one from step N − 2 or before.
-                    let last_good = self.trainer.state().global_step.saturating_sub(1);
+                    let last_good = self.trainer.state().global_step.checked_sub(1);
                     let good = match &self.spec.checkpoint_dir {
-                        Some(dir) => last_good_checkpoint(dir, last_good).map_or_else(
+                        Some(dir) => last_good.and_then(|s| last_good_checkpoint(dir, s)).map_or_else(
                             || format!("no checkpoint in {} is from before the divergence", dir.display()),
                             |(p, step)| format!("the last good checkpoint is {} (step {step})", p.display()),
                         ),
@@ -601,11 +607,16 @@ fn feature_names(loaded: &Loaded) -> Vec<String> {
     }
 }
 
-/// The newest checkpoint in `dir` that loads and is from global step `last` or before.
+/// The newest checkpoint in `dir` that loads, is from global step `last` or before, and has
+/// finite weights.
 fn last_good_checkpoint(dir: &Path, last: u64) -> Option<(PathBuf, u64)> {
     let files = crate::checkpoint::list_dir(dir).ok()?;
     files.into_iter().rev().find_map(|p| {
         let c = Checkpoint::load(&p).ok()?;
-        (c.state.global_step <= last).then_some((p, c.state.global_step))
+        (c.state.global_step <= last && finite_weights(&c.network)).then_some((p, c.state.global_step))
     })
+}
+
+fn finite_weights(net: &Network<f32>) -> bool {
+    net.weights().iter().all(|w| w.iter().all(|v| v.is_finite()))
 }

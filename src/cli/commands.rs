@@ -86,6 +86,9 @@ fn check_train_flags(a: &TrainArgs) -> Result<()> {
     if a.run.keep == 0 {
         bail!("--keep 0: expected to keep at least 1 checkpoint");
     }
+    if a.threads > shardprop::engine::MAX_THREADS {
+        bail!("--threads {}: at most {}", a.threads, shardprop::engine::MAX_THREADS);
+    }
     Ok(())
 }
 
@@ -173,7 +176,8 @@ fn drive(
     }
     // Every input is checked before the first step: a bad --test or an --out in a missing
     // directory must not cost a training run.
-    let test_set = match session.spec.test.clone() {
+    // Rank 0 alone evaluates and writes; its error aborts every rank.
+    let test_set = match session.spec.test.clone().filter(|_| session.rank() == 0) {
         Some(tp) => {
             let (test, skipped) =
                 session.load_test(&tp).with_context(|| format!("cannot use {} as the test set", tp.display()))?;
@@ -182,7 +186,7 @@ fn drive(
         }
         None => None,
     };
-    if let Some(o) = out {
+    if let Some(o) = out.filter(|_| session.rank() == 0) {
         let dir = o.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if !dir.is_dir() {
             bail!("--out {}: the directory {} does not exist", o.display(), dir.display());
@@ -235,6 +239,10 @@ fn drive(
     }
     // The trained model is written first (both the model and the final checkpoint are tried
     // whatever happens to the other); anything after it cannot lose it.
+    if session.network().weights().iter().any(|w| w.iter().any(|v| !v.is_finite())) {
+        // A cost can stay finite over non-finite weights (ReLU turns NaN into 0).
+        bail!("training diverged: the final weights are not finite; nothing was written (try a smaller --lr)");
+    }
     let digest = session.network().params_digest();
     let ckpt = session.checkpoint();
     let mut failed = Vec::new();

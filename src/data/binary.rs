@@ -277,6 +277,10 @@ impl BinaryWriter {
             meta_len: 0,
             checksum: 0,
         };
+        if !AtomicFile::replaces(path)? {
+            // The header is written last, after a seek back: a FIFO or device cannot take it.
+            return Err(Error::format(path, "not a regular file: a binary dataset must be written to a file"));
+        }
         let mut out = AtomicFile::create(path)?;
         out.write_all(&[0u8; HEADER_LEN])?;
         Ok(Self {

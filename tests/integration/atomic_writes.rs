@@ -27,6 +27,15 @@ fn digits() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv")
 }
 
+/// Unmounts on drop, so a failing assertion never leaves a tmpfs mounted.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -75,6 +84,11 @@ fn a_fifo_is_written_in_place() {
     // Checked before joining the reader: a FIFO renamed over would leave it waiting forever.
     assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO must stay a FIFO");
     assert_eq!(reader.join().unwrap(), b"through the pipe");
+    // `convert` needs a seekable file: refused at once, without waiting for a reader.
+    let i = iris();
+    let o = shardprop(&["convert", i.to_str().unwrap(), fifo.to_str().unwrap()], &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && err.contains("not a regular file"), "{err}");
     assert_eq!(names(dir.path()), ["pipe"]);
 }
 
@@ -88,6 +102,10 @@ fn a_device_node_stays_a_device_through_train_out_and_convert() {
         eprintln!("skipped: cannot mknod here (needs root or CAP_MKNOD)");
         return;
     }
+    if let Err(e) = std::fs::OpenOptions::new().write(true).open(&null) {
+        eprintln!("skipped: the private device cannot be opened here (a nodev mount?): {e}");
+        return;
+    }
     let n = null.to_str().unwrap();
     let i = iris();
     let o = shardprop(
@@ -95,8 +113,10 @@ fn a_device_node_stays_a_device_through_train_out_and_convert() {
         &[],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // `convert` needs a seekable regular file: refused, and the device left alone.
     let o = shardprop(&["convert", i.to_str().unwrap(), n], &[]);
-    assert!(o.status.success() || o.status.code() == Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && err.contains("not a regular file"), "{err}");
     atomic::write(&null, b"discarded").unwrap();
     assert!(std::fs::symlink_metadata(&null).unwrap().file_type().is_char_device(), "the device must stay a device");
     assert_eq!(names(dir.path()), ["null"], "no temp file beside the device");
@@ -130,6 +150,7 @@ fn a_real_full_disk_leaves_no_temp_file() {
     // `convert` fails while writing (its buffer spills); `train --out` fails when the buffered
     // checkpoint is flushed at commit, the path that once left its temp file on the full disk.
     let d = digits();
+    let guard = Mounted(mnt.clone());
     let out = mnt.join("digits.bin");
     let converted = shardprop(&["convert", d.to_str().unwrap(), out.to_str().unwrap()], &[]);
     let model = mnt.join("model.ckpt");
@@ -149,7 +170,7 @@ fn a_real_full_disk_leaves_no_temp_file() {
         &[],
     );
     let left = names(&mnt);
-    let _ = Command::new("umount").arg(&mnt).status();
+    drop(guard);
     for (o, file) in [(converted, "digits.bin"), (trained, "model.ckpt")] {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{file}: {err}");
@@ -196,6 +217,7 @@ fn a_model_that_cannot_be_written_exits_2_and_names_the_newest_good_checkpoint()
         eprintln!("skipped: cannot mount a tmpfs here (needs root): {mounted:?}");
         return;
     }
+    let guard = Mounted(mnt.clone());
     let ck = dir.path().join("ck");
     let model = mnt.join("model.ckpt");
     let d = digits();
@@ -218,7 +240,7 @@ fn a_model_that_cannot_be_written_exits_2_and_names_the_newest_good_checkpoint()
         &[],
     );
     let left = names(&mnt);
-    let _ = Command::new("umount").arg(&mnt).status();
+    drop(guard);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot write the model to") && err.contains("model.ckpt"), "{err}");
@@ -229,4 +251,65 @@ fn a_model_that_cannot_be_written_exits_2_and_names_the_newest_good_checkpoint()
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
     assert_eq!(v["epochs"], 2);
     assert!(left.is_empty(), "left behind on the full disk: {left:?}");
+}
+
+#[test]
+fn stdout_through_a_link_to_a_pipe_is_written_in_place() {
+    // A private link to this process's stdout (as /dev/stdout is), never the system's own path:
+    // the child's stdout is a pipe, which must be written in place, not replaced.
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+    let i = iris();
+    let o = shardprop(
+        &[
+            "train",
+            "--data",
+            i.to_str().unwrap(),
+            "--hidden",
+            "3",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            link.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.starts_with(shardprop::checkpoint::MAGIC), "the checkpoint went to stdout");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(names(dir.path()), ["stdout"]);
+}
+
+#[test]
+fn an_out_that_fails_at_the_end_exits_2_and_names_the_newest_good_checkpoint() {
+    // Without root: --out is a link into a directory that does not exist, which passes the
+    // up-front check (its own directory exists) and fails when the model is written.
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("model.ckpt");
+    std::os::unix::fs::symlink(dir.path().join("missing/model.ckpt"), &link).unwrap();
+    let ck = dir.path().join("ck");
+    let i = iris();
+    let o = shardprop(
+        &[
+            "train",
+            "--data",
+            i.to_str().unwrap(),
+            "--hidden",
+            "3",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--checkpoint-dir",
+            ck.to_str().unwrap(),
+            "--out",
+            link.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot write the model to") && err.contains("the newest good checkpoint is"), "{err}");
+    assert!(err.contains("ckpt-e00003"), "{err}");
 }

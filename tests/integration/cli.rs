@@ -335,7 +335,7 @@ fn nonsense_numeric_flags_are_refused_with_their_name() {
         ("--lr-min", "nan", "--lr-min NaN"),
         ("--validation", "1", "--validation 1.0: expected a fraction in [0, 1)"),
         ("--keep", "0", "--keep 0"),
-        ("--threads", "100000", "100000 worker threads: at most 1024"),
+        ("--threads", "100000", "--threads 100000: at most 1024"),
     ] {
         let o = shardprop(&["train", "--data", i, "--hidden", "3", "--epochs", "1", flag, value]);
         assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));

@@ -91,7 +91,7 @@ fn checkpoints_round_trip_and_damage_is_refused_with_its_own_message() {
     assert!(err(&magic).contains("bad magic"));
     let mut future = bytes.clone();
     future[8] = 3;
-    assert!(err(&future).contains("format version 3, this build reads version 2 (written by a newer shardprop"));
+    assert!(err(&future).contains("format version 3, this build reads versions 1 to 2 (written by a newer shardprop"));
     // Version 1 (before the automatic shard size): its shard size 0 meant one-row shards, and
     // still does; any other shard size is kept.
     assert_eq!(c.config.shard_size, 0);
