@@ -304,12 +304,13 @@ pub fn update_chunk<T: Float>(
             }
         }
         Method::Adam { beta1, beta2, eps } => {
+            // 1 − β in f64, then rounded (as PyTorch forms it), not from the rounded β.
             let (b1, b2, eps) = (T::from_f64(beta1), T::from_f64(beta2), T::from_f64(eps));
-            let one = T::one();
+            let (c1, c2) = (T::from_f64(1.0 - beta1), T::from_f64(1.0 - beta2));
             for (i, (((w, &d), m), v)) in w.iter_mut().zip(d).zip(s0.iter_mut()).zip(s1.iter_mut()).enumerate() {
                 let g = decayed(i, *w, d);
-                *m = b1 * *m + (one - b1) * g;
-                *v = b2 * *v + (one - b2) * g * g;
+                *m = b1 * *m + c1 * g;
+                *v = b2 * *v + c2 * g * g;
                 let m_hat = *m / ctx.bias1;
                 let v_hat = *v / ctx.bias2;
                 *w -= lr * m_hat / (v_hat.sqrt() + eps);
