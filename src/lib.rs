@@ -43,6 +43,11 @@ pub mod rng;
 pub mod session;
 pub mod train;
 
+/// The README's Rust examples, compiled and run as doctests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use activation::Activation;
 pub use engine::Engine;
 pub use error::{Error, Result};
