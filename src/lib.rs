@@ -35,6 +35,7 @@ pub mod grad;
 pub mod gradcheck;
 pub mod linalg;
 pub mod loss;
+pub mod memory;
 pub mod metrics;
 pub mod network;
 pub mod optim;

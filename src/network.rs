@@ -266,7 +266,7 @@ fn check_trainable_size(sizes: &[usize], elem: usize) -> Result<()> {
         .checked_mul(5 * elem)
         .and_then(|p| units.checked_mul(2 * crate::engine::CHUNK * elem).and_then(|u| p.checked_add(u)))
         .ok_or_else(too_big)?;
-    let memory = physical_memory().unwrap_or(1 << 40);
+    let memory = crate::memory::physical().unwrap_or(1 << 40);
     if bytes > memory {
         return Err(Error::Config(format!(
             "a {shape} network ({params} parameters) needs about {:.1} GB to train, more than this machine's {:.1} GB",
@@ -275,14 +275,6 @@ fn check_trainable_size(sizes: &[usize], elem: usize) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Physical memory in bytes, from `/proc/meminfo`'s `MemTotal`.
-fn physical_memory() -> Option<usize> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    kb.checked_mul(1024)
 }
 
 /// Scratch buffers for one shard of up to `cap` rows, reused across steps.

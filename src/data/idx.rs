@@ -19,40 +19,70 @@ pub fn is_idx_path(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains("-idx") && n.contains("-ubyte"))
 }
 
-/// Reads an IDX file with the given magic; returns its dimensions and data bytes.
+/// Reads an IDX file with the given magic; returns its dimensions and data bytes. The header is
+/// read and checked first (magic, non-zero sizes, a data size that fits this machine's memory),
+/// then exactly the data it announces: a file, or a gzip stream, that holds more or less is
+/// refused without reading past one byte more than announced.
 pub fn read_idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>)> {
-    let mut bytes = Vec::new();
-    open_maybe_gz(path)?.read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
-    if bytes.len() < 4 {
-        return Err(Error::format(path, format!("file is {} bytes, too short for an IDX header", bytes.len())));
+    let mut reader = open_maybe_gz(path)?;
+    let ndims = (magic & 0xff) as usize;
+    let data_start = 4 + 4 * ndims;
+    let mut header = vec![0u8; data_start];
+    let got = read_up_to(&mut reader, &mut header).map_err(|e| Error::io(path, e))?;
+    if got < 4 {
+        return Err(Error::format(path, format!("file is {got} bytes, too short for an IDX header")));
     }
-    let word = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let word = |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
     let found = word(0);
     if found != magic {
         return Err(Error::format(path, format!("byte 0: bad magic 0x{found:08x}, expected 0x{magic:08x}")));
     }
-    let ndims = (magic & 0xff) as usize;
-    let data_start = 4 + 4 * ndims;
-    if bytes.len() < data_start {
-        return Err(Error::format(
-            path,
-            format!("file is {} bytes, too short for {ndims} dimension sizes", bytes.len()),
-        ));
+    if got < data_start {
+        return Err(Error::format(path, format!("file is {got} bytes, too short for {ndims} dimension sizes")));
     }
     let dims: Vec<usize> = (0..ndims).map(|d| word(4 + 4 * d) as usize).collect();
+    if let Some(d) = dims.iter().position(|&d| d == 0) {
+        return Err(Error::format(path, format!("byte {}: dimension {} is 0 (no data)", 4 + 4 * d, d + 1)));
+    }
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-    let found_len = bytes.len() - data_start;
-    if expected != Some(found_len) {
+    let memory = crate::memory::physical().unwrap_or(1 << 40);
+    let expected = match expected {
+        Some(e) if e <= memory / 2 => e,
+        _ => {
+            return Err(Error::format(
+                path,
+                format!("byte 4: header says dimensions {dims:?}, more data than this machine could hold"),
+            ));
+        }
+    };
+    // Exactly the announced bytes, and one more to tell whether the file goes on.
+    let mut bytes = Vec::new();
+    let mut limited = (&mut reader).take(expected as u64 + 1);
+    limited.read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    if bytes.len() != expected {
+        let what = if bytes.len() > expected { "more".to_string() } else { bytes.len().to_string() };
         return Err(Error::format(
             path,
             format!(
-                "byte {data_start}: header says dimensions {dims:?} ({} bytes of data) but {found_len} bytes follow",
-                expected.map_or("too many".to_string(), |e| e.to_string())
+                "byte {data_start}: header says dimensions {dims:?} ({expected} bytes of data) but {what} bytes follow"
             ),
         ));
     }
-    bytes.drain(..data_start);
     Ok((dims, bytes))
+}
+
+/// Reads until `buf` is full or the stream ends; returns how many bytes were read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// The labels file beside an images file: `…-images-idx3-ubyte` → `…-labels-idx1-ubyte`.

@@ -155,6 +155,29 @@ fn idx_files_with_wrong_magic_or_counts_are_refused() {
     write(&labels, &[0, 0, 8, 1, 0, 0, 0, 1, 3]);
     let e = idx::load_mnist(&images).unwrap_err().to_string();
     assert!(e.contains("holds 2 images but") && e.contains("holds 1 labels"), "{e}");
+
+    // Issue 11: the header is checked before the data is read, and no more than it announces
+    // is read: zero images, sizes no machine could hold, and a gzip bomb behind a small header.
+    write(&labels, &[0, 0, 8, 1, 0, 0, 0, 2, 3, 9]);
+    write(&images, &[0, 0, 8, 3, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255]);
+    let e = idx::load_mnist(&images).unwrap_err().to_string();
+    assert!(e.contains("byte 4: dimension 1 is 0 (no data)"), "{e}");
+    write(&images, &[0, 0, 8, 3, 255, 255, 255, 255, 0, 0, 255, 255, 0, 0, 255, 255, 0]);
+    let e = idx::load_mnist(&images).unwrap_err().to_string();
+    assert!(e.contains("more data than this machine could hold"), "{e}");
+    let bomb = images.with_file_name("bomb-images-idx3-ubyte.gz");
+    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&bomb).unwrap(), flate2::Compression::best());
+    gz.write_all(&[0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2]).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        gz.write_all(&zeros).unwrap(); // 256 MiB uncompressed, about 256 KiB on disk
+    }
+    gz.finish().unwrap();
+    write(&bomb.with_file_name("bomb-labels-idx1-ubyte"), &[0, 0, 8, 1, 0, 0, 0, 2, 3, 9]);
+    // "more": it stopped one byte after the announced 8, instead of inflating all 256 MiB first
+    // (which would report the count).
+    let e = idx::load_mnist(&bomb).unwrap_err().to_string();
+    assert!(e.contains("(8 bytes of data) but more bytes follow"), "{e}");
 }
 
 #[test]
