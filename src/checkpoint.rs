@@ -138,8 +138,16 @@ impl Checkpoint {
         if !self.optimizer.fits(net) || self.optimizer.method != self.config.optimizer {
             return Err(Error::format(path, "optimiser state disagrees with the network or the configuration"));
         }
-        if self.early.as_ref().is_some_and(|e| e.best.sizes() != net.sizes()) {
-            return Err(Error::format(path, "early-stopping weights disagree with the network"));
+        if self.task.n_outputs() != net.n_outputs() {
+            return Err(Error::format(path, "the task's classes or targets disagree with the network's outputs"));
+        }
+        if let Some(e) = &self.early {
+            let b = &e.best;
+            let shapes_ok = b.sizes() == net.sizes()
+                && Network::from_weights(b.sizes(), b.hidden(), b.head(), b.weights().to_vec()).is_ok();
+            if !shapes_ok {
+                return Err(Error::format(path, "early-stopping weights disagree with the network"));
+            }
         }
         Ok(())
     }

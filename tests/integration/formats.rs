@@ -103,6 +103,22 @@ fn checkpoints_round_trip_and_damage_is_refused_with_its_own_message() {
     assert_eq!(Checkpoint::from_bytes(&p, &v1).unwrap().config.shard_size, 16);
     v1[8] = 1;
     assert_eq!(Checkpoint::from_bytes(&p, &v1).unwrap().config.shard_size, 16);
+    // Issue 11: fields that disagree with the network are refused, not trusted.
+    let mut three = c.clone();
+    three.task = shardprop::data::Task::Classification { classes: vec!["a".into(), "b".into(), "c".into()] };
+    let err = Checkpoint::from_bytes(&p, &three.to_bytes().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("classes or targets disagree with the network's outputs"), "{err}");
+    // Early-stopping weights of the right layer sizes but a transposed matrix (only a file can
+    // hold such a network): refused, where they once reached the matrix product.
+    let mut v = serde_json::to_value(&c.network).unwrap();
+    let dim = &mut v["w"][1]["dim"];
+    assert_eq!(*dim, serde_json::json!([2, 5]));
+    *dim = serde_json::json!([5, 2]);
+    let bad: Network<f32> = serde_json::from_value(v).unwrap();
+    let early = shardprop::session::EarlyStop { patience: 3, best_loss: 1.0, best_epoch: 1, bad_epochs: 0, best: bad };
+    let with_early = Checkpoint { early: Some(early), ..c.clone() };
+    let err = Checkpoint::from_bytes(&p, &with_early.to_bytes().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("early-stopping weights disagree with the network"), "{err}");
     // No temp files are left behind by a save.
     let left: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 1, "{left:?}");
