@@ -193,9 +193,23 @@ impl Checkpoint {
         atomic::write(path, &self.to_bytes()?)
     }
 
-    /// Reads and checks a checkpoint file.
+    /// Reads and checks a checkpoint file: the header first, then no more than the payload it
+    /// announces (capped by [`MAX_PAYLOAD`] and half the machine's memory) and one byte more,
+    /// so an endless stream or a lying header cannot fill memory.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        (&mut file).take(HEADER_LEN as u64).read_to_end(&mut header).map_err(|e| Error::io(path, e))?;
+        if header.len() < HEADER_LEN || &header[..8] != MAGIC {
+            return Self::from_bytes(path, &header); // the header's own error
+        }
+        let claimed = u64::from_le_bytes(header[12..20].try_into().expect("8 bytes"));
+        let memory = crate::memory::physical().map_or(u64::MAX, |m| m as u64 / 2);
+        let cap = HEADER_LEN as u64 + claimed.min(MAX_PAYLOAD).min(memory);
+        // One byte past the cap is read too, so a longer file shows as a length mismatch.
+        let mut bytes = header;
+        file.take(cap + 1 - HEADER_LEN as u64).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
         Self::from_bytes(path, &bytes)
     }
 }

@@ -684,7 +684,9 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
 
 pub fn plot(a: PlotArgs) -> Result<()> {
     use shardprop::plot::{Series, line_panels};
-    let text = std::fs::read_to_string(&a.metrics).with_context(|| format!("cannot read {}", a.metrics.display()))?;
+    // Bounded: a metrics log is a line per epoch; an endless stream must not fill memory.
+    let raw = shardprop::memory::read_capped(&a.metrics, 1 << 28)?;
+    let text = String::from_utf8(raw).with_context(|| format!("{}: not UTF-8 text", a.metrics.display()))?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line)

@@ -15,14 +15,9 @@ pub fn expand_args(args: Vec<OsString>) -> Result<Vec<OsString>> {
         None => args.get(pos + 1).map(|p| p.to_string_lossy().into_owned()).context("--config needs a file")?,
     };
     // Bounded: a config is a few lines; `/dev/zero` or a huge file must not fill memory.
-    const MAX_CONFIG: u64 = 1 << 20;
-    let mut raw = Vec::new();
-    let file = std::fs::File::open(&path).with_context(|| format!("cannot read {path}"))?;
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_CONFIG + 1), &mut raw)
+    let raw = shardprop::memory::read_capped(std::path::Path::new(&path), 1 << 20)
+        .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("cannot read {path}"))?;
-    if raw.len() as u64 > MAX_CONFIG {
-        bail!("{path}: longer than {MAX_CONFIG} bytes, not a config file");
-    }
     let text = String::from_utf8(raw).map_err(|e| {
         anyhow::anyhow!("{path}: byte {}: not UTF-8 text (a config file is TOML)", e.utf8_error().valid_up_to())
     })?;

@@ -27,6 +27,48 @@ pub fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     }
 }
 
+/// The longest line (or quoted record) read, in bytes: a row of a million features is about
+/// 8 MB, while an endless stream without line ends (`/dev/zero`, a binary file) must not fill
+/// memory.
+pub const MAX_LINE: usize = 64 << 20;
+
+/// `read_until(b'\n')` that refuses to let `buf` grow past [`MAX_LINE`]: the error names the
+/// file and the line (1-based) where the overlong line starts.
+fn read_line_bounded(r: &mut (impl BufRead + ?Sized), buf: &mut Vec<u8>, path: &Path, line: u64) -> Result<usize> {
+    let before = buf.len();
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        if chunk.is_empty() {
+            return Ok(buf.len() - before);
+        }
+        let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        buf.extend_from_slice(&chunk[..take]);
+        r.consume(take);
+        if buf.len() > MAX_LINE {
+            return Err(too_long(path, line));
+        }
+        if done {
+            return Ok(buf.len() - before);
+        }
+    }
+}
+
+fn too_long(path: &Path, line: u64) -> Error {
+    Error::Parse {
+        path: path.to_path_buf(),
+        line,
+        column: 1,
+        msg: format!("line is longer than {MAX_LINE} bytes without a line end (not a CSV file?)"),
+    }
+}
+
 /// Splits a byte stream into records of fields, honouring quotes. Buffers are reused.
 pub struct RecordReader<'a> {
     r: Box<dyn BufRead + Send + 'a>,
@@ -77,7 +119,7 @@ impl<'a> RecordReader<'a> {
     pub fn next_record(&mut self) -> Result<bool> {
         loop {
             self.raw.clear();
-            let n = self.r.read_until(b'\n', &mut self.raw).map_err(|e| Error::io(&self.path, e))?;
+            let n = read_line_bounded(&mut self.r, &mut self.raw, &self.path, self.next_line)?;
             if n == 0 {
                 return Ok(false);
             }
@@ -138,7 +180,7 @@ impl<'a> RecordReader<'a> {
                         None => {
                             // The quoted field goes on past the line end.
                             let before = self.raw.len();
-                            let n = self.r.read_until(b'\n', &mut self.raw).map_err(|e| Error::io(&self.path, e))?;
+                            let n = read_line_bounded(&mut self.r, &mut self.raw, &self.path, self.line)?;
                             if n == 0 {
                                 return Err(Error::Parse {
                                     path: self.path.clone(),
@@ -519,7 +561,7 @@ fn load_parallel(path: &Path, opts: &CsvOptions) -> Result<Option<(Dataset, Vec<
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut r = BufReader::with_capacity(1 << 20, file);
     let mut first = Vec::new();
-    r.read_until(b'\n', &mut first).map_err(|e| Error::io(path, e))?;
+    read_line_bounded(&mut r, &mut first, path, 1)?;
     if first.contains(&b'"') || first.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -539,6 +581,7 @@ fn load_parallel(path: &Path, opts: &CsvOptions) -> Result<Option<(Dataset, Vec<
             // Keep the last partial line for the next wave.
             match wave.iter().rposition(|&b| b == b'\n') {
                 Some(pos) => carry = wave.split_off(pos + 1),
+                None if wave.len() > MAX_LINE => return Err(too_long(path, line)),
                 None => {
                     carry = wave;
                     continue;

@@ -408,5 +408,30 @@ fn huge_networks_and_endless_config_files_are_refused_before_allocating() {
     std::fs::write(&big, vec![b'#'; 3 << 20]).unwrap();
     let o = shardprop(&["train", "--config", big.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("big.toml: longer than 1048576 bytes, not a config file"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("big.toml: longer than 1048576 bytes; refusing to read more"), "{}", stderr(&o));
+}
+
+/// Issue 11: an endless input (`/dev/zero`, read only) as data, model, metrics log or config
+/// ends in exit 2 with a message naming it, never a memory blow-up (the smoke check once saw
+/// `train --data /dev/zero` abort with 134). Outputs go to a temp dir.
+#[test]
+fn endless_inputs_are_refused_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("z.bin");
+    let svg = dir.path().join("z.svg");
+    let iris = datasets().join("iris.csv");
+    for (args, want) in [
+        (vec!["train", "--data", "/dev/zero", "--epochs", "1"], "/dev/zero:1:1: line is longer than"),
+        (vec!["convert", "/dev/zero", out.to_str().unwrap()], "/dev/zero:1:1: line is longer than"),
+        (vec!["evaluate", "--model", "/dev/zero", "--data", iris.to_str().unwrap()], "/dev/zero: byte 0: bad magic"),
+        (vec!["inspect", "/dev/zero"], "/dev/zero: byte 0: bad magic"),
+        (vec!["resume", "/dev/zero"], "/dev/zero: byte 0: bad magic"),
+        (vec!["plot", "/dev/zero", "-o", svg.to_str().unwrap()], "/dev/zero: longer than"),
+        (vec!["train", "--config", "/dev/zero"], "/dev/zero: longer than 1048576 bytes"),
+    ] {
+        let o = shardprop(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
 }
