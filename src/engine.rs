@@ -662,12 +662,7 @@ fn subtree<T: Float>(
     if s + half < end {
         let (tmp, rest) = stack.split_first_mut().expect("a scratch sum per level");
         subtree(s + half, half, end, tmp, rest, shard);
-        for (x, y) in out.dw.iter_mut().zip(&tmp.dw) {
-            *x += y;
-        }
-        out.loss += tmp.loss;
-        out.correct += tmp.correct;
-        out.m += tmp.m;
+        out.add(tmp);
     }
 }
 

@@ -39,6 +39,17 @@ impl<T: Float> GradSum<T> {
     pub fn fits(&self, net: &Network<T>) -> bool {
         self.dw.len() == net.weights().len() && self.dw.iter().zip(net.weights()).all(|(d, w)| d.dim() == w.dim())
     }
+
+    /// `self += other`: one addition of the tree, on this thread (the engine's parallel version
+    /// splits the elements over the pool, with the same bits).
+    pub fn add(&mut self, other: &Self) {
+        for (x, y) in self.dw.iter_mut().zip(&other.dw) {
+            *x += y;
+        }
+        self.loss += other.loss;
+        self.correct += other.correct;
+        self.m += other.m;
+    }
 }
 
 /// What a training step reports: its example count, summed cost and hits.
@@ -76,13 +87,9 @@ impl<T: Float> Grad<T> {
     /// same bits.
     pub fn reduce_tree(sums: &[GradSum<T>], out: &mut Self) {
         let mut work: Vec<GradSum<T>> = sums.to_vec();
-        let mut losses: Vec<f64> = sums.iter().map(|s| s.loss).collect();
         for (a, b) in tree_shape(sums.len()) {
             let (lo, hi) = work.split_at_mut(b);
-            for (x, y) in lo[a].dw.iter_mut().zip(&hi[0].dw) {
-                *x += y;
-            }
-            losses[a] += losses[b];
+            lo[a].add(&hi[0]);
         }
         let m: usize = sums.iter().map(|s| s.m).sum();
         let mt = T::from_usize(m.max(1));
@@ -91,7 +98,7 @@ impl<T: Float> Grad<T> {
             d.mapv_inplace(|v| v / mt);
         }
         out.m = m;
-        out.loss_sum = losses[0];
+        out.loss_sum = work.first().map_or(0.0, |w| w.loss);
         out.correct = sums.iter().map(|s| s.correct).sum();
     }
 

@@ -36,6 +36,20 @@ impl Drop for Mounted {
     }
 }
 
+/// A tmpfs of `size` mounted at `dir/small` (a full disk on demand), or `None`, with the reason
+/// printed, where this test cannot mount one.
+fn small_tmpfs(dir: &Path, size: &str) -> Option<Mounted> {
+    let mnt = dir.join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted =
+        Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&mnt).output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root): {mounted:?}");
+        return None;
+    }
+    Some(Mounted(mnt))
+}
+
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -140,17 +154,11 @@ fn a_write_failing_at_write_fsync_or_rename_leaves_no_temp_file_and_no_output() 
 #[test]
 fn a_real_full_disk_leaves_no_temp_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"]).arg(&mnt).output();
-    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root): {mounted:?}");
-        return;
-    }
+    let Some(guard) = small_tmpfs(dir.path(), "16k") else { return };
+    let mnt = guard.0.clone();
     // `convert` fails while writing (its buffer spills); `train --out` fails when the buffered
     // checkpoint is flushed at commit, the path that once left its temp file on the full disk.
     let d = digits();
-    let guard = Mounted(mnt.clone());
     let out = mnt.join("digits.bin");
     let converted = shardprop(&["convert", d.to_str().unwrap(), out.to_str().unwrap()], &[]);
     let model = mnt.join("model.ckpt");
@@ -210,14 +218,8 @@ fn a_bad_test_set_or_out_path_is_found_before_training() {
 #[test]
 fn a_model_that_cannot_be_written_exits_2_and_names_the_newest_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=4k", "tmpfs"]).arg(&mnt).output();
-    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root): {mounted:?}");
-        return;
-    }
-    let guard = Mounted(mnt.clone());
+    let Some(guard) = small_tmpfs(dir.path(), "4k") else { return };
+    let mnt = guard.0.clone();
     let ck = dir.path().join("ck");
     let model = mnt.join("model.ckpt");
     let d = digits();
