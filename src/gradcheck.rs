@@ -19,6 +19,12 @@ pub struct LayerCheck {
     pub at: (usize, usize),
 }
 
+/// The larger of two errors, NaN if either is NaN: a fold with this cannot lose a NaN the way
+/// `f64::max` does, so a comparison of its result against a tolerance fails on NaN.
+pub fn max_or_nan(worst: f64, err: f64) -> f64 {
+    if worst.is_nan() || err.is_nan() { f64::NAN } else { worst.max(err) }
+}
+
 /// Builds a seeded random network of `sizes` with random non-zero biases and `m` random examples
 /// (one-hot targets for classifiers), and compares backprop's `D^(l)` with
 /// `(J(w + h) − J(w − h)) / 2h` for every weight. Gradients smaller than `floor` are compared by
@@ -55,6 +61,7 @@ pub fn check(
     let mut out = Vec::new();
     for (l, a) in analytic.iter().enumerate() {
         let mut worst = (0.0f64, (0, 0));
+        // A NaN error is the worst there is: it sticks (`err > worst` alone would skip it).
         for idx in ndarray::indices(a.raw_dim()) {
             let w0 = net.weights()[l][idx];
             probe.weights_mut()[l][idx] = w0 + h;
@@ -64,7 +71,7 @@ pub fn check(
             probe.weights_mut()[l][idx] = w0;
             let n = (up - down) / (2.0 * h);
             let err = (a[idx] - n).abs() / a[idx].abs().max(n.abs()).max(floor);
-            if err > worst.0 {
+            if !worst.0.is_nan() && (err.is_nan() || err > worst.0) {
                 worst = (err, idx);
             }
         }

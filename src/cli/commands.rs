@@ -274,7 +274,11 @@ fn drive(
     let train_seconds: f64 = new.iter().map(|r| r.seconds).sum();
     let seconds = started.elapsed().as_secs_f64();
     if json_out {
-        let last = history.last();
+        // The top-level figures describe the model written: with early stopping, the kept epoch's.
+        let last = match &outcome {
+            Outcome::EarlyStopped { best_epoch } => history.iter().rev().find(|r| r.epoch == *best_epoch),
+            _ => history.last(),
+        };
         let classes = session.task.classes().is_some();
         let mut obj = json!({
             "epochs": history.len(),
@@ -732,10 +736,7 @@ pub fn gradcheck(a: GradcheckArgs) -> Result<ExitCode> {
     let floor = 1e-4;
     let layers = shardprop::gradcheck::check(&a.layers, hidden, head, a.examples.max(1), a.seed, a.step, floor)?;
     // NaN must fail: `f64::max` would drop it.
-    let worst = layers
-        .iter()
-        .map(|l| l.max_rel_error)
-        .fold(0.0f64, |w, e| if e.is_nan() || w.is_nan() { f64::NAN } else { w.max(e) });
+    let worst = layers.iter().map(|l| l.max_rel_error).fold(0.0f64, shardprop::gradcheck::max_or_nan);
     let pass = worst <= 1e-6;
     if a.json {
         println!(

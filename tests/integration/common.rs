@@ -3,6 +3,7 @@
 use ndarray::Array2;
 use rand::Rng;
 use shardprop::data::{Dataset, Targets, Task};
+use shardprop::gradcheck::max_or_nan;
 use shardprop::{Activation, Head, Network, rng};
 
 /// A seeded random matrix with entries uniform in [-1, 1].
@@ -56,9 +57,34 @@ pub fn regression_data(rows: usize, features: usize, k: usize, seed: u64) -> Dat
     Dataset::new(x, Targets::Values(y), features, task, "synthetic").expect("consistent")
 }
 
-/// Largest elementwise relative error `|a − b| / max(|a|, |b|, floor)`.
+/// Largest elementwise relative error `|a − b| / max(|a|, |b|, floor)`; NaN if any entry is NaN
+/// (so `err <= tol` fails), and infinite if the shapes differ.
 pub fn max_rel_err(a: &Array2<f64>, b: &Array2<f64>, floor: f64) -> f64 {
-    a.iter().zip(b.iter()).map(|(&a, &b)| (a - b).abs() / a.abs().max(b.abs()).max(floor)).fold(0.0, f64::max)
+    if a.dim() != b.dim() {
+        return f64::INFINITY;
+    }
+    a.iter().zip(b.iter()).map(|(&a, &b)| (a - b).abs() / a.abs().max(b.abs()).max(floor)).fold(0.0, max_or_nan)
+}
+
+/// Largest `|a − b|` over the entries relative to `b`'s largest magnitude; NaN-proof as above.
+pub fn max_err_of_largest(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
+    if a.dim() != b.dim() {
+        return f64::INFINITY;
+    }
+    let scale = b.iter().fold(0.0, |s, v| max_or_nan(s, v.abs())).max(1e-300);
+    a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0, max_or_nan) / scale
+}
+
+#[test]
+fn error_helpers_fail_on_nan_and_on_shape_mismatch() {
+    let a = Array2::from_elem((2, 2), 1.0);
+    let mut b = a.clone();
+    assert_eq!(max_rel_err(&a, &b, 1e-12), 0.0);
+    b[[1, 0]] = f64::NAN;
+    assert!(!(max_rel_err(&a, &b, 1e-12) <= 1e-5), "NaN must fail a tolerance");
+    assert!(!(max_err_of_largest(&a, &b) <= 1e-5), "NaN must fail a tolerance");
+    let c = Array2::from_elem((2, 3), 1.0);
+    assert!(!(max_rel_err(&a, &c, 1e-12) <= 1e-5));
 }
 
 /// A path in a fresh temp dir (kept alive by the returned guard).

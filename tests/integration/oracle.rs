@@ -5,6 +5,8 @@ use ndarray::Array2;
 use shardprop::data::{Dataset, Examples, Scale, ScalerFit};
 use shardprop::{Activation, Engine, Float, Head, Network};
 
+use shardprop::gradcheck::max_or_nan;
+
 use crate::common::{classification_data, network, regression_data};
 
 fn g(act: Activation, z: f64) -> f64 {
@@ -101,30 +103,40 @@ fn engine_d<T: Float>(
     grad.d.iter().map(|d| d.mapv(|v| v.to_f64())).collect()
 }
 
+/// Order-only differences: the engine and the oracle add the same terms in different orders
+/// (tiles, the shard tree, the kernel's blocking), which moves an f64 sum by a few ulps; the
+/// worst seen over every case below is 2.4e-13 (printed by the test).
+const F64_TOL: f64 = 1e-12;
+
 fn check(net: &Network<f64>, data: &Dataset) {
     let scaler = ScalerFit::fit(data, Scale::Standard);
-    for m in [1usize, 5, 64, 100, 257] {
+    let mut worst = 0.0f64;
+    for m in [1usize, 5, 64, 100, 257, 600] {
         // A scattered, repeating selection of rows, as a shuffled batch would be.
         let idx: Vec<usize> = (0..m).map(|i| (i * 37 + 11) % data.len()).collect();
         let want = oracle(net, data, &idx, &scaler);
-        for shard in [1usize, 7, 32, 64] {
+        // 300 and 600 rows: shards larger than the engine's 256-row chunk.
+        for shard in [1usize, 7, 32, 64, 300, 600] {
             for threads in [1usize, 2, 3, 8] {
                 let got = engine_d::<f64>(net, data, &idx, shard, threads);
+                assert_eq!(got.len(), want.len());
                 for (l, (g, w)) in got.iter().zip(&want).enumerate() {
-                    let err = crate::common::max_rel_err(g, w, 1e-12);
-                    assert!(err <= 1e-5, "f64 m={m} shard={shard} threads={threads} layer {l}: rel err {err:e}");
+                    let err = crate::common::max_rel_err(g, w, 1e-300);
+                    worst = max_or_nan(worst, err);
+                    assert!(err <= F64_TOL, "f64 m={m} shard={shard} threads={threads} layer {l}: rel err {err:e}");
                 }
             }
             // The f32 training path, relative to each layer's largest entry.
             let got = engine_d::<f32>(&net.cast::<f32>().cast::<f64>(), data, &idx, shard, 2);
             let want32 = oracle(&net.cast::<f32>().cast::<f64>(), data, &idx, &scaler);
+            assert_eq!(got.len(), want32.len());
             for (l, (g, w)) in got.iter().zip(&want32).enumerate() {
-                let scale = w.iter().fold(0.0f64, |s, v| s.max(v.abs())).max(1e-30);
-                let err = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale;
+                let err = crate::common::max_err_of_largest(g, w);
                 assert!(err <= 1e-5, "f32 m={m} shard={shard} layer {l}: error {err:e} of the layer's largest entry");
             }
         }
     }
+    eprintln!("worst f64 relative error against the oracle: {worst:e}");
 }
 
 #[test]

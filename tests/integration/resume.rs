@@ -109,30 +109,44 @@ fn four_epochs_equal_two_then_resume_to_four_at_boundaries_mid_epoch_and_other_t
 fn resume_is_exact_with_every_optimiser_validation_and_early_stopping() {
     let dir = tempfile::tempdir().unwrap();
     for opt in [
-        &["--optimizer", "momentum"][..],
-        &["--optimizer", "nesterov", "--l2", "0.5"],
-        &["--optimizer", "adam", "--lr", "0.01", "--lr-schedule", "cosine"],
-        &["--optimizer", "rprop", "--batch-size", "0"],
-        &["--validation", "0.2", "--early-stopping", "2", "--lr-schedule", "step", "--lr-step", "1"],
-    ] {
-        let mut straight_args = vec!["--epochs", "3"];
-        straight_args.extend_from_slice(opt);
-        let straight = digest(&train(&straight_args));
-        let ck = dir.path().join(format!("ck-{}", opt.join("")));
-        let mut args = vec![
+        &["--epochs", "3", "--optimizer", "momentum"][..],
+        &["--epochs", "3", "--optimizer", "nesterov", "--l2", "0.5"],
+        &["--epochs", "3", "--optimizer", "adam", "--lr", "0.01", "--lr-schedule", "cosine"],
+        &["--epochs", "3", "--optimizer", "rprop", "--batch-size", "0"],
+        // Stops early (validation loss last improves at epoch 21 of 40), so the resumed run must
+        // carry the patience counter and the best epoch's weights across the checkpoint.
+        &[
             "--epochs",
-            "3",
-            "--checkpoint-dir",
-            ck.to_str().unwrap(),
-            "--checkpoint-every-steps",
-            "20",
-            "--keep",
-            "50",
-        ];
+            "40",
+            "--lr",
+            "8",
+            "--validation",
+            "0.2",
+            "--early-stopping",
+            "2",
+            "--lr-schedule",
+            "step",
+            "--lr-step",
+            "10",
+        ],
+    ] {
+        let straight_out = train(opt);
+        let straight = digest(&straight_out);
+        let early = opt.contains(&"--early-stopping");
+        if early {
+            let v: serde_json::Value = serde_json::from_slice(&straight_out.stdout).unwrap();
+            let best = v["best_epoch"].as_u64().expect("the early-stopping case stops early");
+            assert!(v["epochs"].as_u64().unwrap() < 40 && best < v["epochs"].as_u64().unwrap(), "{v}");
+        }
+        let ck = dir.path().join(format!("ck-{}", opt.join("")));
+        let mut args =
+            vec!["--checkpoint-dir", ck.to_str().unwrap(), "--checkpoint-every-steps", "20", "--keep", "100"];
         args.extend_from_slice(opt);
         assert_eq!(digest(&train(&args)), straight, "{opt:?}");
         let all = checkpoints(&ck);
-        let mid = &all[all.len() / 2];
+        // For the early-stopping case, a checkpoint after the best epoch and before the stop:
+        // resuming must not forget the best weights it holds.
+        let mid = if early { &all[all.len() - 3] } else { &all[all.len() / 2] };
         let o = run(&["resume", mid.to_str().unwrap(), "--threads", "1", "--json", "--quiet"], &[]);
         assert_eq!(digest(&o), straight, "{opt:?} resumed from {}", mid.display());
     }
@@ -196,13 +210,22 @@ fn sigterm_and_sigint_checkpoint_print_the_resume_command_and_exit_143_or_130() 
         let ck = dir.path().join(format!("ck{signal}"));
         let mut a = train_args(&base);
         a.extend(["--checkpoint-dir", ck.to_str().unwrap(), "--checkpoint-every", "1000"].map(String::from));
-        let child = Command::new(bin()).args(&a).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(400));
+        let mut child = Command::new(bin()).args(&a).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // No fixed sleep racing start-up: the "training ..." line is printed after the signal
+        // handlers are installed, so the signal is sent once it has been read.
+        let mut stdout = child.stdout.take().unwrap();
+        let drain = std::thread::spawn(move || std::io::Read::read_to_end(&mut stdout, &mut Vec::new()));
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut err = String::new();
+        while !err.contains("training 64-40-300-10 on") {
+            assert!(std::io::BufRead::read_line(&mut stderr, &mut err).unwrap() > 0, "ended early: {err}");
+        }
         let k = Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
         assert!(k.success());
-        let out = child.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{err}");
+        std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+        drain.join().unwrap().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{err}");
         let line = err.lines().find(|l| l.starts_with("resume with: shardprop resume ")).expect(&err);
         let path = line.trim_start_matches("resume with: shardprop resume ");
         assert!(Path::new(path).exists(), "{path}");

@@ -164,6 +164,12 @@ fn early_stopping_keeps_the_best_epochs_weights() {
         stopped["history"].as_array().unwrap().iter().map(|r| r["val_loss"].as_f64().unwrap()).collect();
     let min = losses.iter().cloned().fold(f64::INFINITY, f64::min);
     assert_eq!(losses[best - 1], min, "best_epoch has the lowest validation loss");
+    // The top-level figures describe the model written: the kept epoch's, not the last one's.
+    let kept = &stopped["history"][best - 1];
+    for key in ["val_loss", "val_accuracy", "train_loss", "train_accuracy"] {
+        assert_eq!(stopped[key], kept[key], "{key} of the kept epoch {best}");
+    }
+    assert_ne!(stopped["val_loss"], stopped["history"][ran - 1]["val_loss"]);
     // The same run cut at the best epoch has exactly the kept weights.
     let epochs = best.to_string();
     let mut args = base.to_vec();
