@@ -243,6 +243,14 @@ impl Session {
     pub fn start(spec: RunSpec, arch: &Architecture, cfg: TrainConfig, threads: usize) -> Result<(Self, Vec<u64>)> {
         let (o, skipped) = open(&spec, cfg.seed, None)?;
         let task = o.data.task().clone();
+        if let Some([only]) = task.classes() {
+            // (A test set may hold one class; it is read against the model's classes.)
+            return Err(Error::Mismatch(format!(
+                "{}: every row has the label {only:?}: a classifier needs at least 2 classes \
+                 (use --regression to fit a single value)",
+                spec.train.display()
+            )));
+        }
         let head = match (&task, arch.cross_entropy) {
             (Task::Regression { .. }, true) => {
                 return Err(Error::Config("cross-entropy needs classification, not regression".into()));

@@ -414,9 +414,55 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
     Ok(())
 }
 
-fn load_for_model(ckpt: &Checkpoint, path: &Path, csv: &CsvArgs) -> Result<Loaded> {
+/// Where `evaluate` and `predict` read rows from: a file by its path, or a pipe or FIFO read once
+/// into memory (predict may have to parse it twice: with a target column, then without).
+enum Rows {
+    Path(PathBuf),
+    Stream(PathBuf, Arc<[u8]>),
+}
+
+impl Rows {
+    fn open(path: &Path) -> Result<Self> {
+        let stream = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if !stream || data::idx::is_idx_path(path) {
+            return Ok(Rows::Path(path.to_path_buf()));
+        }
+        let cap = shardprop::memory::physical().map_or(u64::MAX, |m| m as u64 / 2);
+        let bytes = data::open::Input::open(path)?.read_all(cap)?;
+        Ok(Rows::Stream(path.to_path_buf(), bytes.into()))
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Rows::Path(p) | Rows::Stream(p, _) => p,
+        }
+    }
+
+    fn load(&self, opts: &CsvOptions, verify: bool) -> Result<(Loaded, Vec<u64>)> {
+        let (loaded, skipped) = match self {
+            Rows::Path(p) => data::load(p, opts, verify),
+            Rows::Stream(p, bytes) => {
+                data::open::Input::from_memory(p, bytes.clone()).and_then(|input| data::load_input(input, opts, verify))
+            }
+        }
+        .with_context(|| format!("cannot load {}", self.path().display()))?;
+        Ok((loaded, skipped))
+    }
+
+    /// A CSV file (not an MNIST directory, IDX or binary file).
+    fn is_plain_csv(&self) -> bool {
+        match self {
+            Rows::Path(p) => is_plain_csv(p),
+            Rows::Stream(_, bytes) => !bytes.starts_with(data::binary::MAGIC),
+        }
+    }
+}
+
+fn load_for_model(ckpt: &Checkpoint, rows: &Rows, csv: &CsvArgs) -> Result<Loaded> {
+    let path = rows.path();
     let opts = csv_options(csv, ckpt.task.classes().map(|c| c.to_vec()));
-    let data = load(path, &opts, !csv.no_verify)?;
+    let (data, skipped) = rows.load(&opts, !csv.no_verify)?;
+    report_skipped(path, &skipped);
     check_features(path, data.examples(), ckpt.network.n_inputs())?;
     if let (Some(model), Some(found)) = (ckpt.task.classes(), data.task().classes())
         && model != found
@@ -437,7 +483,7 @@ fn load_model(path: &Path) -> Result<Checkpoint> {
 
 pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     let ckpt = load_model(&a.model)?;
-    let data = load_for_model(&ckpt, &a.data, &a.csv)?;
+    let data = load_for_model(&ckpt, &Rows::open(&a.data)?, &a.csv)?;
     let mut engine = Engine::<f32>::new(a.threads, ckpt.config.shard_size)?;
     let ev = engine.evaluate(&ckpt.network, data.examples(), &ckpt.scaler);
     let confusion = ckpt.task.classes().map(|classes| {
@@ -470,13 +516,14 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let ckpt = load_model(&a.model)?;
-    let data = match load_for_model(&ckpt, &a.data, &a.csv) {
+    let rows = Rows::open(&a.data)?;
+    let data = match load_for_model(&ckpt, &rows, &a.csv) {
         Ok(d) => d,
         // Rows to predict often have no target column: then every column is a feature.
-        Err(e) if is_plain_csv(&a.data) => {
+        Err(e) if rows.is_plain_csv() => {
             let mut opts = csv_options(&a.csv, ckpt.task.classes().map(|c| c.to_vec()));
             opts.unlabeled = Some(ckpt.task.clone());
-            match data::load(&a.data, &opts, true) {
+            match rows.load(&opts, true) {
                 Ok((d, skipped)) if d.examples().n_features() == ckpt.network.n_inputs() => {
                     report_skipped(&a.data, &skipped);
                     d

@@ -5,26 +5,18 @@
 //! `iris.csv:12:9: column 3 (petal_length): cannot parse "abc" as a number`.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
+use super::open::{BOM, Input, skip_bom};
 use super::{CsvOptions, Dataset, Targets, Task};
 use crate::error::{Error, Result};
 
-/// Opens `path` for reading, transparently gunzipping when it starts with the gzip magic.
+/// Opens `path` for reading (once), transparently gunzipping when it starts with the gzip magic.
 pub fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead + Send>> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 2];
-    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
-    let f = File::open(path).map_err(|e| Error::io(path, e))?;
-    if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(f))))
-    } else {
-        Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
-    }
+    Ok(Input::open(path)?.into_text())
 }
 
 /// The longest line (or quoted record) read, in bytes: a row of a million features is about
@@ -82,19 +74,47 @@ pub struct RecordReader<'a> {
     /// of its first byte in the line.
     fields: Vec<(usize, usize, u64)>,
     next_line: u64,
+    next_offset: u64,
+    /// A record read ahead of the current one (header detection looks at two), returned next.
+    ahead: Option<Box<Saved>>,
     /// 1-based line on which the current record starts.
     pub line: u64,
+    /// Byte offset in the (uncompressed) file where the current record starts.
+    pub offset: u64,
+}
+
+/// One record's buffers and place, set aside.
+#[derive(Default)]
+struct Saved {
+    raw: Vec<u8>,
+    text: Vec<u8>,
+    quoted: bool,
+    fields: Vec<(usize, usize, u64)>,
+    line: u64,
+    offset: u64,
 }
 
 impl<'a> RecordReader<'a> {
     /// Reads records from `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(Self::over(open_maybe_gz(path)?, path, 1))
+        Self::from_input(Input::open(path)?)
     }
 
-    /// Reads records from `bytes`, a run of whole lines of `path` starting at line `first_line`.
-    pub fn from_bytes(bytes: &'a [u8], path: &Path, first_line: u64) -> Self {
-        Self::over(Box::new(bytes), path, first_line)
+    /// Reads records from an opened input (gunzipped if need be), after any UTF-8 BOM.
+    pub fn from_input(input: Input) -> Result<Self> {
+        let path = input.path().to_path_buf();
+        let (r, bom) = skip_bom(&path, input.into_text())?;
+        let mut rr = Self::over(r, &path, 1);
+        rr.next_offset = bom;
+        Ok(rr)
+    }
+
+    /// Reads records from `bytes`, a run of whole lines of `path` starting at line `first_line`
+    /// and byte `first_offset`.
+    pub fn from_bytes(bytes: &'a [u8], path: &Path, first_line: u64, first_offset: u64) -> Self {
+        let mut rr = Self::over(Box::new(bytes), path, first_line);
+        rr.next_offset = first_offset;
+        rr
     }
 
     fn over(r: Box<dyn BufRead + Send + 'a>, path: &Path, first_line: u64) -> Self {
@@ -106,7 +126,10 @@ impl<'a> RecordReader<'a> {
             quoted: false,
             fields: Vec::new(),
             next_line: first_line,
+            next_offset: 0,
+            ahead: None,
             line: 0,
+            offset: 0,
         }
     }
 
@@ -117,6 +140,10 @@ impl<'a> RecordReader<'a> {
 
     /// Reads the next non-blank record; `Ok(false)` at the end of the file.
     pub fn next_record(&mut self) -> Result<bool> {
+        if let Some(mut saved) = self.ahead.take() {
+            self.swap(&mut saved);
+            return Ok(true);
+        }
         loop {
             self.raw.clear();
             let n = read_line_bounded(&mut self.r, &mut self.raw, &self.path, self.next_line)?;
@@ -124,13 +151,83 @@ impl<'a> RecordReader<'a> {
                 return Ok(false);
             }
             self.line = self.next_line;
+            self.offset = self.next_offset;
             self.next_line += 1;
+            self.next_offset += n as u64;
+            self.check_text(0)?;
             if self.raw.iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
             }
             self.split()?;
             return Ok(true);
         }
+    }
+
+    /// Reads the record after the current one and returns whether there is one, leaving both in
+    /// place: `f` sees the next record; afterwards the current one is current again, and the
+    /// next one is what [`Self::next_record`] returns.
+    pub fn peek_next<T>(&mut self, f: impl FnOnce(Option<&Self>) -> T) -> Result<T> {
+        let mut current = Saved::default();
+        self.swap(&mut current);
+        let found = self.next_record();
+        let out = match &found {
+            Ok(true) => f(Some(self)),
+            _ => f(None),
+        };
+        self.swap(&mut current);
+        if found? {
+            self.ahead = Some(Box::new(current));
+        }
+        Ok(out)
+    }
+
+    fn swap(&mut self, s: &mut Saved) {
+        std::mem::swap(&mut self.raw, &mut s.raw);
+        std::mem::swap(&mut self.text, &mut s.text);
+        std::mem::swap(&mut self.quoted, &mut s.quoted);
+        std::mem::swap(&mut self.fields, &mut s.fields);
+        std::mem::swap(&mut self.line, &mut s.line);
+        std::mem::swap(&mut self.offset, &mut s.offset);
+    }
+
+    /// Refuses a NUL byte or invalid UTF-8 in `raw[from..]` (the line just read), naming its
+    /// line, column and byte offset: a CSV file is UTF-8 text, and a NUL is the mark of a binary
+    /// file given as one.
+    #[inline]
+    fn check_text(&self, from: usize) -> Result<()> {
+        let bytes = &self.raw[from..];
+        if bytes.is_ascii() && !bytes.contains(&0) {
+            return Ok(());
+        }
+        self.bad_text(from)
+    }
+
+    #[cold]
+    fn bad_text(&self, from: usize) -> Result<()> {
+        let bytes = &self.raw[from..];
+        let nul = bytes.iter().position(|&b| b == 0);
+        let bad_utf8 = std::str::from_utf8(bytes).err().map(|e| e.valid_up_to());
+        let (at, nul) = match (nul, bad_utf8) {
+            (Some(n), Some(u)) if u < n => (u, false),
+            (Some(n), _) => (n, true),
+            (None, Some(u)) => (u, false),
+            (None, None) => return Ok(()),
+        };
+        let i = from + at;
+        let offset = self.offset + i as u64;
+        let msg = if nul {
+            format!("NUL byte at byte {offset} of the file: expected CSV text (is this a binary file?)")
+        } else {
+            format!("invalid UTF-8 (byte 0x{:02x}) at byte {offset} of the file: expected UTF-8 text", self.raw[i])
+        };
+        let line_start = self.raw[..i].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let lines_before = self.raw[..line_start].iter().filter(|&&b| b == b'\n').count() as u64;
+        Err(Error::Parse {
+            path: self.path.clone(),
+            line: self.line + lines_before,
+            column: (i - line_start) as u64 + 1,
+            msg,
+        })
     }
 
     fn split(&mut self) -> Result<()> {
@@ -191,6 +288,8 @@ impl<'a> RecordReader<'a> {
                             }
                             col_base = before;
                             self.next_line += 1;
+                            self.next_offset += n as u64;
+                            self.check_text(before)?;
                         }
                     }
                 }
@@ -325,13 +424,30 @@ impl Layout {
             return Err(Error::format(rr.path(), "empty file: expected a header or data rows"));
         }
         let n = rr.len();
-        let looks_numeric = (0..n).all(|j| rr.field(j).parse::<f64>().is_ok());
-        let has_header = opts.header.unwrap_or(!looks_numeric);
+        let has_header = match opts.header {
+            Some(forced) => forced,
+            None => Self::detect_header(rr)?,
+        };
         let names: Vec<String> = if has_header {
             (0..n).map(|j| rr.field(j).to_string()).collect()
         } else {
             (1..=n).map(|j| format!("col{j}")).collect()
         };
+        if has_header {
+            let mut seen = HashMap::with_capacity(n);
+            for (j, name) in names.iter().enumerate() {
+                if let Some(first) = seen.insert(name.as_str(), j) {
+                    return Err(rr.error(
+                        j,
+                        format!(
+                            "column {} has the same name {name:?} as column {}: expected unique column names",
+                            j + 1,
+                            first + 1
+                        ),
+                    ));
+                }
+            }
+        }
         let targets = match &opts.target {
             _ if opts.unlabeled.is_some() => Vec::new(),
             None => vec![n - 1],
@@ -361,6 +477,22 @@ impl Layout {
             return Err(Error::Config("classification takes exactly one target column".into()));
         }
         Ok((Self { names, targets, has_header }, !has_header))
+    }
+
+    /// Whether the current (first) record is a header: it is when it has a field that is not a
+    /// number above a number in the next record (a name over a numeric column), or when it has
+    /// text and no record follows. A first record whose text fields all sit above text in the
+    /// next record (string labels, `5.1,3.5,1.4,0.2,setosa`) is data, so a headerless file with
+    /// string labels keeps its first row.
+    fn detect_header(rr: &mut RecordReader<'_>) -> Result<bool> {
+        let text: Vec<usize> = (0..rr.len()).filter(|&j| rr.field(j).parse::<f64>().is_err()).collect();
+        if text.is_empty() {
+            return Ok(false);
+        }
+        rr.peek_next(|next| match next {
+            None => true,
+            Some(next) => text.iter().any(|&j| j < next.len() && next.field(j).parse::<f64>().is_ok()),
+        })
     }
 }
 
@@ -476,21 +608,33 @@ pub fn parse_row(
 }
 
 /// Loads a CSV file into memory. Returns the dataset and the lines of rows skipped (only with
-/// `skip_bad_rows`). An uncompressed file without quotes is parsed in parallel, in waves of
-/// blocks cut at line ends (memory beyond the final matrix stays bounded by the wave); anything
-/// else streams through one thread. Both give the same dataset and the same first error.
+/// `skip_bad_rows`). An uncompressed regular file without quotes is parsed in parallel, in waves
+/// of blocks cut at line ends (memory beyond the final matrix stays bounded by the wave);
+/// anything else streams through one thread. Both give the same dataset and the same first error.
 pub fn load(path: &Path, opts: &CsvOptions) -> Result<(Dataset, Vec<u64>)> {
-    if let Some(done) = load_parallel(path, opts)? {
-        return Ok(done);
-    }
+    load_input(Input::open(path)?, opts)
+}
+
+/// [`load`] from an opened input. A pipe or FIFO is read exactly once, by the sequential parser.
+pub fn load_input(input: Input, opts: &CsvOptions) -> Result<(Dataset, Vec<u64>)> {
+    let path = input.path().to_path_buf();
+    let input = if input.is_regular() && !input.is_gzip() {
+        if let Some(done) = load_parallel(input, opts)? {
+            return Ok(done);
+        }
+        // Quotes or blank lines near the start: a regular file may be read again from the start.
+        Input::open(&path)?
+    } else {
+        input
+    };
     let mut classes = opts.classes.as_deref().map(ClassMap::fixed).unwrap_or_default();
     let mut rows = Rows::default();
     let mut skipped = Vec::new();
-    let layout = stream(path, opts, &mut classes, &mut skipped, |row, target| {
+    let layout = stream(input, opts, &mut classes, &mut skipped, |row, target| {
         rows.push(row, target);
         Ok(())
     })?;
-    Ok((rows.finish(path, opts, &layout, classes)?, skipped))
+    Ok((rows.finish(&path, opts, &layout, classes)?, skipped))
 }
 
 /// Rows parsed so far: features, and class ids (first-seen numbering) or target values.
@@ -550,28 +694,31 @@ struct Part {
     count: u64,
 }
 
-/// The parallel path of [`load`]; `None` when the file needs the sequential one (gzipped,
-/// quoted fields, leading blank lines).
-fn load_parallel(path: &Path, opts: &CsvOptions) -> Result<Option<(Dataset, Vec<u64>)>> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 2];
-    if file.read(&mut magic).map_err(|e| Error::io(path, e))? == 2 && magic == [0x1f, 0x8b] {
-        return Ok(None);
-    }
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut r = BufReader::with_capacity(1 << 20, file);
+/// The parallel path of [`load`] over an uncompressed regular file; `None` when the file needs
+/// the sequential one (quoted fields, blank lines among the first two).
+fn load_parallel(input: Input, opts: &CsvOptions) -> Result<Option<(Dataset, Vec<u64>)>> {
+    let path = &input.path().to_path_buf();
+    let mut r = BufReader::with_capacity(1 << 20, input.into_reader());
+    // The first two lines: header detection looks at both.
     let mut first = Vec::new();
     read_line_bounded(&mut r, &mut first, path, 1)?;
-    if first.contains(&b'"') || first.iter().all(u8::is_ascii_whitespace) {
+    let bom = if first.starts_with(&BOM) { BOM.len() } else { 0 };
+    first.drain(..bom);
+    let first_len = first.len();
+    read_line_bounded(&mut r, &mut first, path, 2)?;
+    let blank = |line: &[u8]| line.iter().all(u8::is_ascii_whitespace);
+    if first.contains(&b'"') || blank(&first[..first_len]) || (first.len() > first_len && blank(&first[first_len..])) {
         return Ok(None);
     }
-    let (layout, first_is_data) = Layout::read(&mut RecordReader::from_bytes(&first, path, 1), opts)?;
+    let mut head = RecordReader::from_bytes(&first, path, 1, bom as u64);
+    let (layout, first_is_data) = Layout::read(&mut head, opts)?;
+    drop(head);
     let fixed = opts.classes.as_deref().map(ClassMap::fixed);
     let mut classes = fixed.clone().unwrap_or_default();
     let (mut rows, mut skipped, mut count) = (Rows::default(), Vec::new(), 0u64);
     let threads = rayon::current_num_threads().max(1);
-    let mut carry = if first_is_data { first } else { Vec::new() };
-    let mut line = if first_is_data { 1 } else { 2 };
+    let (mut carry, mut line, mut offset) =
+        if first_is_data { (first, 1, bom as u64) } else { (first.split_off(first_len), 2, (bom + first_len) as u64) };
     loop {
         let mut wave = std::mem::take(&mut carry);
         let want = (threads * BLOCK) as u64;
@@ -591,20 +738,22 @@ fn load_parallel(path: &Path, opts: &CsvOptions) -> Result<Option<(Dataset, Vec<
         if wave.contains(&b'"') {
             return Ok(None);
         }
-        // Blocks of about equal size, cut after a line end, with their first line numbers.
+        // Blocks of about equal size, cut after a line end, with their first line numbers and
+        // byte offsets.
         let mut blocks = Vec::with_capacity(threads);
         let mut start = 0;
         while start < wave.len() {
             let target = (start + wave.len().div_ceil(threads)).min(wave.len());
             let end = wave[target..].iter().position(|&b| b == b'\n').map_or(wave.len(), |p| target + p + 1);
-            blocks.push((start, end, line));
+            blocks.push((start, end, line, offset + start as u64));
             line += wave[start..end].iter().filter(|&&b| b == b'\n').count() as u64;
             start = end;
         }
+        offset += wave.len() as u64;
         let parts: Vec<Result<Part>> = blocks
             .par_iter()
-            .map(|&(a, b, first_line)| {
-                let mut rr = RecordReader::from_bytes(&wave[a..b], path, first_line);
+            .map(|&(a, b, first_line, first_offset)| {
+                let mut rr = RecordReader::from_bytes(&wave[a..b], path, first_line, first_offset);
                 let mut part = Part {
                     rows: Rows::default(),
                     classes: fixed.clone().unwrap_or_default(),
@@ -646,9 +795,15 @@ fn load_parallel(path: &Path, opts: &CsvOptions) -> Result<Option<(Dataset, Vec<
 }
 
 /// Converts a CSV file to the binary format in two streaming passes (the first learns the class
-/// names, the second writes rows), so memory stays bounded whatever the file size. Returns the
-/// rows written and the lines skipped.
-pub fn convert(input: &Path, output: &Path, opts: &CsvOptions) -> Result<(u64, Vec<u64>)> {
+/// names, the second writes rows), so memory stays bounded whatever the file size. A pipe or
+/// FIFO, which can be read only once, is loaded into memory in one pass instead. Returns the rows
+/// written and the lines skipped.
+pub fn convert(input: Input, output: &Path, opts: &CsvOptions) -> Result<(u64, Vec<u64>)> {
+    let path = input.path().to_path_buf();
+    if !input.is_regular() {
+        let (d, skipped) = load_input(input, opts)?;
+        return Ok((super::binary::write(output, &d, &d.task, &d.feature_names)?, skipped));
+    }
     let mut classes = ClassMap::default();
     let mut skipped = Vec::new();
     let layout = stream(input, opts, &mut classes, &mut skipped, |_, _| Ok(()))?;
@@ -661,7 +816,7 @@ pub fn convert(input: &Path, output: &Path, opts: &CsvOptions) -> Result<(u64, V
     let mut fixed = task.classes().map(ClassMap::fixed).unwrap_or_default();
     let mut w = super::binary::BinaryWriter::create(output, features.len(), &task)?;
     let mut skipped_again = Vec::new();
-    stream(input, opts, &mut fixed, &mut skipped_again, |row, target| w.push(row, target))?;
+    stream(Input::open(&path)?, opts, &mut fixed, &mut skipped_again, |row, target| w.push(row, target))?;
     let names: Vec<String> = features.iter().map(|&j| layout.names[j].clone()).collect();
     Ok((w.finish(&task, &names)?, skipped))
 }
@@ -698,20 +853,20 @@ fn parse_rows(
     }
 }
 
-/// Parses every data row of `path`, handing each to `each`; returns the layout.
+/// Parses every data row of `input`, handing each to `each`; returns the layout.
 fn stream(
-    path: &Path,
+    input: Input,
     opts: &CsvOptions,
     classes: &mut ClassMap,
     skipped: &mut Vec<u64>,
     mut each: impl FnMut(&[f32], super::Target<'_>) -> Result<()>,
 ) -> Result<Layout> {
-    let mut rr = RecordReader::open(path)?;
+    let mut rr = RecordReader::from_input(input)?;
     let (layout, pending) = Layout::read(&mut rr, opts)?;
     let rows = parse_rows(&mut rr, &layout, pending, opts, classes, skipped, &mut each)?;
     if rows == 0 {
         let what = if layout.has_header { "header only" } else { "all rows were skipped" };
-        return Err(Error::format(path, format!("{what}: no data rows")));
+        return Err(Error::format(rr.path(), format!("{what}: no data rows")));
     }
     Ok(layout)
 }

@@ -6,6 +6,7 @@
 pub mod binary;
 pub mod csv;
 pub mod idx;
+pub mod open;
 mod scale;
 
 use std::path::Path;
@@ -304,15 +305,35 @@ pub struct CsvOptions {
 /// Loads a dataset by looking at the path: an MNIST directory or IDX file, a shardprop binary
 /// file, or a CSV file (optionally gzipped). Returns the CSV lines skipped by `skip_bad_rows`.
 /// `verify` checks a binary file's checksum over all rows (one sequential read) when opening it.
+/// A pipe or FIFO is opened and read exactly once (see [`load_input`]).
 pub fn load(path: &Path, csv: &CsvOptions, verify: bool) -> Result<(Loaded, Vec<u64>)> {
     if path.is_dir() || idx::is_idx_path(path) {
         return Ok((Loaded::Memory(idx::load_mnist(path)?), Vec::new()));
     }
-    if binary::has_magic(path)? {
-        return Ok((Loaded::Mapped(binary::MappedDataset::open_with(path, verify)?), Vec::new()));
+    load_input(open::Input::open(path)?, csv, verify)
+}
+
+/// [`load`] from an opened input, sniffed from the bytes it has already read: a binary dataset
+/// (which must be a regular file, to be memory-mapped) or a CSV file.
+pub fn load_input(input: open::Input, csv: &CsvOptions, verify: bool) -> Result<(Loaded, Vec<u64>)> {
+    if input.head() == binary::MAGIC {
+        let path = input.path().to_path_buf();
+        if !input.is_regular() {
+            return Err(not_mappable(&path));
+        }
+        drop(input);
+        return Ok((Loaded::Mapped(binary::MappedDataset::open_with(&path, verify)?), Vec::new()));
     }
-    let (d, skipped) = csv::load(path, csv)?;
+    let (d, skipped) = csv::load_input(input, csv)?;
     Ok((Loaded::Memory(d), skipped))
+}
+
+fn not_mappable(path: &Path) -> Error {
+    Error::format(
+        path,
+        "byte 0: a shardprop binary dataset, but not a regular file (a pipe or FIFO?): binary datasets \
+         are memory-mapped, so give the path of the file itself",
+    )
 }
 
 /// Converts `input` (CSV, IDX images file or MNIST directory) to a binary dataset at `output`.
@@ -322,5 +343,5 @@ pub fn convert(input: &Path, output: &Path, csv: &CsvOptions) -> Result<(u64, Ve
         let d = idx::load_mnist(input)?;
         return Ok((binary::write(output, &d, &d.task, &d.feature_names)?, Vec::new()));
     }
-    csv::convert(input, output, csv)
+    csv::convert(open::Input::open(input)?, output, csv)
 }

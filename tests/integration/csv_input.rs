@@ -1,0 +1,243 @@
+//! CSV text that was once silently misread (issue 11): a UTF-8 byte-order mark, invalid UTF-8,
+//! NUL bytes, duplicate header names, string labels without a header. Each is read correctly or
+//! refused with its line, column and byte offset, by the parallel loader (an uncompressed file
+//! without quotes), the sequential one (quotes) and through gzip alike.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use shardprop::data::{CsvOptions, Dataset, Examples, csv};
+
+use crate::common::temp_path;
+
+fn gzip(path: &Path, bytes: &[u8]) {
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap();
+}
+
+/// `bytes` written as `data.csv` (the parallel loader when it has no quote), as `quoted.csv`
+/// with a quoted last field on its last line, which sends it to the sequential loader (the
+/// quote changes no value), and gzipped.
+fn three_ways(dir: &Path, bytes: &[u8]) -> Vec<PathBuf> {
+    let plain = dir.join("data.csv");
+    std::fs::write(&plain, bytes).unwrap();
+    let quoted = dir.join("quoted.csv");
+    let mut q = bytes.to_vec();
+    let end = q.len() - 1;
+    let last = q[..end].iter().rposition(|&b| b == b',').unwrap() + 1;
+    q.insert(end, b'"');
+    q.insert(last, b'"');
+    std::fs::write(&quoted, &q).unwrap();
+    let gz = dir.join("data.csv.gz");
+    gzip(&gz, bytes);
+    vec![plain, quoted, gz]
+}
+
+fn load(p: &Path) -> Dataset {
+    csv::load(p, &CsvOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", p.display())).0
+}
+
+fn load_err(p: &Path) -> String {
+    match csv::load(p, &CsvOptions::default()) {
+        Ok(_) => panic!("{} loaded", p.display()),
+        Err(e) => e.to_string().replace(&format!("{}/", p.parent().unwrap().display()), ""),
+    }
+}
+
+/// Issue 11: a byte-order mark before the first field once made `1` read as `\u{feff}1`, not a
+/// number, so a headerless file lost its first row as a "header" (and here became one class).
+#[test]
+fn a_utf8_bom_is_skipped_with_or_without_a_header() {
+    let dir = tempfile::tempdir().unwrap();
+    for p in three_ways(dir.path(), b"\xef\xbb\xbf1,2,0\n3,4,1\n5,6,1\n") {
+        let d = load(&p);
+        assert_eq!(d.x(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "{}", p.display());
+        assert_eq!(d.task.classes().unwrap(), ["0", "1"], "{}", p.display());
+    }
+    for p in three_ways(dir.path(), b"\xef\xbb\xbfa,b,label\n1,2,0\n3,4,1\n") {
+        let d = load(&p);
+        assert_eq!(d.feature_names, ["a", "b"], "{}", p.display());
+        assert_eq!(d.x(), &[1.0, 2.0, 3.0, 4.0], "{}", p.display());
+    }
+    // Byte offsets still count the mark: the bad byte is byte 11 of the file.
+    for p in three_ways(dir.path(), b"\xef\xbb\xbf1,2,0\n3,\xff,1\n") {
+        let e = load_err(&p);
+        assert!(e.contains(":2:3: invalid UTF-8 (byte 0xff) at byte 11 of the file"), "{e}");
+    }
+}
+
+/// Issue 11: every label that was not UTF-8 became the one class "\u{fffd}".
+#[test]
+fn invalid_utf8_is_refused_with_line_column_and_byte_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    for p in three_ways(dir.path(), b"a,b,label\n1,2,caf\xe9\n3,4,\xff\xfe\n") {
+        let e = load_err(&p);
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let want = format!("{name}:2:8: invalid UTF-8 (byte 0xe9) at byte 17 of the file: expected UTF-8 text");
+        assert!(e.starts_with(&want), "{e}\nwant: {want}");
+    }
+    let p = dir.path().join("header.csv");
+    std::fs::write(&p, b"a,\xc3(b,label\n1,2,0\n3,4,1\n").unwrap();
+    assert!(load_err(&p).starts_with("header.csv:1:3: invalid UTF-8 (byte 0xc3) at byte 2 of the file"));
+    // Inside a quoted field that spans lines: the line and column of the byte itself.
+    let p = dir.path().join("multi.csv");
+    std::fs::write(&p, b"a,b,label\n1,2,\"x\ny\xffz\"\n3,4,x\n").unwrap();
+    assert!(load_err(&p).starts_with("multi.csv:3:2: invalid UTF-8 (byte 0xff) at byte 18 of the file"));
+    // Valid UTF-8 labels are kept apart, as before.
+    let p = dir.path().join("utf8.csv");
+    std::fs::write(&p, "a,b,label\n1,2,café\n3,4,naïve\n5,6,café\n").unwrap();
+    assert_eq!(load(&p).task.classes().unwrap(), ["café", "naïve"]);
+}
+
+/// Issue 11: the offsets of later blocks and waves of the parallel loader are right too.
+#[test]
+fn positions_are_exact_in_later_waves_of_the_parallel_loader() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.csv");
+    let row = b"1,2,0\n3,4,1\n";
+    let mut bytes = b"a,b,label\n".to_vec();
+    while bytes.len() < 9 << 20 {
+        bytes.extend_from_slice(row);
+    }
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+    let at = bytes.len();
+    bytes.extend_from_slice(b"5,6,\x00\n");
+    std::fs::write(&p, &bytes).unwrap();
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let e = one.install(|| load_err(&p));
+    let want = format!("big.csv:{}:5: NUL byte at byte {} of the file", lines + 1, at + 4);
+    assert!(e.starts_with(&want), "{e}\nwant: {want}");
+}
+
+/// Issue 11: NUL bytes (the mark of a binary file given as CSV) are refused where they are.
+#[test]
+fn nul_bytes_are_refused_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    for p in three_ways(dir.path(), b"a,b,label\n1,2,0\n3,4\x00,1\n") {
+        let e = load_err(&p);
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let want = format!("{name}:3:4: NUL byte at byte 19 of the file: expected CSV text (is this a binary file?)");
+        assert!(e.starts_with(&want), "{e}\nwant: {want}");
+    }
+    let p = dir.path().join("zeros.csv");
+    std::fs::write(&p, vec![0u8; 4096]).unwrap();
+    assert!(load_err(&p).starts_with("zeros.csv:1:1: NUL byte at byte 0 of the file"));
+}
+
+/// Issue 11: two columns of one name made `--target NAME` and evaluate's matching ambiguous.
+#[test]
+fn duplicate_header_names_are_refused_naming_both_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    for p in three_ways(dir.path(), b"x,y,x,label\n1,2,3,0\n4,5,6,1\n") {
+        let e = load_err(&p);
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let want = format!("{name}:1:5: column 3 has the same name \"x\" as column 1: expected unique column names");
+        assert!(e.starts_with(&want), "{e}\nwant: {want}");
+    }
+}
+
+/// Issue 11: iris with string labels and its header line removed lost its first row, which was
+/// taken for a header (and the columns were named after its numbers).
+#[test]
+fn string_labels_without_a_header_keep_the_first_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = b"5.1,3.5,1.4,0.2,setosa\n4.9,3.0,1.4,0.2,setosa\n7.0,3.2,4.7,1.4,versicolor\n";
+    for p in three_ways(dir.path(), text) {
+        let d = load(&p);
+        assert_eq!(d.len(), 3, "{}", p.display());
+        assert_eq!(d.features(0), &[5.1, 3.5, 1.4, 0.2], "{}", p.display());
+        assert_eq!(d.feature_names, ["col1", "col2", "col3", "col4"], "{}", p.display());
+        assert_eq!(d.task.classes().unwrap(), ["setosa", "versicolor"], "{}", p.display());
+    }
+    // A header is still a header: names over numbers, or text with nothing after it.
+    for p in three_ways(dir.path(), b"sl,sw,pl,pw,species\n5.1,3.5,1.4,0.2,setosa\n4.9,3.0,1.4,0.2,virginica\n") {
+        let d = load(&p);
+        assert_eq!((d.len(), d.feature_names[0].as_str()), (2, "sl"), "{}", p.display());
+    }
+    let p = dir.path().join("only.csv");
+    std::fs::write(&p, b"a,b,label\n").unwrap();
+    assert!(load_err(&p).starts_with("only.csv: header only: no data rows"));
+    // Forced either way, the flags win.
+    let p = dir.path().join("forced.csv");
+    std::fs::write(&p, text).unwrap();
+    let d = csv::load(&p, &CsvOptions { header: Some(true), ..CsvOptions::default() }).unwrap().0;
+    assert_eq!(d.len(), 2);
+}
+
+/// The whole iris file, with string labels and no header, through the binary: every row is
+/// read, so the model is the one trained on the same rows with a header.
+#[test]
+fn iris_without_its_header_trains_on_every_row() {
+    let iris = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")).unwrap();
+    let names = ["setosa", "versicolor", "virginica"];
+    let named: String = iris
+        .lines()
+        .map(|l| match l.rsplit_once(',') {
+            Some((x, c)) if c.len() == 1 => format!("{x},{}\n", names[c.parse::<usize>().unwrap()]),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let (dir, with) = temp_path("with.csv");
+    std::fs::write(&with, &named).unwrap();
+    let without = dir.path().join("without.csv");
+    std::fs::write(&without, named.split_once('\n').unwrap().1).unwrap();
+    let digest = |p: &Path| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
+            .args(["train", "--data", p.to_str().unwrap(), "--hidden", "4", "--epochs", "3", "--json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (v["params_digest"].clone(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (a, _) = digest(&with);
+    let (b, log) = digest(&without);
+    assert!(log.contains("150 training rows"), "{log}");
+    assert_eq!(a, b);
+}
+
+/// Issue 11: a training set whose every label is the same trained a one-output "classifier"
+/// that can only ever answer that label. A test set of one class is fine: it is read against the
+/// model's classes.
+#[test]
+fn a_single_class_training_set_is_refused_but_a_single_class_test_set_evaluates() {
+    let bin = env!("CARGO_BIN_EXE_shardprop");
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.csv");
+    std::fs::write(&one, "a,b,label\n1,2,yes\n3,4,yes\n5,6,yes\n").unwrap();
+    let o = std::process::Command::new(bin)
+        .args(["train", "--data", one.to_str().unwrap(), "--epochs", "1", "--hidden", "2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("one.csv: every row has the label \"yes\": a classifier needs at least 2 classes"), "{err}");
+
+    let iris = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")).unwrap();
+    let model = dir.path().join("iris.ckpt");
+    let iris_path = dir.path().join("iris.csv");
+    std::fs::write(&iris_path, &iris).unwrap();
+    let o = std::process::Command::new(bin)
+        .args(["train", "--data", iris_path.to_str().unwrap(), "--epochs", "2", "--hidden", "3", "--quiet"])
+        .args(["--out", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let setosa: String = iris.lines().take(51).map(|l| format!("{l}\n")).collect();
+    let test = dir.path().join("setosa.csv");
+    std::fs::write(&test, setosa).unwrap();
+    for cmd in ["evaluate", "predict"] {
+        let o = std::process::Command::new(bin)
+            .args([cmd, "--model", model.to_str().unwrap(), "--data", test.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = std::process::Command::new(bin)
+        .args(["train", "--data", iris_path.to_str().unwrap(), "--epochs", "1", "--hidden", "3", "--quiet"])
+        .args(["--test", test.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "--test: {}", String::from_utf8_lossy(&o.stderr));
+}
