@@ -413,6 +413,8 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
 fn load_for_model(ckpt: &Checkpoint, path: &Path, csv: &CsvArgs) -> Result<Loaded> {
     let opts = csv_options(csv, ckpt.task.classes().map(|c| c.to_vec()));
     let data = load(path, &opts, !csv.no_verify)?;
+    // Evaluation reads every row: with --no-verify they are checked first, in one cheap pass.
+    data::check_rows(data.examples(), 0..data.examples().len())?;
     check_features(path, data.examples(), ckpt.network.n_inputs())?;
     if let (Some(model), Some(found)) = (ckpt.task.classes(), data.task().classes())
         && model != found

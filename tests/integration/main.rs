@@ -4,6 +4,8 @@ mod common;
 
 mod atomic_writes;
 mod bad_input;
+mod binary_cells;
+mod checkpoint_fields;
 mod cli;
 mod determinism;
 mod distributed;
@@ -13,3 +15,4 @@ mod learning;
 mod oracle;
 mod resume;
 mod training;
+mod truncation;
