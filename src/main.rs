@@ -16,6 +16,11 @@ fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
+    // A memory-mapped dataset truncated by another program mid-run ends with a message naming
+    // the file and exit 2, not a silent SIGBUS (see `data::sigbus`).
+    if let Err(e) = shardprop::data::sigbus::install() {
+        eprintln!("warning: cannot install the SIGBUS handler: {e}");
+    }
     match cli::run() {
         Ok(code) => code,
         Err(err) => {

@@ -127,7 +127,7 @@ impl Schedule {
     pub fn lr(&self, base: f64, epoch: usize) -> f64 {
         match *self {
             Self::Constant => base,
-            Self::Step { every, gamma } => base * gamma.powi((epoch / every.max(1)) as i32),
+            Self::Step { every, gamma } => base * gamma.powi(i32::try_from(epoch / every.max(1)).unwrap_or(i32::MAX)),
             Self::Cosine { epochs, min_lr } => {
                 let p = (epoch as f64 / epochs.max(1) as f64).min(1.0);
                 min_lr + 0.5 * (base - min_lr) * (1.0 + (std::f64::consts::PI * p).cos())
@@ -185,9 +185,13 @@ impl<T: Float> Optimizer<T> {
 
     /// Counts a step and returns its constants for a batch of `m` examples.
     pub fn begin_step(&mut self, lr: f64, m: usize) -> StepCtx<T> {
-        self.t += 1;
+        self.t = self.t.saturating_add(1);
         let (bias1, bias2) = match self.method {
-            Method::Adam { beta1, beta2, .. } => (1.0 - beta1.powi(self.t as i32), 1.0 - beta2.powi(self.t as i32)),
+            Method::Adam { beta1, beta2, .. } => {
+                // Past 2^31 − 1 steps β^t has long underflowed: saturate rather than wrap.
+                let t = i32::try_from(self.t).unwrap_or(i32::MAX);
+                (1.0 - beta1.powi(t), 1.0 - beta2.powi(t))
+            }
             _ => (1.0, 1.0),
         };
         StepCtx {

@@ -134,6 +134,15 @@ impl Examples for Subset<'_> {
     fn rows_read(&self, rows: usize) {
         self.inner.rows_read(rows)
     }
+    fn rows_checked(&self) -> bool {
+        self.inner.rows_checked()
+    }
+    fn check_row(&self, i: usize) -> Result<()> {
+        self.inner.check_row(self.rows[i])
+    }
+    fn check_source(&self) -> Result<()> {
+        self.inner.check_source()
+    }
 }
 
 /// What a run reports as it goes.
@@ -232,6 +241,12 @@ fn open(spec: &RunSpec, seed: u64, classes: Option<Vec<String>>) -> Result<(Open
         let mut train = perm[n_val..].to_vec();
         val.sort_unstable();
         train.sort_unstable();
+        // Rows read outside training steps are checked here, once (a binary file opened without
+        // `verify`): the validation rows, and the training rows when the scaler is refitted.
+        data::check_rows(ex, val.iter().copied())?;
+        if spec.scale != Scale::None {
+            data::check_rows(ex, train.iter().copied())?;
+        }
         let scaler = ScalerFit::fit(&Subset::new(ex, &train), spec.scale);
         (Some(train), val, scaler)
     };
@@ -325,6 +340,14 @@ impl Session {
                 spec.train.display(),
                 o.data.examples().n_features(),
                 ckpt.network.n_inputs()
+            )));
+        }
+        if o.data.examples().n_targets() != ckpt.network.n_outputs() {
+            return Err(Error::Mismatch(format!(
+                "{}: has {} targets per row, but the model has {} outputs",
+                spec.train.display(),
+                o.data.examples().n_targets(),
+                ckpt.network.n_outputs()
             )));
         }
         let mut state = ckpt.state;
@@ -446,6 +469,7 @@ impl Session {
             if let Some(mut report) = done {
                 report.global_step = self.trainer.state().global_step;
                 if !self.val_rows.is_empty() {
+                    self.data.examples().check_source()?;
                     let ev = self.evaluate_validation();
                     report.val_loss = Some(ev.loss());
                     report.val_accuracy = self.task.classes().map(|_| ev.accuracy());
@@ -519,6 +543,7 @@ impl Session {
         let classes = self.task.classes().map(|c| c.to_vec());
         let (test, skipped) = data::load(path, &self.spec.csv(classes), self.spec.verify)?;
         let ex = test.examples();
+        data::check_rows(ex, 0..ex.len())?;
         if ex.n_features() != self.trainer.network().n_inputs() {
             return Err(Error::Mismatch(format!(
                 "{}: has {} features per row, but the model takes {}",
@@ -605,6 +630,15 @@ impl Examples for TrainView<'_> {
     }
     fn rows_read(&self, rows: usize) {
         self.inner().rows_read(rows)
+    }
+    fn rows_checked(&self) -> bool {
+        self.inner().rows_checked()
+    }
+    fn check_row(&self, i: usize) -> Result<()> {
+        self.inner().check_row(i)
+    }
+    fn check_source(&self) -> Result<()> {
+        self.inner().check_source()
     }
 }
 

@@ -243,7 +243,7 @@ impl<T: Float> Trainer<T> {
         }
         let started = *self.epoch_started.get_or_insert_with(Instant::now);
         let batch = self.cfg.batch_for(n);
-        let lo = self.state.step * batch;
+        let lo = self.state.step.saturating_mul(batch);
         if lo >= n {
             return Err(Error::Mismatch(format!(
                 "the run stopped at step {} of an epoch, but {n} rows make only {} steps per epoch",
@@ -251,7 +251,16 @@ impl<T: Float> Trainer<T> {
                 n.div_ceil(batch)
             )));
         }
+        if self.state.global_step == u64::MAX || self.state.epoch == usize::MAX {
+            return Err(Error::Config(format!(
+                "the step counter ({}) or epoch counter ({}) is at its maximum: the run cannot continue",
+                self.state.global_step, self.state.epoch
+            )));
+        }
         let idx = &self.perm[lo..(lo + batch).min(n)];
+        // No cell reaches the engine unchecked, and a file truncated since it was opened is
+        // reported here rather than by a fault in the middle of the step.
+        crate::data::check_rows(data, idx.iter().copied())?;
         let lr = self.current_lr();
         let grad = self.engine.step(&mut self.net, data, scaler, idx, &mut self.opt, lr);
         if !grad.loss_sum.is_finite() {

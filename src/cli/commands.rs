@@ -463,6 +463,8 @@ fn load_for_model(ckpt: &Checkpoint, rows: &Rows, csv: &CsvArgs) -> Result<Loade
     let opts = csv_options(csv, ckpt.task.classes().map(|c| c.to_vec()));
     let (data, skipped) = rows.load(&opts, !csv.no_verify)?;
     report_skipped(path, &skipped);
+    // Evaluation reads every row: with --no-verify they are checked first, in one cheap pass.
+    data::check_rows(data.examples(), 0..data.examples().len())?;
     check_features(path, data.examples(), ckpt.network.n_inputs())?;
     if let (Some(model), Some(found)) = (ckpt.task.classes(), data.task().classes())
         && model != found

@@ -193,8 +193,9 @@ pub struct CsvArgs {
     /// Drop rows that do not parse, and report how many and which lines.
     #[arg(long)]
     pub skip_bad_rows: bool,
-    /// Do not verify a binary dataset's checksum over all rows when opening it (opening a
-    /// multi-GB file then takes milliseconds; header, sizes and metadata are still checked).
+    /// Do not verify a binary dataset's checksum and cells over all rows when opening it
+    /// (opening a multi-GB file then takes milliseconds; header, sizes and metadata are still
+    /// checked, and each batch's rows just before they are used).
     #[arg(long)]
     pub no_verify: bool,
 }

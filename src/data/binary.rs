@@ -108,6 +108,12 @@ impl Header {
         if crc32fast::hash(&h[..60]) != u32_at(60) {
             return Err(Error::format(path, "byte 60: header checksum mismatch (file is damaged)"));
         }
+        if let Some(i) = (52..60).find(|&i| h[i] != 0) {
+            return Err(Error::format(
+                path,
+                format!("byte {i}: reserved header bytes 52..60 must be zero, found {:#04x}", h[i]),
+            ));
+        }
         if u32_at(36) != DTYPE_F32 {
             return Err(Error::format(path, format!("byte 36: dtype {} is not f32 (1)", u32_at(36))));
         }
@@ -152,18 +158,28 @@ pub struct MappedDataset {
     pub feature_names: Vec<String>,
     /// The file.
     pub path: PathBuf,
+    /// Kept open to re-check its length (`fstat`) before each training step.
+    file: File,
+    /// Its length when opened.
+    len: u64,
+    /// Whether every row was checked when opening (`verify`).
+    verified: bool,
+    /// Names the file if reading the map faults.
+    _fault: super::sigbus::Registration,
 }
 
 impl MappedDataset {
     /// Maps `path`, checks the header, sizes and metadata, and verifies the checksum over rows and
-    /// metadata (one sequential read of the file). The writer only writes valid class indices, so
-    /// a verified file needs no further row checks.
+    /// metadata in one sequential read, checking every cell on the way (features finite, class
+    /// cells integral and in range, target values finite) and recomputing the stored statistics.
     pub fn open(path: &Path) -> Result<Self> {
         Self::open_with(path, true)
     }
 
-    /// As [`MappedDataset::open`]; with `verify == false` the checksum over the rows is skipped
-    /// (for multi-GB files whose integrity is checked elsewhere), so opening takes milliseconds.
+    /// As [`MappedDataset::open`]; with `verify == false` the pass over the rows is skipped (for
+    /// multi-GB files whose integrity is checked elsewhere), so opening takes milliseconds. The
+    /// header, metadata and the statistics' plausibility are still checked; the rows are then
+    /// checked as they are used ([`Examples::check_row`]).
     pub fn open_with(path: &Path, verify: bool) -> Result<Self> {
         if !cfg!(target_endian = "little") {
             return Err(Error::format(
@@ -172,28 +188,48 @@ impl MappedDataset {
             ));
         }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        // SAFETY: the map is read-only; a file truncated underneath a running training is outside
-        // what any reader can defend against, as with every memory-mapped format.
+        // SAFETY: the map is read-only. A file truncated underneath us would make a read fault
+        // (SIGBUS): the length is re-checked before every training step (`check_source`), and
+        // the fault handler of [`super::sigbus`] turns the remaining race into a message.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         let hdr = Header::decode(path, &map, map.len() as u64)?;
         // Training reads rows in shuffled order: no read-ahead or fault-around of neighbours.
         let _ = map.advise(memmap2::Advice::Random);
         let meta_start = map.len() - hdr.meta_len as usize;
-        if verify {
-            let crc = crc32fast::hash(&map[HEADER_LEN..]);
-            if crc != hdr.checksum {
-                return Err(Error::format(path, "checksum mismatch over rows and metadata (file is damaged)"));
-            }
-        }
-        let meta: Meta = crate::codec::decode(&map[meta_start..])
-            .map(|(m, _)| m)
+        let (meta, used): (Meta, usize) = crate::codec::decode(&map[meta_start..])
             .map_err(|e| Error::format(path, format!("byte {meta_start}: metadata does not decode: {e}")))?;
+        if used != hdr.meta_len as usize {
+            return Err(Error::format(
+                path,
+                format!(
+                    "byte {}: {} trailing bytes after the metadata (the header says {} metadata bytes, they hold {used})",
+                    meta_start + used,
+                    hdr.meta_len as usize - used,
+                    hdr.meta_len
+                ),
+            ));
+        }
         if meta.task.n_outputs() != hdr.n_targets as usize || meta.feature_names.len() != hdr.n_features as usize {
             return Err(Error::format(path, format!("byte {meta_start}: metadata disagrees with the header")));
         }
+        if meta.task.classes().is_some() != (hdr.target_kind == TARGET_CLASS) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "byte 32: target kind {} disagrees with the metadata's task ({})",
+                    hdr.target_kind,
+                    if meta.task.classes().is_some() { "classification" } else { "regression" }
+                ),
+            ));
+        }
+        meta.stats
+            .check(hdr.n_features as usize, hdr.rows)
+            .map_err(|e| Error::format(path, format!("byte {meta_start}: metadata statistics: {e}")))?;
         // Pages are handed back after about this many rows, so resident memory stays bounded.
         let release_every = (RELEASE_BYTES / (hdr.row_width() * 4)).max(1);
-        Ok(Self {
+        let len = map.len() as u64;
+        let fault = super::sigbus::Registration::new(map.as_ptr(), map.len(), path);
+        let mut d = Self {
             map,
             hdr,
             stats: meta.stats,
@@ -202,7 +238,117 @@ impl MappedDataset {
             path: path.to_path_buf(),
             rows_since_release: AtomicUsize::new(0),
             release_every,
-        })
+            file,
+            len,
+            verified: false,
+            _fault: fault,
+        };
+        if verify {
+            d.verify()?;
+            d.verified = true;
+        }
+        Ok(d)
+    }
+
+    /// One sequential pass: the checksum over rows and metadata, every row's cells, and the
+    /// statistics recomputed in row order (so they equal the writer's to the bit).
+    fn verify(&self) -> Result<()> {
+        let w = self.hdr.row_width();
+        let rows_per_chunk = ((1 << 20) / (4 * w)).max(1);
+        let mut crc = crc32fast::Hasher::new();
+        let mut stats = ScalerFit::new(self.n_features());
+        let floats = self.floats();
+        let mut i = 0;
+        while i < self.len() {
+            let end = (i + rows_per_chunk).min(self.len());
+            let chunk = &floats[i * w..end * w];
+            // SAFETY: a view of initialised f32s as bytes (alignment 1, same length in bytes).
+            crc.update(unsafe { std::slice::from_raw_parts(chunk.as_ptr().cast::<u8>(), chunk.len() * 4) });
+            for r in i..end {
+                self.check_cells(r)?;
+                stats.push(self.features(r));
+            }
+            i = end;
+        }
+        crc.update(&self.map[self.map.len() - self.hdr.meta_len as usize..]);
+        if crc.finalize() != self.hdr.checksum {
+            return Err(Error::format(&self.path, "checksum mismatch over rows and metadata (file is damaged)"));
+        }
+        if stats != self.stats {
+            let j = (0..self.n_features())
+                .find(|&j| {
+                    (stats.sum[j], stats.sumsq[j], stats.min[j], stats.max[j])
+                        != (self.stats.sum[j], self.stats.sumsq[j], self.stats.min[j], self.stats.max[j])
+                })
+                .unwrap_or(0);
+            return Err(Error::format(
+                &self.path,
+                format!(
+                    "byte {}: metadata statistics of feature {} ({}) disagree with its rows (stored sum {}, sum of squares {}, min {}, max {}; the rows give {}, {}, {}, {})",
+                    self.map.len() - self.hdr.meta_len as usize,
+                    j + 1,
+                    self.feature_names.get(j).map_or("", String::as_str),
+                    self.stats.sum[j],
+                    self.stats.sumsq[j],
+                    self.stats.min[j],
+                    self.stats.max[j],
+                    stats.sum[j],
+                    stats.sumsq[j],
+                    stats.min[j],
+                    stats.max[j]
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Row `i`'s cells: finite features, a class cell that is an integer below the class count,
+    /// finite target values. The error names the byte, row and feature.
+    fn check_cells(&self, i: usize) -> Result<()> {
+        let w = self.hdr.row_width();
+        let row = &self.floats()[i * w..(i + 1) * w];
+        let byte = |j: usize| HEADER_LEN + 4 * (i * w + j);
+        let nf = self.n_features();
+        if let Some(j) = row[..nf].iter().position(|v| !v.is_finite()) {
+            return Err(Error::format(
+                &self.path,
+                format!(
+                    "byte {}: row {}, feature {} ({}): {} is not a finite number",
+                    byte(j),
+                    i + 1,
+                    j + 1,
+                    self.feature_names.get(j).map_or("", String::as_str),
+                    row[j]
+                ),
+            ));
+        }
+        if self.hdr.target_kind == TARGET_CLASS {
+            let c = row[nf];
+            let k = self.hdr.n_targets;
+            if !(c >= 0.0 && c < k as f32 && c.fract() == 0.0) {
+                return Err(Error::format(
+                    &self.path,
+                    format!(
+                        "byte {}: row {}, class cell {c}: expected an integer class index from 0 to {}",
+                        byte(nf),
+                        i + 1,
+                        k - 1
+                    ),
+                ));
+            }
+        } else if let Some(t) = row[nf..].iter().position(|v| !v.is_finite()) {
+            return Err(Error::format(
+                &self.path,
+                format!(
+                    "byte {}: row {}, target {}: {} is not a finite number",
+                    byte(nf + t),
+                    i + 1,
+                    t + 1,
+                    row[nf + t]
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn floats(&self) -> &[f32] {
@@ -241,6 +387,28 @@ impl Examples for MappedDataset {
 
     fn content_hash(&self) -> Option<u64> {
         Some((1 << 63) | u64::from(self.hdr.checksum))
+    }
+
+    fn rows_checked(&self) -> bool {
+        self.verified
+    }
+
+    fn check_row(&self, i: usize) -> Result<()> {
+        if self.verified { Ok(()) } else { self.check_cells(i) }
+    }
+
+    fn check_source(&self) -> Result<()> {
+        let now = self.file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+        if now < self.len {
+            return Err(Error::format(
+                &self.path,
+                format!(
+                    "byte {now}: the file is now {now} bytes, but it was {} bytes when opened (truncated while in use?)",
+                    self.len
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn rows_read(&self, rows: usize) {
@@ -293,9 +461,35 @@ impl BinaryWriter {
         })
     }
 
-    /// Appends one row.
+    /// Appends one row. Refuses what a reader would refuse: non-finite features or target
+    /// values, a class index outside the task's classes.
     pub fn push(&mut self, features: &[f32], target: Target<'_>) -> Result<()> {
         debug_assert_eq!(features.len(), self.hdr.n_features as usize);
+        let row = self.hdr.rows + 1;
+        if let Some(j) = features.iter().position(|v| !v.is_finite()) {
+            return Err(Error::format(
+                &self.path,
+                format!("row {row}, feature {}: {} is not a finite number", j + 1, features[j]),
+            ));
+        }
+        match target {
+            Target::Class(c) if c >= self.hdr.n_targets as usize || self.hdr.target_kind != TARGET_CLASS => {
+                return Err(Error::format(
+                    &self.path,
+                    format!("row {row}: class {c} is not one of the task's {} classes", self.hdr.n_targets),
+                ));
+            }
+            Target::Values(v) if v.len() != self.hdr.n_targets as usize || self.hdr.target_kind != TARGET_VALUES => {
+                return Err(Error::format(
+                    &self.path,
+                    format!("row {row}: {} target values, the task has {}", v.len(), self.hdr.n_targets),
+                ));
+            }
+            Target::Values(v) if v.iter().any(|v| !v.is_finite()) => {
+                return Err(Error::format(&self.path, format!("row {row}: a target value is not a finite number")));
+            }
+            _ => {}
+        }
         self.stats.push(features);
         self.buf.clear();
         for v in features {

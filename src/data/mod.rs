@@ -8,6 +8,7 @@ pub mod csv;
 pub mod idx;
 pub mod open;
 mod scale;
+pub mod sigbus;
 
 use std::path::Path;
 
@@ -41,6 +42,33 @@ pub trait Examples: Sync {
     /// parallel section; a memory-mapped source uses it to hand pages back so resident memory
     /// stays bounded.
     fn rows_read(&self, _rows: usize) {}
+    /// Whether every row's cells were checked when the source was opened (always, except for a
+    /// binary file opened without `verify`), so [`Examples::check_row`] has nothing to do.
+    fn rows_checked(&self) -> bool {
+        true
+    }
+    /// Checks row `i`'s cells before they are used, where opening did not
+    /// ([`Examples::rows_checked`]): finite features, a class index in range.
+    fn check_row(&self, _i: usize) -> Result<()> {
+        Ok(())
+    }
+    /// Checks that the source is still whole: a memory-mapped file that another program
+    /// truncated since it was opened is refused before its missing pages are read.
+    fn check_source(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Checks, before they are used, that `data` is still whole and that the rows `rows` hold only
+/// cells its format allows ([`Examples::check_row`]; nothing to do for most sources).
+pub fn check_rows(data: &dyn Examples, rows: impl IntoIterator<Item = usize>) -> Result<()> {
+    data.check_source()?;
+    if !data.rows_checked() {
+        for i in rows {
+            data.check_row(i)?;
+        }
+    }
+    Ok(())
 }
 
 /// The target of one row.

@@ -51,6 +51,27 @@ impl Scaler {
         self.shift.len()
     }
 
+    /// Whether this is a scaler for `n` features that maps finite values to finite values:
+    /// `n` shifts and multipliers, all finite, multipliers positive; the identity when its kind
+    /// is [`Scale::None`]. Names the first field that is not.
+    pub fn check(&self, n: usize) -> Result<(), String> {
+        for (name, v) in [("shift", &self.shift), ("mul", &self.mul)] {
+            if v.len() != n {
+                return Err(format!("scaler.{name}: {} values for {n} input features", v.len()));
+            }
+        }
+        for j in 0..n {
+            let (s, m) = (self.shift[j], self.mul[j]);
+            if !s.is_finite() || (self.kind == Scale::None && s != 0.0) {
+                return Err(format!("scaler.shift[{j}]: {s}; expected a finite number (0 without scaling)"));
+            }
+            if !(m.is_finite() && m > 0.0) || (self.kind == Scale::None && m != 1.0) {
+                return Err(format!("scaler.mul[{j}]: {m}; expected a finite positive number (1 without scaling)"));
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the scaled `raw` row into `out`, converting to `T`.
     #[inline]
     pub fn apply_row<T: Float>(&self, raw: &[f32], mut out: ArrayViewMut1<T>) {
@@ -138,6 +159,53 @@ impl ScalerFit {
             s.mul[j] = if range > 1e-12 { (1.0 / range) as f32 } else { 1.0 };
         }
         s
+    }
+
+    /// Whether these could be the statistics of `rows` rows of `n` finite features: every list
+    /// `n` long, the row count `rows`, and per feature finite values with `min ≤ mean ≤ max`,
+    /// a non-negative sum of squares and variance (up to rounding), or the empty state when
+    /// there are no rows. Names the first field that is not.
+    pub fn check(&self, n: usize, rows: u64) -> Result<(), String> {
+        for (name, v) in [("sum", &self.sum), ("sum of squares", &self.sumsq), ("min", &self.min), ("max", &self.max)] {
+            if v.len() != n {
+                return Err(format!("{} {name} values for {n} features", v.len()));
+            }
+        }
+        if self.n != rows {
+            return Err(format!("row count {} but the file holds {rows} rows", self.n));
+        }
+        if rows == 0 {
+            return if *self == Self::new(n) {
+                Ok(())
+            } else {
+                Err("no rows, but statistics that are not empty".into())
+            };
+        }
+        let rows = rows as f64;
+        for j in 0..n {
+            let (sum, sumsq, min, max) = (self.sum[j], self.sumsq[j], self.min[j], self.max[j]);
+            let bad = |what: String| Err(format!("feature {}: {what}", j + 1));
+            if ![sum, sumsq, min, max].iter().all(|v| v.is_finite()) {
+                return bad(format!("sum {sum}, sum of squares {sumsq}, min {min}, max {max}: expected finite values"));
+            }
+            let mean = sum / rows;
+            // Rounding of f64 sums over `rows` values: at most about rows · ε relative to the
+            // largest magnitude, far below any real disagreement.
+            let big = min.abs().max(max.abs());
+            let slack = 4.0 * f64::EPSILON * (rows + 1.0);
+            let tol = slack * big;
+            if !(min <= max && mean >= min - tol && mean <= max + tol) {
+                return bad(format!("min {min}, mean {mean}, max {max}: expected min <= mean <= max"));
+            }
+            let var = sumsq / rows - mean * mean;
+            let tol = slack * big * big;
+            if !(sumsq >= 0.0 && var >= -tol && sumsq / rows <= big * big + tol) {
+                return bad(format!(
+                    "sum of squares {sumsq} (variance {var}): expected a variance >= 0 with values within [{min}, {max}]"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Fits `scale` to every row of `data`.

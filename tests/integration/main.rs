@@ -4,6 +4,8 @@ mod common;
 
 mod atomic_writes;
 mod bad_input;
+mod binary_cells;
+mod checkpoint_fields;
 mod cli;
 mod csv_input;
 mod determinism;
@@ -15,3 +17,4 @@ mod oracle;
 mod pipes;
 mod resume;
 mod training;
+mod truncation;
