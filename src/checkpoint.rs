@@ -424,12 +424,18 @@ impl Checkpoint {
     /// announces (capped by [`MAX_PAYLOAD`] and half the machine's memory) and one byte more,
     /// so an endless stream or a lying header cannot fill memory.
     pub fn load(path: &Path) -> Result<Self> {
+        Ok(Self::load_with_version(path)?.0)
+    }
+
+    /// Reads and validates a checkpoint file, with the format version the file was written in
+    /// (older versions are converted on reading; `inspect` reports the file's).
+    pub fn load_with_version(path: &Path) -> Result<(Self, u32)> {
         use std::io::Read;
         let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let mut header = Vec::with_capacity(HEADER_LEN);
         (&mut file).take(HEADER_LEN as u64).read_to_end(&mut header).map_err(|e| Error::io(path, e))?;
         if header.len() < HEADER_LEN || &header[..8] != MAGIC {
-            return Self::from_bytes(path, &header); // the header's own error
+            return Self::from_bytes(path, &header).map(|c| (c, 0)); // the header's own error
         }
         let claimed = u64::from_le_bytes(header[12..20].try_into().expect("8 bytes"));
         let memory = crate::memory::physical().map_or(u64::MAX, |m| m as u64 / 2);
@@ -437,7 +443,8 @@ impl Checkpoint {
         // One byte past the cap is read too, so a longer file shows as a length mismatch.
         let mut bytes = header;
         file.take(cap + 1 - HEADER_LEN as u64).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
-        Self::from_bytes(path, &bytes)
+        let ckpt = Self::from_bytes(path, &bytes)?;
+        Ok((ckpt, u32::from_le_bytes(bytes[8..12].try_into().expect("a loaded file has a header"))))
     }
 }
 

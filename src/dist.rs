@@ -61,31 +61,6 @@ impl Blocks {
     }
 }
 
-/// Plain numbers that can travel between ranks as raw bytes.
-///
-/// # Safety
-/// Implementors have no padding and every bit pattern is a valid value.
-pub unsafe trait Plain: Copy {}
-// SAFETY: primitive numbers, no padding, every bit pattern valid.
-unsafe impl Plain for f32 {}
-// SAFETY: as above.
-unsafe impl Plain for f64 {}
-// SAFETY: as above.
-unsafe impl Plain for u64 {}
-
-/// Views values as bytes (native order; every rank runs the same build).
-pub fn as_bytes<T: Plain>(v: &[T]) -> &[u8] {
-    // SAFETY: `T: Plain` has no padding; the byte slice covers exactly the same memory and lives
-    // as long as `v`.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
-}
-
-/// Mutable byte view of values.
-pub fn as_bytes_mut<T: Plain>(v: &mut [T]) -> &mut [u8] {
-    // SAFETY: as in `as_bytes`; every bit pattern is a valid `T` (`Plain`).
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use ndarray::{Array2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use crate::data::{Examples, Scaler};
-use crate::dist::{Blocks, Collective, as_bytes, as_bytes_mut};
+use crate::dist::{Blocks, Collective};
 use crate::error::{Error, Result};
 use crate::grad::{StepStats, top_stride, tree_shape};
 use crate::network::count_correct;
@@ -516,9 +516,9 @@ impl<T: Float> Engine<T> {
         let reduced = t0.elapsed();
 
         let t1 = Instant::now();
-        c.all_to_all(as_bytes(&self.send), as_bytes_mut(&mut self.recv));
+        c.all_to_all(bytemuck::cast_slice(&self.send), bytemuck::cast_slice_mut(&mut self.recv));
         let all = &mut self.side[..4 * ranks];
-        c.all_gather(as_bytes(&side), as_bytes_mut(all));
+        c.all_gather(bytemuck::cast_slice(&side), bytemuck::cast_slice_mut(all));
         let exchanged = t1.elapsed();
 
         // The tree's upper levels over the blocks, for this rank's slice, then `/ m`.
@@ -548,7 +548,7 @@ impl<T: Float> Engine<T> {
         let finished = t2.elapsed();
 
         let t3 = Instant::now();
-        c.all_gather(as_bytes(&self.send[..slice]), as_bytes_mut(&mut self.dflat));
+        c.all_gather(bytemuck::cast_slice(&self.send[..slice]), bytemuck::cast_slice_mut(&mut self.dflat));
         let gathered = t3.elapsed();
         let t = std::mem::size_of::<T>();
         self.times.comm_bytes += ((ranks - 1) * (2 * slice * t + std::mem::size_of_val(&side))) as u64;

@@ -19,7 +19,7 @@ pub trait Float:
     + Debug
     + Display
     + Default
-    + crate::dist::Plain
+    + bytemuck::Pod
     + 'static
 {
     /// Converts from `f32` (exact for `f32` and `f64`).

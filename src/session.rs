@@ -390,7 +390,7 @@ impl Session {
         let f = &self.fingerprint;
         let mine = [f.rows, f.features, f.targets, f.hash];
         let mut all = vec![0u64; 4 * c.size()];
-        c.all_gather(crate::dist::as_bytes(&mine), crate::dist::as_bytes_mut(&mut all));
+        c.all_gather(bytemuck::cast_slice(&mine), bytemuck::cast_slice_mut(&mut all));
         if let Some(r) = all.chunks(4).position(|x| x != mine) {
             return Err(Error::Mismatch(format!(
                 "{}: rank {} has other training data than rank {r} ({} rows x {} features here, {} x {} there); \

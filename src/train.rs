@@ -199,11 +199,11 @@ impl<T: Float> Trainer<T> {
     /// are broadcast to every rank first, so all ranks start identical.
     pub fn set_collective(&mut self, c: std::sync::Arc<dyn crate::dist::Collective>) {
         for w in self.net.weights_mut() {
-            c.broadcast(crate::dist::as_bytes_mut(w.as_slice_mut().expect("contiguous")));
+            c.broadcast(bytemuck::cast_slice_mut(w.as_slice_mut().expect("contiguous")));
         }
         for slot in &mut self.opt.state {
             for s in slot {
-                c.broadcast(crate::dist::as_bytes_mut(s.as_slice_mut().expect("contiguous")));
+                c.broadcast(bytemuck::cast_slice_mut(s.as_slice_mut().expect("contiguous")));
             }
         }
         self.engine.set_collective(c);

@@ -92,14 +92,21 @@ fn check_train_flags(a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// The scaling of a run without `--scale`: none for MNIST (pixels load as `[0, 1]`), what a
+/// binary file's header records (its source's default), standard otherwise.
+fn default_scale(data: &Path) -> Result<Scale> {
+    if data.is_dir() || data::idx::is_idx_path(data) {
+        return Ok(Scale::None);
+    }
+    Ok(data::binary::default_scale_of(data)?.unwrap_or(Scale::Standard))
+}
+
 pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     check_train_flags(&a)?;
     let data_path = a.data.clone().unwrap_or_else(default_mnist);
-    let is_idx = data_path.is_dir() || data::idx::is_idx_path(&data_path);
     let scale = match &a.scale {
         Some(s) => Scale::parse(s).with_context(|| format!("--scale {s:?}: expected none, minmax or standard"))?,
-        None if is_idx => Scale::None,
-        None => Scale::Standard,
+        None => default_scale(&data_path)?,
     };
     let test = match &a.test {
         Some(p) => Some(p.clone()),
@@ -376,10 +383,11 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
 }
 
 pub fn inspect(a: InspectArgs) -> Result<()> {
-    let c = load_model(&a.checkpoint)?;
+    let (c, version) = Checkpoint::load_with_version(&a.checkpoint)
+        .with_context(|| format!("cannot load the model {}", a.checkpoint.display()))?;
     let net = &c.network;
     let mut obj = json!({
-        "format_version": shardprop::checkpoint::VERSION,
+        "format_version": version,
         "sizes": net.sizes(),
         "activation": net.hidden().name(),
         "head": net.head().name(),
@@ -593,8 +601,7 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
     let lead = dist.as_ref().is_none_or(|c| c.rank() == 0);
     let data_path = a.data.clone().unwrap_or_else(default_mnist);
     let train = load(&data_path, &CsvOptions::default(), true)?;
-    let is_idx = data_path.is_dir() || data::idx::is_idx_path(&data_path);
-    let scaler = train.fit_scaler(if is_idx { Scale::None } else { Scale::Standard });
+    let scaler = train.fit_scaler(default_scale(&data_path)?);
     let rows = train.examples().len();
     let custom = a.hidden.is_some() || a.batch_size.is_some() || a.activation.is_some() || a.loss.is_some();
     let workloads: Vec<bench::Workload> = if custom {

@@ -216,7 +216,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Hidden layer sizes, e.g. 300 or 256,128 (0 or empty: no hidden layer).
-    #[arg(long, default_value = "300", value_delimiter = ',')]
+    #[arg(long, default_value = "300", value_delimiter = ',', value_parser = layer_width)]
     pub hidden: Vec<usize>,
     /// Hidden activation: sigmoid, tanh, relu or identity.
     #[arg(long, default_value = "sigmoid")]
@@ -421,4 +421,12 @@ fn run_distributed(command: Command) -> anyhow::Result<ExitCode> {
 #[cfg(not(feature = "mpi"))]
 fn run_distributed(_command: Command) -> anyhow::Result<ExitCode> {
     anyhow::bail!("--distributed needs MPI: this shardprop was built without it (cargo build --release --features mpi)")
+}
+
+/// One `--hidden` width: a non-negative integer; an empty value (`--hidden ''`) is 0, no layer.
+fn layer_width(s: &str) -> Result<usize, String> {
+    if s.trim().is_empty() {
+        return Ok(0);
+    }
+    s.trim().parse().map_err(|e| format!("{e} (expected a layer width such as 300, or 0 for none)"))
 }

@@ -42,6 +42,19 @@ pub fn has_magic(path: &Path) -> Result<bool> {
     Ok(got == 8 && &head == MAGIC)
 }
 
+/// The scaling a run on `path` uses when `--scale` is not given, if `path` is a regular file in
+/// the binary format (its header is read and checked; a pipe is never touched).
+pub fn default_scale_of(path: &Path) -> Result<Option<Scale>> {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) || !has_magic(path)? {
+        return Ok(None);
+    }
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    (&mut f).take(HEADER_LEN as u64).read_to_end(&mut h).map_err(|e| Error::io(path, e))?;
+    Ok(Some(Header::decode(path, &h, len)?.default_scale))
+}
+
 /// The metadata block after the rows.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Meta {
@@ -58,6 +71,18 @@ struct Header {
     target_kind: u32,
     meta_len: u64,
     checksum: u32,
+    /// The scaling a run on this file uses when `--scale` is not given (bytes 52..56): that of
+    /// the source it was converted from, so that training on the conversion gives the source's
+    /// model. 0 standard (every file written before this field), 1 none (MNIST IDX), 2 minmax.
+    default_scale: Scale,
+}
+
+fn scale_code(s: Scale) -> u32 {
+    match s {
+        Scale::Standard => 0,
+        Scale::None => 1,
+        Scale::MinMax => 2,
+    }
 }
 
 impl Header {
@@ -77,7 +102,8 @@ impl Header {
         h[36..40].copy_from_slice(&DTYPE_F32.to_le_bytes());
         h[40..48].copy_from_slice(&self.meta_len.to_le_bytes());
         h[48..52].copy_from_slice(&self.checksum.to_le_bytes());
-        // 52..60 reserved (zero); the header checksum covers everything before it.
+        h[52..56].copy_from_slice(&scale_code(self.default_scale).to_le_bytes());
+        // 56..60 reserved (zero); the header checksum covers everything before it.
         let crc = crc32fast::hash(&h[..60]);
         h[60..64].copy_from_slice(&crc.to_le_bytes());
         h
@@ -108,10 +134,21 @@ impl Header {
         if crc32fast::hash(&h[..60]) != u32_at(60) {
             return Err(Error::format(path, "byte 60: header checksum mismatch (file is damaged)"));
         }
-        if let Some(i) = (52..60).find(|&i| h[i] != 0) {
+        let default_scale = match u32_at(52) {
+            0 => Scale::Standard,
+            1 => Scale::None,
+            2 => Scale::MinMax,
+            c => {
+                return Err(Error::format(
+                    path,
+                    format!("byte 52: default scaling code {c}, expected 0 (standard), 1 (none) or 2 (minmax)"),
+                ));
+            }
+        };
+        if let Some(i) = (56..60).find(|&i| h[i] != 0) {
             return Err(Error::format(
                 path,
-                format!("byte {i}: reserved header bytes 52..60 must be zero, found {:#04x}", h[i]),
+                format!("byte {i}: reserved header bytes 56..60 must be zero, found {:#04x}", h[i]),
             ));
         }
         if u32_at(36) != DTYPE_F32 {
@@ -124,6 +161,7 @@ impl Header {
             target_kind: u32_at(32),
             meta_len: u64_at(40),
             checksum: u32_at(48),
+            default_scale,
         };
         if hdr.target_kind > TARGET_VALUES || hdr.n_features == 0 || hdr.n_targets == 0 {
             return Err(Error::format(path, "byte 24: feature/target counts or target kind are invalid"));
@@ -363,6 +401,11 @@ impl MappedDataset {
     pub fn scaler(&self, scale: Scale) -> Scaler {
         self.stats.finish(scale)
     }
+
+    /// The scaling a run uses when `--scale` is not given: the converted source's default.
+    pub fn default_scale(&self) -> Scale {
+        self.hdr.default_scale
+    }
 }
 
 impl Examples for MappedDataset {
@@ -444,6 +487,7 @@ impl BinaryWriter {
             target_kind,
             meta_len: 0,
             checksum: 0,
+            default_scale: Scale::Standard,
         };
         if !AtomicFile::replaces(path)? {
             // The header is written last, after a seek back: a FIFO or device cannot take it.
@@ -459,6 +503,13 @@ impl BinaryWriter {
             stats: ScalerFit::new(n_features),
             buf: Vec::new(),
         })
+    }
+
+    /// Records the scaling a run on this file uses when `--scale` is not given (the source's
+    /// default; standard unless set).
+    pub fn with_default_scale(mut self, scale: Scale) -> Self {
+        self.hdr.default_scale = scale;
+        self
     }
 
     /// Appends one row. Refuses what a reader would refuse: non-finite features or target
@@ -525,8 +576,14 @@ impl BinaryWriter {
 }
 
 /// Writes every row of `data` to `path`.
-pub fn write(path: &Path, data: &dyn Examples, task: &Task, feature_names: &[String]) -> Result<u64> {
-    let mut w = BinaryWriter::create(path, data.n_features(), task)?;
+pub fn write(
+    path: &Path,
+    data: &dyn Examples,
+    task: &Task,
+    feature_names: &[String],
+    default_scale: Scale,
+) -> Result<u64> {
+    let mut w = BinaryWriter::create(path, data.n_features(), task)?.with_default_scale(default_scale);
     for i in 0..data.len() {
         w.push(data.features(i), data.target(i))?;
     }

@@ -802,7 +802,7 @@ pub fn convert(input: Input, output: &Path, opts: &CsvOptions) -> Result<(u64, V
     let path = input.path().to_path_buf();
     if !input.is_regular() {
         let (d, skipped) = load_input(input, opts)?;
-        return Ok((super::binary::write(output, &d, &d.task, &d.feature_names)?, skipped));
+        return Ok((super::binary::write(output, &d, &d.task, &d.feature_names, super::Scale::Standard)?, skipped));
     }
     let mut classes = ClassMap::default();
     let mut skipped = Vec::new();

@@ -369,7 +369,8 @@ fn not_mappable(path: &Path) -> Error {
 pub fn convert(input: &Path, output: &Path, csv: &CsvOptions) -> Result<(u64, Vec<u64>)> {
     if input.is_dir() || idx::is_idx_path(input) {
         let d = idx::load_mnist(input)?;
-        return Ok((binary::write(output, &d, &d.task, &d.feature_names)?, Vec::new()));
+        // MNIST pixels load as [0, 1]: a run on the conversion is unscaled by default, as on IDX.
+        return Ok((binary::write(output, &d, &d.task, &d.feature_names, Scale::None)?, Vec::new()));
     }
     csv::convert(open::Input::open(input)?, output, csv)
 }

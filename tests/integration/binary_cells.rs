@@ -149,11 +149,21 @@ fn binary_dataset_cells_statistics_reserved_and_trailing_bytes_are_validated() {
             "reserved byte",
             {
                 let mut b = good.clone();
-                b[55] = 1;
+                b[57] = 1;
                 reseal(b)
             },
             false,
-            "byte 55: reserved header bytes 52..60 must be zero, found 0x01".into(),
+            "byte 57: reserved header bytes 56..60 must be zero, found 0x01".into(),
+        ),
+        (
+            "default scaling code",
+            {
+                let mut b = good.clone();
+                b[52] = 3;
+                reseal(b)
+            },
+            false,
+            "byte 52: default scaling code 3, expected 0 (standard), 1 (none) or 2 (minmax)".into(),
         ),
         (
             "trailing bytes after the metadata",

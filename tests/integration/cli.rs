@@ -436,3 +436,18 @@ fn endless_inputs_are_refused_with_a_message() {
     }
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
 }
+
+#[test]
+fn hidden_empty_means_no_hidden_layer_as_documented() {
+    let iris = datasets().join("iris.csv");
+    let run = |hidden: &str| {
+        shardprop(&["train", "--data", iris.to_str().unwrap(), "--hidden", hidden, "--epochs", "5", "--json"])
+    };
+    let none = run("");
+    assert!(stderr(&none).contains("training 4-3 on"), "{}", stderr(&none));
+    assert_eq!(json(&none)["params_digest"], json(&run("0"))["params_digest"]);
+    assert_ne!(json(&none)["params_digest"], json(&run("4"))["params_digest"]);
+    let o = run("4,x");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("'x' for '--hidden"), "{}", stderr(&o));
+}

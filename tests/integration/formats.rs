@@ -13,7 +13,7 @@ use crate::common::{classification_data, temp_path};
 fn binary_round_trip_keeps_rows_targets_and_scaling_statistics() {
     let d = classification_data(50, 3, 4, 7);
     let (_dir, p) = temp_path("d.bin");
-    binary::write(&p, &d, &d.task, &d.feature_names).unwrap();
+    binary::write(&p, &d, &d.task, &d.feature_names, Scale::Standard).unwrap();
     let m = binary::MappedDataset::open(&p).unwrap();
     assert_eq!((m.len(), m.n_features(), m.n_targets()), (50, 3, 4));
     for i in 0..50 {
@@ -103,6 +103,18 @@ fn checkpoints_round_trip_and_damage_is_refused_with_its_own_message() {
     assert_eq!(Checkpoint::from_bytes(&p, &v1).unwrap().config.shard_size, 16);
     v1[8] = 1;
     assert_eq!(Checkpoint::from_bytes(&p, &v1).unwrap().config.shard_size, 16);
+    // `inspect` reports the version the file was written in, not this build's.
+    let (_d, v1_path) = temp_path("v1.ckpt");
+    std::fs::write(&v1_path, &v1).unwrap();
+    assert_eq!(Checkpoint::load_with_version(&v1_path).unwrap().1, 1);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
+        .args(["inspect", "--json", v1_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
+    c16.save(&v1_path).unwrap();
+    assert_eq!(Checkpoint::load_with_version(&v1_path).unwrap().1, shardprop::checkpoint::VERSION);
     // Issue 11: fields that disagree with the network are refused, not trusted.
     let mut three = c.clone();
     three.task = shardprop::data::Task::Classification { classes: vec!["a".into(), "b".into(), "c".into()] };
@@ -122,4 +134,32 @@ fn checkpoints_round_trip_and_damage_is_refused_with_its_own_message() {
     // No temp files are left behind by a save.
     let left: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 1, "{left:?}");
+}
+
+#[test]
+fn training_on_converted_mnist_gives_the_model_of_the_idx_files_with_the_same_flags() {
+    // MNIST trains unscaled by default; its conversion records that default in its header, so
+    // the same flags give the same model on either (they once differed: standard vs none).
+    let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist");
+    let (_dir, p) = temp_path("mnist.bin");
+    let bin = env!("CARGO_BIN_EXE_shardprop");
+    let o = std::process::Command::new(bin)
+        .args(["convert", mnist.to_str().unwrap(), p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(binary::MappedDataset::open(&p).unwrap().default_scale(), Scale::None);
+    let digest = |data: &std::path::Path, extra: &[&str]| {
+        let mut args =
+            vec!["train", "--data", data.to_str().unwrap(), "--hidden", "8", "--epochs", "1", "--json", "--quiet"];
+        args.extend_from_slice(extra);
+        let o = std::process::Command::new(bin).args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["params_digest"].as_str().unwrap().to_string()
+    };
+    let idx = digest(&mnist, &[]);
+    assert_eq!(digest(&p, &[]), idx);
+    // And an explicit --scale still wins over the recorded default.
+    assert_ne!(digest(&p, &["--scale", "standard"]), idx);
 }
