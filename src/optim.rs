@@ -48,7 +48,11 @@ pub enum Method {
         /// `ε`.
         eps: f64,
     },
-    /// iRPROP− (Igel and Hüsken, 2000), FANN's default for batch training.
+    /// iRPROP− as Igel and Hüsken (2000) define it, with FANN's default constants. FANN's own
+    /// `fann_update_weights_irpropm` differs: it also grows the step when the previous gradient
+    /// is zero (its first step is `1.2 Δ₀`), moves a weight by `+Δ` when its gradient is zero,
+    /// floors the step at 1e-4 and clips weights to ±1500. Those are not the published rule
+    /// (a zero gradient moving a weight is not descent), so they are not copied.
     Rprop {
         /// `η⁺`, growth of a step while the gradient keeps its sign.
         eta_plus: f64,

@@ -338,3 +338,27 @@ fn adam_steps_are_alpha_to_f32_precision_for_a_constant_gradient() {
         }
     }
 }
+
+#[test]
+fn rprop_is_igel_and_huskens_irprop_minus_step_by_step() {
+    // One weight per rule: a gradient that keeps its sign, one that flips, one that is zero.
+    // iRPROP− (Igel & Hüsken 2000): Δ grows by η⁺ = 1.2 when d·d_prev > 0, shrinks by η⁻ = 0.5
+    // and forgets d when < 0, stays when = 0 (so the first step is Δ₀ = 0.1); w −= sign(d) Δ.
+    // FANN's fann_update_weights_irpropm differs on purpose (README, Optimisers).
+    let mut net = one_layer(array![[0.0f32, 0.0, 0.0]]);
+    let mut opt = Optimizer::new(Method::parse("rprop", 0.0).unwrap(), 0.0, &net);
+    let steps: [[f32; 3]; 4] = [[1.0, 1.0, 0.0], [2.0, -1.0, 0.0], [0.5, -1.0, 0.0], [1.0, 1.0, 0.0]];
+    // Expected weights after each step, by hand.
+    //  w0: −0.1, −0.1−0.12 = −0.22, −0.22−0.144 = −0.364, −0.364−0.1728 = −0.5368
+    //  w1: −0.1; flip: Δ 0.05, d forgotten, no move; d_prev 0 → Δ stays 0.05, +0.05 → −0.05;
+    //      flip: Δ 0.025, no move
+    //  w2: zero gradient: never moves
+    let want: [[f64; 3]; 4] = [[-0.1, -0.1, 0.0], [-0.22, -0.1, 0.0], [-0.364, -0.05, 0.0], [-0.5368, -0.05, 0.0]];
+    for (g, w) in steps.iter().zip(&want) {
+        opt.step(&mut net, &grad(Array2::from_shape_vec((1, 3), g.to_vec()).unwrap()), 1.0);
+        for j in 0..3 {
+            let got = f64::from(net.weights()[0][[0, j]]);
+            assert!((got - w[j]).abs() < 1e-6, "weight {j}: {got} vs {}", w[j]);
+        }
+    }
+}
