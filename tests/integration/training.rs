@@ -356,9 +356,9 @@ fn rprop_is_igel_and_huskens_irprop_minus_step_by_step() {
     let want: [[f64; 3]; 4] = [[-0.1, -0.1, 0.0], [-0.22, -0.1, 0.0], [-0.364, -0.05, 0.0], [-0.5368, -0.05, 0.0]];
     for (g, w) in steps.iter().zip(&want) {
         opt.step(&mut net, &grad(Array2::from_shape_vec((1, 3), g.to_vec()).unwrap()), 1.0);
-        for j in 0..3 {
+        for (j, &want) in w.iter().enumerate() {
             let got = f64::from(net.weights()[0][[0, j]]);
-            assert!((got - w[j]).abs() < 1e-6, "weight {j}: {got} vs {}", w[j]);
+            assert!((got - want).abs() < 1e-6, "weight {j}: {got} vs {want}");
         }
     }
 }
