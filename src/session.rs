@@ -441,25 +441,21 @@ impl Session {
     fn run_here(&mut self, stop: Option<&Arc<AtomicBool>>, obs: &mut (dyn Observer + Send)) -> Result<Outcome> {
         let n = self.train_examples().len();
         let steps = self.trainer.steps_per_epoch(n);
+        // Test hook: behave as if a signal arrived during global step N (1-based), exactly.
+        let stop_after: Option<u64> = std::env::var("SHARDPROP_STOP_AFTER_STEP").ok().and_then(|v| v.parse().ok());
         while !self.trainer.finished() {
             if self.early.as_ref().is_some_and(|e| e.bad_epochs >= e.patience) {
                 break;
             }
             let epoch = self.trainer.state().epoch;
-            self.trainer.engine_mut().vote_stop(stop.is_some_and(|s| s.load(Ordering::SeqCst)));
+            let hook = stop_after.is_some_and(|n| self.trainer.state().global_step.saturating_add(1) >= n);
+            self.trainer.engine_mut().vote_stop(hook || stop.is_some_and(|s| s.load(Ordering::SeqCst)));
             let done = match self.trainer.step(&train_view(&self.data, &self.train_rows), &self.scaler) {
                 Ok(done) => done,
                 Err(Error::Diverged(msg)) => {
                     // The cost of step N is taken at the weights after step N − 1, so those
                     // already diverged: the last good checkpoint is one from step N − 2 or before.
-                    let last_good = self.trainer.state().global_step.checked_sub(1);
-                    let good = match &self.spec.checkpoint_dir {
-                        Some(dir) => last_good.and_then(|s| last_good_checkpoint(dir, s)).map_or_else(
-                            || format!("no checkpoint in {} is from before the divergence", dir.display()),
-                            |(p, step)| format!("the last good checkpoint is {} (step {step})", p.display()),
-                        ),
-                        None => "no checkpoint was being written (--checkpoint-dir)".to_string(),
-                    };
+                    let good = self.last_good(self.trainer.state().global_step.checked_sub(1));
                     return Err(Error::Diverged(format!("{msg}; {good}")));
                 }
                 Err(e) => return Err(e),
@@ -496,6 +492,15 @@ impl Session {
             }
             // Every rank stops after the same step: the votes travel with the step's exchange.
             if self.trainer.engine_mut().stop_agreed() {
+                if !finite_weights(self.trainer.network()) {
+                    // The step just taken diverged before any cost could show it: a checkpoint
+                    // of these weights would be refused on loading, so none is written.
+                    let step = self.trainer.state().global_step;
+                    let good = self.last_good(step.checked_sub(1));
+                    return Err(Error::Diverged(format!(
+                        "stopped by a signal after step {step}, whose weights are not finite (training diverged); no checkpoint written; {good}"
+                    )));
+                }
                 let ckpt = self.checkpoint();
                 let path = match &self.spec.checkpoint_dir {
                     Some(dir) => dir.join(ckpt.file_name()),
@@ -524,6 +529,18 @@ impl Session {
             }
         }
         Ok(Outcome::Finished)
+    }
+
+    /// Names the newest checkpoint of this run's directory from step `last` or before whose
+    /// weights are finite, for a message about a diverged run.
+    fn last_good(&self, last: Option<u64>) -> String {
+        match &self.spec.checkpoint_dir {
+            Some(dir) => last.and_then(|s| last_good_checkpoint(dir, s)).map_or_else(
+                || format!("no checkpoint in {} is from before the divergence", dir.display()),
+                |(p, step)| format!("the last good checkpoint is {} (step {step})", p.display()),
+            ),
+            None => "no checkpoint was being written (--checkpoint-dir)".to_string(),
+        }
     }
 
     fn evaluate_validation(&mut self) -> Evaluation {

@@ -325,3 +325,47 @@ fn a_full_disk_or_unwritable_directory_is_reported_and_the_previous_checkpoint_s
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("checkpoint not written") && err.contains("plain-file/ck"), "{err}");
 }
+
+#[test]
+fn a_signal_after_a_diverged_step_writes_no_checkpoint_that_would_not_load() {
+    // ReLU with a huge rate: the weights of step 5 overflow while every cost so far was finite
+    // (dead units hide them), and a signal arrives during that step (the test hook stops after
+    // it exactly). Its checkpoint would be refused on loading: none is written, exit 2 names
+    // the last good one, and every checkpoint left loads.
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    let o = run(
+        &[
+            "train",
+            "--data",
+            iris.to_str().unwrap(),
+            "--hidden",
+            "8",
+            "--activation",
+            "relu",
+            "--loss",
+            "cross-entropy",
+            "--lr",
+            "1000000",
+            "--epochs",
+            "50",
+            "--quiet",
+            "--checkpoint-dir",
+            ck.to_str().unwrap(),
+            "--checkpoint-every-steps",
+            "1",
+        ],
+        &[("SHARDPROP_STOP_AFTER_STEP", "5")],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("stopped by a signal after step 5, whose weights are not finite"), "{err}");
+    assert!(err.contains("the last good checkpoint is") && err.contains("(step 4)"), "{err}");
+    let all = checkpoints(&ck);
+    assert!(!all.is_empty());
+    for p in all {
+        let o = run(&["inspect", "--json", p.to_str().unwrap()], &[]);
+        assert!(o.status.success(), "{} does not load: {}", p.display(), String::from_utf8_lossy(&o.stderr));
+    }
+}
