@@ -70,7 +70,10 @@ impl AtomicFile {
             return Ok(Self { target: target.to_path_buf(), tmp: None, file: Some(BufWriter::new(file)) });
         };
         let dir = parent_dir(&real);
+        // At most 200 bytes of the name, so the temp name (name plus about 30 bytes) fits the
+        // 255-byte limit whenever the target's own name does.
         let name = real.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let name = &name[..name.floor_char_boundary(200)];
         // Unique per process and per file; never opens an existing name (a planted link).
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -89,6 +92,17 @@ impl AtomicFile {
     /// nothing, so asking about a FIFO does not wait for a reader.
     pub fn replaces(target: &Path) -> Result<bool> {
         resolve(target).map(|r| r.is_some())
+    }
+
+    /// Checks now that `target` can be written, before work that would be lost if it could
+    /// not: for a file to be replaced, creates and removes its temp file beside it (a read-only
+    /// file system, a missing directory or a name the directory refuses shows here, not after
+    /// training). A device or FIFO is not opened (a FIFO would wait for a reader).
+    pub fn probe(target: &Path) -> Result<()> {
+        if Self::replaces(target)? {
+            drop(Self::create(target)?);
+        }
+        Ok(())
     }
 
     /// The writer.
@@ -131,12 +145,12 @@ impl AtomicFile {
         let Some(tmp) = &self.tmp else {
             return Ok(()); // a device or FIFO: nothing to make durable, nothing to rename
         };
-        if hook_fails_at("fsync") {
+        if hook_fails_at("fsync", &self.target) {
             return Err(Error::io(&self.target, injected_full()));
         }
         file.sync_all().map_err(|e| Error::io(&self.target, e))?;
         drop(file);
-        if hook_fails_at("rename") {
+        if hook_fails_at("rename", &self.target) {
             return Err(Error::io(&self.target, injected_full()));
         }
         fs::rename(tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
@@ -160,15 +174,20 @@ fn injected_full() -> std::io::Error {
 
 /// Whether the fault-injection hook `SHARDPROP_FAIL_AT` names this point of a commit (`fsync` or
 /// `rename`): the places besides `write` where a full disk or a failing device reports errors.
-fn hook_fails_at(point: &str) -> bool {
-    test_hooks().fail_at.as_deref() == Some(point)
+/// `POINT:NAME` fails only the commits of a target whose file name is `NAME`.
+fn hook_fails_at(point: &str, target: &Path) -> bool {
+    let Some(spec) = test_hooks().fail_at.as_deref() else { return false };
+    match spec.split_once(':') {
+        Some((p, name)) => p == point && target.file_name().is_some_and(|n| n == name),
+        None => spec == point,
+    }
 }
 
 /// Fault-injection hooks for the crash-safety tests, read once from the environment:
 /// `SHARDPROP_SLOW_WRITE_US` sleeps that many microseconds after every 4 KiB written (so a kill
 /// lands mid-write), `SHARDPROP_FAIL_WRITES_AFTER` fails writes with "no space left" once that
 /// many bytes have been written by the process (a full disk), `SHARDPROP_FAIL_AT=fsync|rename`
-/// fails every commit at that point.
+/// fails every commit at that point (`rename:model.ckpt`: only that file's).
 struct TestHooks {
     slow_write_us: u64,
     fail_after: Option<u64>,

@@ -201,6 +201,7 @@ fn drive(
         if o.is_dir() {
             bail!("--out {}: is a directory, not a file", o.display());
         }
+        shardprop::atomic::AtomicFile::probe(o).with_context(|| format!("--out {}: cannot be written", o.display()))?;
     }
     let n_train = session.train_examples().len();
     let net = session.network();

@@ -286,11 +286,10 @@ fn stdout_through_a_link_to_a_pipe_is_written_in_place() {
 
 #[test]
 fn an_out_that_fails_at_the_end_exits_2_and_names_the_newest_good_checkpoint() {
-    // Without root: --out is a link into a directory that does not exist, which passes the
-    // up-front check (its own directory exists) and fails when the model is written.
+    // --out passes the up-front probe, then its rename fails (the hook, for model.ckpt only,
+    // so the checkpoints still write).
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("model.ckpt");
-    std::os::unix::fs::symlink(dir.path().join("missing/model.ckpt"), &link).unwrap();
     let ck = dir.path().join("ck");
     let i = iris();
     let o = shardprop(
@@ -308,10 +307,58 @@ fn an_out_that_fails_at_the_end_exits_2_and_names_the_newest_good_checkpoint() {
             "--out",
             link.to_str().unwrap(),
         ],
+        &[("SHARDPROP_FAIL_AT", "rename:model.ckpt")],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!link.exists(), "the failed --out left nothing behind");
+    assert!(err.contains("cannot write the model to") && err.contains("the newest good checkpoint is"), "{err}");
+    assert!(err.contains("ckpt-e00003"), "{err}");
+}
+
+#[test]
+fn an_out_that_cannot_be_written_is_refused_before_training_and_long_names_work() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 250-byte name: its temp file's name must still fit the 255-byte limit.
+    let long = dir.path().join("m".repeat(245) + ".ckpt");
+    let o = shardprop(
+        &[
+            "train",
+            "--data",
+            iris().to_str().unwrap(),
+            "--hidden",
+            "4",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            long.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(long.is_file());
+    // A read-only file system: found before the first step, not after training.
+    let Some(guard) = small_tmpfs(dir.path(), "64k") else { return };
+    let ro = Command::new("mount").args(["-o", "remount,ro"]).arg(&guard.0).status().unwrap();
+    assert!(ro.success());
+    let out = guard.0.join("model.ckpt");
+    let o = shardprop(
+        &[
+            "train",
+            "--data",
+            iris().to_str().unwrap(),
+            "--hidden",
+            "4",
+            "--epochs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
         &[],
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("cannot write the model to") && err.contains("the newest good checkpoint is"), "{err}");
-    assert!(err.contains("ckpt-e00003"), "{err}");
+    assert!(err.contains("--out") && err.contains("Read-only file system"), "{err}");
+    assert!(!err.contains("training 4-4-3"), "refused before training: {err}");
 }
