@@ -73,7 +73,8 @@ impl AtomicFile {
         // At most 200 bytes of the name, so the temp name (name plus about 30 bytes) fits the
         // 255-byte limit whenever the target's own name does.
         let name = real.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let name = &name[..name.floor_char_boundary(200)];
+        let cut = (0..=name.len().min(200)).rev().find(|&i| name.is_char_boundary(i)).unwrap_or(0);
+        let name = &name[..cut];
         // Unique per process and per file; never opens an existing name (a planted link).
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);

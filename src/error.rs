@@ -36,13 +36,14 @@ pub enum Error {
     /// Training diverged: the cost became NaN or infinite.
     #[error("{0}")]
     Diverged(String),
-    /// An I/O failure on a named file.
-    #[error("{}: {source}", path.display())]
+    /// An I/O failure on a named file. The OS error is part of the message, not a separate
+    /// `source` (a chain printed with `{:#}` would say it twice).
+    #[error("{}: {err}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        err: io::Error,
     },
 }
 
@@ -52,7 +53,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An I/O error on `path`.
     pub fn io(path: &Path, source: io::Error) -> Self {
-        Self::Io { path: path.to_path_buf(), source }
+        Self::Io { path: path.to_path_buf(), err: source }
     }
     /// A structural error in the binary file `path`.
     pub fn format(path: &Path, msg: impl Into<String>) -> Self {

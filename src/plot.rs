@@ -20,7 +20,7 @@ pub fn line_panels(path: &Path, x_label: &str, panels: &[(&str, &str, Vec<Series
     let root = SVGBackend::new(path, (width, 420)).into_drawing_area();
     let err = |e: &dyn std::fmt::Display| Error::Io {
         path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+        err: std::io::Error::other(e.to_string()),
     };
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let areas = root.split_evenly((1, panels.len().max(1)));
@@ -74,7 +74,7 @@ pub fn confusion(path: &Path, names: &[String], counts: &[Vec<u64>]) -> Result<(
     let root = SVGBackend::new(path, (width as u32, (top + side + 60) as u32)).into_drawing_area();
     let err = |e: &dyn std::fmt::Display| Error::Io {
         path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+        err: std::io::Error::other(e.to_string()),
     };
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let centre = Pos::new(HPos::Center, VPos::Center);

@@ -451,3 +451,13 @@ fn hidden_empty_means_no_hidden_layer_as_documented() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("'x' for '--hidden"), "{}", stderr(&o));
 }
+
+#[test]
+fn an_os_error_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.csv");
+    let o = shardprop(&["train", "--data", missing.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
