@@ -64,6 +64,27 @@ fn default_mnist() -> PathBuf {
     if here.is_dir() { here } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist") }
 }
 
+/// A binary dataset's columns cannot be reordered: where both it and the model have names from a
+/// header (not `col1`, `col2`, ...) and they share any, they must be the model's, in its order.
+fn check_binary_names(path: &Path, file: &[String], model: &[String]) -> Result<()> {
+    let synthetic =
+        |f: &String| f.strip_prefix("col").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    if file == model
+        || file.iter().all(synthetic)
+        || model.iter().all(synthetic)
+        || !model.iter().any(|m| file.contains(m))
+    {
+        return Ok(());
+    }
+    bail!(
+        "{}: its features are {}, but the model's are {} (a binary file is read by position: \
+         convert it from a CSV with the model's columns, or evaluate the CSV, whose columns are matched by name)",
+        path.display(),
+        file.join(", "),
+        model.join(", ")
+    )
+}
+
 /// Loads a dataset, reporting any rows dropped by `--skip-bad-rows`.
 fn load(path: &Path, csv: &CsvOptions, verify: bool) -> Result<Loaded> {
     let (loaded, skipped) = data::load(path, csv, verify).with_context(|| format!("cannot load {}", path.display()))?;
@@ -478,6 +499,9 @@ fn load_for_model(ckpt: &Checkpoint, rows: &Rows, csv: &CsvArgs, need_target: bo
     {
         let what = if need_target { "neither the model's features nor the target" } else { "not the model's features" };
         eprintln!("note: {}: columns {what}, not read: {}", path.display(), d.ignored_columns.join(", "));
+    }
+    if let Loaded::Mapped(d) = &data {
+        check_binary_names(path, &d.feature_names, &ckpt.feature_names)?;
     }
     // Evaluation reads every row: with --no-verify they are checked first, in one cheap pass.
     data::check_rows(data.examples(), 0..data.examples().len())?;

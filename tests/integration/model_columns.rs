@@ -101,6 +101,21 @@ fn evaluate_and_predict_match_reordered_columns_by_header_name() {
             assert!(stderr(&p).contains("not read: id, species"), "{name}: {}", stderr(&p));
         }
     }
+    // A binary file is read by position: its features in another order are refused, in the
+    // model's order accepted.
+    let reordered = dir.path().join("shuffled.csv");
+    for (csv, ok) in [(&reordered, false), (&iris(), true)] {
+        let bin = dir.path().join("rows.bin");
+        let c = shardprop(&["convert", s(csv), s(&bin)]);
+        assert!(c.status.success(), "{}", stderr(&c));
+        let o = shardprop(&["evaluate", "--model", s(&model), "--data", s(&bin), "--json"]);
+        if ok {
+            assert_eq!(json(&o)["accuracy"], base["accuracy"]);
+        } else {
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            assert!(stderr(&o).contains("rows.bin: its features are petal_width, petal_length, sepal_width, sepal_length, but the model's are sepal_length"), "{}", stderr(&o));
+        }
+    }
     // A headerless file has no names to match: by position, as before.
     let bare = dir.path().join("bare.csv");
     let text = std::fs::read_to_string(iris()).unwrap();
