@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ndarray::{Array2, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use crate::data::{Examples, Scaler};
@@ -59,7 +59,8 @@ pub struct Evaluation {
     pub loss_sum: f64,
     /// Correct classifications.
     pub correct: usize,
-    /// Outputs `h(x)`, one row per example in input order.
+    /// Outputs `h(x)`, one row per example in input order ([`Engine::evaluate`]; empty, `0 × S_L`,
+    /// from [`Engine::evaluate_streamed`]).
     pub outputs: Array2<f32>,
 }
 
@@ -575,37 +576,88 @@ impl<T: Float> Engine<T> {
         }
     }
 
-    /// Forward pass over `data` (in shards of [`EVAL_SHARD`] rows): cost, hits and outputs.
+    /// Forward pass over `data` (in shards of [`eval_shard_rows`] rows): cost, hits and outputs.
+    /// The outputs take `rows × S_L` values: for many classes, use [`Engine::evaluate_streamed`].
     pub fn evaluate(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler) -> Evaluation {
-        let n = data.len();
-        let mut outputs = Array2::<f32>::zeros((n, net.n_outputs()));
-        let workspaces = &self.workspaces;
-        let split = splits_products(n.div_ceil(EVAL_SHARD), self.threads);
-        let mut parts: Vec<(f64, usize)> = Vec::new();
-        self.pool.install(|| {
-            outputs
-                .axis_chunks_iter_mut(Axis(0), EVAL_SHARD)
-                .into_par_iter()
-                .enumerate()
-                .map(|(s, mut out)| {
-                    let rows: Vec<usize> = (s * EVAL_SHARD..s * EVAL_SHARD + out.nrows()).collect();
-                    let mut ws = take_workspace(workspaces, net, EVAL_SHARD);
-                    ws.set_split(split);
-                    ws.set_busy(None); // evaluation is not a training step
-                    gather(&mut ws, data, scaler, &rows, split);
-                    net.forward(&mut ws, rows.len());
-                    let (h, y) = ws.output_and_targets(rows.len());
-                    let part = (net.head().loss_sum(h, y), count_correct(net.head(), h, y));
-                    out.zip_mut_with(&h, |o, &v| *o = v.to_f64() as f32);
-                    workspaces.lock().unwrap_or_else(|p| p.into_inner()).push(ws);
-                    part
-                })
-                .collect_into_vec(&mut parts);
+        let mut outputs = Array2::<f32>::zeros((data.len(), net.n_outputs()));
+        let mut ev = self.evaluate_streamed(net, data, scaler, |first, batch| {
+            outputs.slice_mut(ndarray::s![first..first + batch.nrows(), ..]).assign(&batch);
         });
+        ev.outputs = outputs;
+        ev
+    }
+
+    /// Forward pass over `data` in batches of rows, in bounded memory: `each(first_row, outputs)`
+    /// sees each batch's outputs `h(x)` (one row per example, in input order) and may keep what it
+    /// needs; the returned [`Evaluation`] has cost and hits but no outputs (`0 × S_L`). A batch
+    /// holds at most about [`EVAL_BATCH_VALUES`] outputs (and at least one shard), so a model with
+    /// 40,000 classes evaluates a million rows in a few hundred MB. Cost and hits are the same
+    /// bits as [`Engine::evaluate`]'s: the per-shard sums are added in the same order.
+    pub fn evaluate_streamed(
+        &mut self,
+        net: &Network<T>,
+        data: &dyn Examples,
+        scaler: &Scaler,
+        mut each: impl FnMut(usize, ArrayView2<'_, f32>),
+    ) -> Evaluation {
+        let n = data.len();
+        let k = net.n_outputs();
+        let shard = eval_shard_rows(net.sizes());
+        let per_batch = (EVAL_BATCH_VALUES / (shard * k).max(1)).clamp(1, 4 * self.threads.max(1));
+        let batch_rows = shard * per_batch;
+        let workspaces = &self.workspaces;
+        let mut parts: Vec<(f64, usize)> = Vec::with_capacity(n.div_ceil(shard));
+        let mut batch_parts: Vec<(f64, usize)> = Vec::new();
+        let mut outputs = Array2::<f32>::zeros((batch_rows.min(n), k));
+        let mut first = 0;
+        while first < n {
+            let len = batch_rows.min(n - first);
+            let mut out = outputs.slice_mut(ndarray::s![..len, ..]);
+            let split = splits_products(len.div_ceil(shard), self.threads);
+            self.pool.install(|| {
+                out.axis_chunks_iter_mut(Axis(0), shard)
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(s, mut out)| {
+                        let start = first + s * shard;
+                        let rows: Vec<usize> = (start..start + out.nrows()).collect();
+                        let mut ws = take_workspace(workspaces, net, shard);
+                        ws.set_split(split);
+                        ws.set_busy(None); // evaluation is not a training step
+                        gather(&mut ws, data, scaler, &rows, split);
+                        net.forward(&mut ws, rows.len());
+                        let (h, y) = ws.output_and_targets(rows.len());
+                        let part = (net.head().loss_sum(h, y), count_correct(net.head(), h, y));
+                        out.zip_mut_with(&h, |o, &v| *o = v.to_f64() as f32);
+                        workspaces.lock().unwrap_or_else(|p| p.into_inner()).push(ws);
+                        part
+                    })
+                    .collect_into_vec(&mut batch_parts);
+            });
+            parts.extend_from_slice(&batch_parts);
+            each(first, outputs.slice(ndarray::s![..len, ..]));
+            first += len;
+        }
         let loss_sum = parts.iter().map(|p| p.0).sum();
         let correct = parts.iter().map(|p| p.1).sum();
-        Evaluation { m: n, loss_sum, correct, outputs }
+        Evaluation { m: n, loss_sum, correct, outputs: Array2::zeros((0, k)) }
     }
+}
+
+/// Values (rows × output units) a batch of [`Engine::evaluate_streamed`] holds at most, beyond
+/// one shard: 64 MB of `f32` outputs.
+pub const EVAL_BATCH_VALUES: usize = 1 << 24;
+
+/// Values (rows × units summed over layers) an evaluation shard's scratch buffers hold at most,
+/// beyond one row: 16 MB per buffer of `f32`.
+const EVAL_SHARD_VALUES: usize = 1 << 22;
+
+/// Rows per shard in forward-only evaluation of a network of these layer sizes: [`EVAL_SHARD`],
+/// fewer when a shard's scratch buffers would pass [`EVAL_SHARD_VALUES`] values (a million
+/// classes make a 256-row shard's buffers gigabytes).
+pub fn eval_shard_rows(sizes: &[usize]) -> usize {
+    let units = sizes.iter().fold(0usize, |a, &s| a.saturating_add(s)).max(1);
+    EVAL_SHARD.min(EVAL_SHARD_VALUES / units).max(1)
 }
 
 fn take_workspace<T: Float>(pool: &Mutex<Vec<Workspace<T>>>, net: &Network<T>, rows: usize) -> Workspace<T> {

@@ -83,6 +83,7 @@ impl RunSpec {
             skip_bad_rows: self.skip_bad_rows,
             classes,
             unlabeled: None,
+            model: None,
         }
     }
 }

@@ -183,9 +183,10 @@ impl<T: Float> Trainer<T> {
     pub fn set_network(&mut self, net: Network<T>) {
         self.net = net;
     }
-    /// Forward pass of the current network over `data` with the trainer's workers.
+    /// Forward pass of the current network over `data` with the trainer's workers: cost and
+    /// hits, in bounded memory (the outputs are not kept).
     pub fn evaluate(&mut self, data: &dyn Examples, scaler: &Scaler) -> crate::engine::Evaluation {
-        self.engine.evaluate(&self.net, data, scaler)
+        self.engine.evaluate_streamed(&self.net, data, scaler, |_, _| {})
     }
     /// The engine (for evaluation with the same workers).
     pub fn engine_mut(&mut self) -> &mut Engine<T> {

@@ -11,7 +11,6 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use shardprop::checkpoint::Checkpoint;
 use shardprop::data::{self, CsvOptions, Examples, Loaded, Scale, Task};
-use shardprop::metrics::Confusion;
 use shardprop::network::class_of;
 use shardprop::optim::{Method, Schedule};
 use shardprop::session::{Architecture, Outcome, RunSpec, Session};
@@ -37,13 +36,53 @@ fn csv_options(a: &CsvArgs, classes: Option<Vec<String>>) -> CsvOptions {
         skip_bad_rows: a.skip_bad_rows,
         classes,
         unlabeled: None,
+        model: None,
     }
+}
+
+/// CSV options for reading rows with a trained model: its classes fixed, its task (whatever
+/// `--task` says), and its columns to match by name ([`data::ModelColumns`]). `need_target`:
+/// evaluate reads the target; predict reads past it.
+fn model_csv_options(a: &CsvArgs, ckpt: &Checkpoint, need_target: bool) -> CsvOptions {
+    let mut opts = csv_options(a, ckpt.task.classes().map(|c| c.to_vec()));
+    opts.regression = ckpt.task.classes().is_none();
+    opts.model = Some(data::ModelColumns {
+        features: ckpt.feature_names.clone(),
+        task: ckpt.task.clone(),
+        trained_target: ckpt.data.target.clone(),
+        need_target,
+    });
+    if !need_target {
+        opts.unlabeled = Some(ckpt.task.clone());
+    }
+    opts
 }
 
 /// `datasets/mnist` under the working directory, else under the crate that built this binary.
 fn default_mnist() -> PathBuf {
     let here = PathBuf::from("datasets/mnist");
     if here.is_dir() { here } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist") }
+}
+
+/// A binary dataset's columns cannot be reordered: where both it and the model have names from a
+/// header (not `col1`, `col2`, ...) and they share any, they must be the model's, in its order.
+fn check_binary_names(path: &Path, file: &[String], model: &[String]) -> Result<()> {
+    let synthetic =
+        |f: &String| f.strip_prefix("col").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    if file == model
+        || file.iter().all(synthetic)
+        || model.iter().all(synthetic)
+        || !model.iter().any(|m| file.contains(m))
+    {
+        return Ok(());
+    }
+    bail!(
+        "{}: its features are {}, but the model's are {} (a binary file is read by position: \
+         convert it from a CSV with the model's columns, or evaluate the CSV, whose columns are matched by name)",
+        path.display(),
+        file.join(", "),
+        model.join(", ")
+    )
 }
 
 /// Loads a dataset, reporting any rows dropped by `--skip-bad-rows`.
@@ -424,7 +463,7 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
 }
 
 /// Where `evaluate` and `predict` read rows from: a file by its path, or a pipe or FIFO read once
-/// into memory (predict may have to parse it twice: with a target column, then without).
+/// into memory.
 enum Rows {
     Path(PathBuf),
     Stream(PathBuf, Arc<[u8]>),
@@ -457,35 +496,48 @@ impl Rows {
         .with_context(|| format!("cannot load {}", self.path().display()))?;
         Ok((loaded, skipped))
     }
-
-    /// A CSV file (not an MNIST directory, IDX or binary file).
-    fn is_plain_csv(&self) -> bool {
-        match self {
-            Rows::Path(p) => is_plain_csv(p),
-            Rows::Stream(_, bytes) => !bytes.starts_with(data::binary::MAGIC),
-        }
-    }
 }
 
-fn load_for_model(ckpt: &Checkpoint, rows: &Rows, csv: &CsvArgs) -> Result<Loaded> {
+fn load_for_model(ckpt: &Checkpoint, rows: &Rows, csv: &CsvArgs, need_target: bool) -> Result<Loaded> {
     let path = rows.path();
-    let opts = csv_options(csv, ckpt.task.classes().map(|c| c.to_vec()));
+    let opts = model_csv_options(csv, ckpt, need_target);
     let (data, skipped) = rows.load(&opts, !csv.no_verify)?;
     report_skipped(path, &skipped);
+    if let Loaded::Memory(d) = &data
+        && !d.ignored_columns.is_empty()
+    {
+        let what = if need_target { "neither the model's features nor the target" } else { "not the model's features" };
+        eprintln!("note: {}: columns {what}, not read: {}", path.display(), d.ignored_columns.join(", "));
+    }
+    if let Loaded::Mapped(d) = &data {
+        check_binary_names(path, &d.feature_names, &ckpt.feature_names)?;
+    }
     // Evaluation reads every row: with --no-verify they are checked first, in one cheap pass.
     data::check_rows(data.examples(), 0..data.examples().len())?;
     check_features(path, data.examples(), ckpt.network.n_inputs())?;
-    if let (Some(model), Some(found)) = (ckpt.task.classes(), data.task().classes())
-        && model != found
-    {
-        bail!("{}: its classes ({}) differ from the model's ({})", path.display(), found.join(", "), model.join(", "));
+    if need_target {
+        if let (Some(model), Some(found)) = (ckpt.task.classes(), data.task().classes())
+            && model != found
+        {
+            bail!(
+                "{}: its classes ({}) differ from the model's ({})",
+                path.display(),
+                found.join(", "),
+                model.join(", ")
+            );
+        }
+        if data.task().classes().is_some() != ckpt.task.classes().is_some()
+            || data.task().n_outputs() != ckpt.task.n_outputs()
+        {
+            bail!(
+                "{}: has {} target(s) per row, but the model predicts {}",
+                path.display(),
+                data.examples().n_targets(),
+                ckpt.task.n_outputs()
+            );
+        }
     }
     Ok(data)
-}
-
-/// A CSV file (not an MNIST directory, IDX or binary file).
-fn is_plain_csv(path: &Path) -> bool {
-    !path.is_dir() && !data::idx::is_idx_path(path) && !data::binary::has_magic(path).unwrap_or(true)
 }
 
 fn load_model(path: &Path) -> Result<Checkpoint> {
@@ -493,27 +545,48 @@ fn load_model(path: &Path) -> Result<Checkpoint> {
 }
 
 pub fn evaluate(a: EvaluateArgs) -> Result<()> {
+    use shardprop::metrics::{ConfusionPairs, MAX_DENSE_CLASSES};
     let ckpt = load_model(&a.model)?;
-    let data = load_for_model(&ckpt, &Rows::open(&a.data)?, &a.csv)?;
-    let mut engine = Engine::<f32>::new(a.threads, ckpt.config.shard_size)?;
-    let ev = engine.evaluate(&ckpt.network, data.examples(), &ckpt.scaler);
-    let confusion = ckpt.task.classes().map(|classes| {
-        let ex = data.examples();
-        let pairs = (0..ex.len()).map(|i| (ex.target(i).class().unwrap_or(0), class_of(ev.outputs.row(i))));
-        (classes, Confusion::new(classes.len(), pairs))
-    });
-    if let (Some(p), Some((classes, c))) = (&a.confusion, &confusion) {
-        shardprop::plot::confusion(p, classes, &c.counts)?;
-        eprintln!("confusion matrix drawn to {}", p.display());
-    } else if a.confusion.is_some() {
+    if let (Some(p), Some(classes)) = (&a.confusion, ckpt.task.classes())
+        && classes.len() > MAX_DENSE_CLASSES
+    {
+        bail!(
+            "--confusion {}: the model has {} classes; the heat map is drawn for at most {MAX_DENSE_CLASSES} \
+             (--json lists every non-zero pair as confusion_pairs)",
+            p.display(),
+            classes.len()
+        );
+    }
+    if a.confusion.is_some() && ckpt.task.classes().is_none() {
         bail!("--confusion needs a classification model");
+    }
+    let data = load_for_model(&ckpt, &Rows::open(&a.data)?, &a.csv, true)?;
+    let mut engine = Engine::<f32>::new(a.threads, ckpt.config.shard_size)?;
+    let ex = data.examples();
+    // The outputs stream by in batches: memory stays bounded whatever rows × classes.
+    let mut pairs = ckpt.task.classes().map(|c| ConfusionPairs::new(c.len()));
+    let ev = engine.evaluate_streamed(&ckpt.network, ex, &ckpt.scaler, |first, outputs| {
+        if let Some(pairs) = pairs.as_mut() {
+            for (i, row) in outputs.rows().into_iter().enumerate() {
+                pairs.add(ex.target(first + i).class().unwrap_or(0), class_of(row));
+            }
+        }
+    });
+    let confusion = ckpt.task.classes().zip(pairs);
+    if let (Some(p), Some((classes, c))) = (&a.confusion, &confusion) {
+        let dense = c.dense().context("a confusion matrix of few classes")?;
+        shardprop::plot::confusion(p, classes, &dense.counts)?;
+        eprintln!("confusion matrix drawn to {}", p.display());
     }
     if a.json {
         let mut obj = json!({ "examples": ev.m, "loss": ev.loss(), "params_digest": ckpt.network.params_digest() });
         if let Some((classes, c)) = &confusion {
             obj["accuracy"] = json!(ev.accuracy());
             obj["classes"] = json!(classes);
-            obj["confusion"] = json!(c.counts);
+            if let Some(dense) = c.dense() {
+                obj["confusion"] = json!(dense.counts);
+            }
+            obj["confusion_pairs"] = json!(c.pairs().map(|(t, p, n)| [t as u64, p as u64, n]).collect::<Vec<_>>());
         }
         println!("{obj}");
     } else {
@@ -527,30 +600,20 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let ckpt = load_model(&a.model)?;
-    let rows = Rows::open(&a.data)?;
-    let data = match load_for_model(&ckpt, &rows, &a.csv) {
-        Ok(d) => d,
-        // Rows to predict often have no target column: then every column is a feature.
-        Err(e) if rows.is_plain_csv() => {
-            let mut opts = csv_options(&a.csv, ckpt.task.classes().map(|c| c.to_vec()));
-            opts.unlabeled = Some(ckpt.task.clone());
-            match rows.load(&opts, true) {
-                Ok((d, skipped)) if d.examples().n_features() == ckpt.network.n_inputs() => {
-                    report_skipped(&a.data, &skipped);
-                    d
-                }
-                _ => return Err(e),
-            }
-        }
-        Err(e) => return Err(e),
-    };
+    let data = load_for_model(&ckpt, &Rows::open(&a.data)?, &a.csv, false)?;
     let mut engine = Engine::<f32>::new(a.threads, ckpt.config.shard_size)?;
-    let ev = engine.evaluate(&ckpt.network, data.examples(), &ckpt.scaler);
     let mut text = String::new();
     match &ckpt.task {
+        Task::Classification { .. } => text += "prediction\n",
+        Task::Regression { targets } => {
+            text += &targets.join(",");
+            text.push('\n');
+        }
+    }
+    // The outputs stream by in batches: memory stays bounded whatever rows × classes.
+    engine.evaluate_streamed(&ckpt.network, data.examples(), &ckpt.scaler, |_, outputs| match &ckpt.task {
         Task::Classification { classes } => {
-            text += "prediction\n";
-            for row in ev.outputs.rows() {
+            for row in outputs.rows() {
                 let c = if classes.len() > 1 && row.len() == 1 {
                     class_of(row)
                 } else {
@@ -560,16 +623,14 @@ pub fn predict(a: PredictArgs) -> Result<()> {
                 text.push('\n');
             }
         }
-        Task::Regression { targets } => {
-            text += &targets.join(",");
-            text.push('\n');
-            for row in ev.outputs.rows() {
+        Task::Regression { .. } => {
+            for row in outputs.rows() {
                 let vals: Vec<String> = row.iter().map(|v| v.to_string()).collect();
                 text += &vals.join(",");
                 text.push('\n');
             }
         }
-    }
+    });
     match &a.output {
         Some(p) => {
             shardprop::atomic::write(p, text.as_bytes()).with_context(|| format!("cannot write {}", p.display()))?

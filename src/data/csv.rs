@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 use super::open::{BOM, Input, skip_bom};
-use super::{CsvOptions, Dataset, Targets, Task};
+use super::{CsvOptions, Dataset, ModelColumns, Targets, Task};
 use crate::error::{Error, Result};
 
 /// Opens `path` for reading (once), transparently gunzipping when it starts with the gzip magic.
@@ -407,6 +407,11 @@ pub struct Layout {
     pub names: Vec<String>,
     /// Indices of the target columns.
     pub targets: Vec<usize>,
+    /// Indices of the feature columns, in the order the rows' features take (the model's, when
+    /// they were matched by name).
+    pub feature_columns: Vec<usize>,
+    /// Indices of the columns read past: neither features nor targets.
+    pub ignored: Vec<usize>,
     /// Whether the first record was a header.
     pub has_header: bool,
 }
@@ -414,7 +419,14 @@ pub struct Layout {
 impl Layout {
     /// Indices of the feature columns.
     pub fn features(&self) -> Vec<usize> {
-        (0..self.names.len()).filter(|j| !self.targets.contains(j)).collect()
+        self.feature_columns.clone()
+    }
+
+    /// Every column that is not a target, in file order: the features when nothing is matched
+    /// by name.
+    fn positional(names: Vec<String>, targets: Vec<usize>, ignored: Vec<usize>, has_header: bool) -> Self {
+        let feature_columns = (0..names.len()).filter(|j| !targets.contains(j) && !ignored.contains(j)).collect();
+        Self { names, targets, feature_columns, ignored, has_header }
     }
 
     /// Reads the layout from the reader's first record; returns it with `true` when that record
@@ -448,6 +460,9 @@ impl Layout {
                 }
             }
         }
+        if let Some(model) = &opts.model {
+            return Ok((Self::for_model(rr, names, has_header, opts, model)?, !has_header));
+        }
         let targets = match &opts.target {
             _ if opts.unlabeled.is_some() => Vec::new(),
             None => vec![n - 1],
@@ -476,7 +491,148 @@ impl Layout {
         if !opts.regression && targets.len() != 1 && opts.unlabeled.is_none() {
             return Err(Error::Config("classification takes exactly one target column".into()));
         }
-        Ok((Self { names, targets, has_header }, !has_header))
+        Ok((Self::positional(names, targets, Vec::new(), has_header), !has_header))
+    }
+
+    /// The layout of a file to evaluate or predict on with a trained model (see
+    /// [`ModelColumns`]): features matched by header name where both sides have names, else by
+    /// position; the target by `--target`, the model's own target names or training `--target`,
+    /// else the one column left over (the last column, without names).
+    fn for_model(
+        rr: &RecordReader<'_>,
+        names: Vec<String>,
+        has_header: bool,
+        opts: &CsvOptions,
+        model: &ModelColumns,
+    ) -> Result<Self> {
+        let path = rr.path();
+        let n = names.len();
+        let n_in = model.features.len();
+        let k = match &model.task {
+            Task::Regression { targets } => targets.len(),
+            Task::Classification { .. } => 1,
+        };
+        let by_name = |t: &str| names.iter().position(|name| name == t);
+        let resolve = |spec: &str, index_ok: bool| -> Option<Vec<usize>> {
+            spec.split(',')
+                .map(|t| {
+                    let t = t.trim();
+                    by_name(t).or_else(|| t.parse::<usize>().ok().filter(|&j| index_ok && j < n))
+                })
+                .collect()
+        };
+        let user_target = match &opts.target {
+            Some(spec) => Some(resolve(spec, true).ok_or_else(|| {
+                Error::Config(format!(
+                    "{}: unknown target column {spec:?}; the columns are {} (or an index 0..{})",
+                    path.display(),
+                    names.join(", "),
+                    n.saturating_sub(1)
+                ))
+            })?),
+            None => None,
+        };
+        let list = |cols: &[usize]| cols.iter().map(|&j| names[j].as_str()).collect::<Vec<_>>().join(", ");
+        let check_count = |targets: &[usize]| -> Result<()> {
+            if targets.len() == k {
+                return Ok(());
+            }
+            let what = match &model.task {
+                Task::Regression { targets } => format!("{k} target column(s) ({})", targets.join(", ")),
+                Task::Classification { .. } => "one class column".to_string(),
+            };
+            Err(Error::Mismatch(format!(
+                "{}: {} target column(s) ({}), but the model predicts {what}; name them with --target",
+                path.display(),
+                targets.len(),
+                list(targets)
+            )))
+        };
+        // A headerless training file names its columns col1, col2, ...: nothing to match.
+        let synthetic =
+            |f: &String| f.strip_prefix("col").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+        if has_header && !model.features.iter().all(synthetic) {
+            let found: Vec<Option<usize>> = model.features.iter().map(|f| by_name(f)).collect();
+            let missing: Vec<&str> =
+                model.features.iter().zip(&found).filter(|(_, j)| j.is_none()).map(|(f, _)| f.as_str()).collect();
+            if missing.is_empty() {
+                let features: Vec<usize> = found.into_iter().flatten().collect();
+                let extras: Vec<usize> = (0..n).filter(|j| !features.contains(j)).collect();
+                let targets = if !model.need_target {
+                    Some(Vec::new())
+                } else if let Some(t) = user_target.clone() {
+                    Some(t)
+                } else if let Some(t) = model.trained_target.as_deref().and_then(|s| resolve(s, false)) {
+                    Some(t)
+                } else if let Task::Regression { targets } = &model.task {
+                    targets
+                        .iter()
+                        .map(|t| by_name(t))
+                        .collect::<Option<Vec<_>>>()
+                        .or_else(|| (extras.len() == k).then(|| extras.clone()))
+                } else if extras.last() == Some(&(n - 1)) || extras.len() == 1 {
+                    extras.last().map(|&j| vec![j])
+                } else if extras.is_empty() {
+                    // No column is left for the target: read it by position, as without names.
+                    None
+                } else {
+                    return Err(Error::Config(format!(
+                        "{}: the columns {} are not the model's features; name the target column with --target",
+                        path.display(),
+                        list(&extras)
+                    )));
+                };
+                if let Some(targets) = targets {
+                    if let Some(&j) = targets.iter().find(|j| features.contains(j)) {
+                        return Err(Error::Config(format!(
+                            "{}: the target column {:?} is one of the model's features",
+                            path.display(),
+                            names[j]
+                        )));
+                    }
+                    if model.need_target {
+                        check_count(&targets)?;
+                    }
+                    let ignored = extras.into_iter().filter(|j| !targets.contains(j)).collect();
+                    return Ok(Self { names, targets, feature_columns: features, ignored, has_header });
+                }
+            } else if missing.len() < n_in {
+                return Err(Error::Mismatch(format!(
+                    "{}: no column named {} in the header, but the model takes {} (its features are {}; the file's columns are {})",
+                    path.display(),
+                    missing.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", "),
+                    if missing.len() == 1 { "it" } else { "them" },
+                    model.features.join(", "),
+                    names.join(", ")
+                )));
+            }
+        }
+        // By position: the target by --target, training's --target or the last k columns.
+        let default_targets = || {
+            user_target
+                .clone()
+                .or_else(|| model.trained_target.as_deref().and_then(|s| resolve(s, true)).filter(|t| t.len() == k))
+                .unwrap_or_else(|| (n.saturating_sub(k)..n).collect())
+        };
+        if model.need_target {
+            let targets = default_targets();
+            check_count(&targets)?;
+            if n < 2 {
+                return Err(rr.error(0, format!("found {n} column, expected at least one feature and a target")));
+            }
+            return Ok(Self::positional(names, targets, Vec::new(), has_header));
+        }
+        // Rows to predict: every column a feature, or the features and the target (read past).
+        let ignored = if n == n_in && user_target.is_none() { Vec::new() } else { default_targets() };
+        let layout = Self::positional(names, Vec::new(), ignored, has_header);
+        if layout.feature_columns.len() != n_in {
+            return Err(Error::Mismatch(format!(
+                "{}: has {} columns, but the model takes {n_in} features (and the file may add its {k} target column(s))",
+                path.display(),
+                n
+            )));
+        }
+        Ok(layout)
     }
 
     /// Whether the current (first) record is a header: it is when it has a field that is not a
@@ -679,6 +835,7 @@ impl Rows {
             Dataset::from_labels(self.x, labels, features.len(), names, &source)?
         };
         data.feature_names = features.iter().map(|&j| layout.names[j].clone()).collect();
+        data.ignored_columns = layout.ignored.iter().map(|&j| layout.names[j].clone()).collect();
         Ok(data)
     }
 }

@@ -164,6 +164,9 @@ pub struct Dataset {
     pub feature_names: Vec<String>,
     /// Where the rows came from, for messages.
     pub source: String,
+    /// Columns of the file that were read past: neither features nor targets (evaluating or
+    /// predicting with a model whose features were matched by name, see [`ModelColumns`]).
+    pub ignored_columns: Vec<String>,
 }
 
 impl Dataset {
@@ -196,7 +199,7 @@ impl Dataset {
             return Err(Error::Mismatch(format!("{source}: {rows} feature rows but {target_rows} target rows")));
         }
         let feature_names = (0..n_features).map(|j| format!("x{j}")).collect();
-        Ok(Self { x, y, n_features, task, feature_names, source })
+        Ok(Self { x, y, n_features, task, feature_names, source, ignored_columns: Vec::new() })
     }
 
     /// A classification dataset from features and labels `0..classes.len()`.
@@ -328,6 +331,30 @@ pub struct CsvOptions {
     /// Rows to predict without a target column: every column is a feature, and each row gets a
     /// placeholder target of this task (the first class, or zeros).
     pub unlabeled: Option<Task>,
+    /// For evaluating or predicting with a trained model: its columns, so the file's columns are
+    /// matched to the model's features by header name where both have names.
+    pub model: Option<ModelColumns>,
+}
+
+/// What a trained model's inputs and outputs are called, for reading a file to evaluate or
+/// predict on ([`csv::Layout::read`]).
+///
+/// When the file has a header and the model's feature names came from one (not the `col1`,
+/// `col2`, ... of a headerless file), the file's columns are matched to the model's features by
+/// name, in any order: a feature missing from the header is refused, naming it; other columns are
+/// read past (and listed in [`Dataset::ignored_columns`]). When no name can be matched (no header
+/// on either side, or no model feature name in the header), columns are matched by position.
+#[derive(Clone, Debug)]
+pub struct ModelColumns {
+    /// The model's feature names, in input order.
+    pub features: Vec<String>,
+    /// What the model's outputs mean (class names, or regression target names).
+    pub task: Task,
+    /// The `--target` the model was trained with, tried when none is given.
+    pub trained_target: Option<String>,
+    /// Whether rows need their target (evaluate), or the target column is read past when present
+    /// (predict: its cells may be anything, even empty).
+    pub need_target: bool,
 }
 
 /// Loads a dataset by looking at the path: an MNIST directory or IDX file, a shardprop binary

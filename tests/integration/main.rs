@@ -13,6 +13,7 @@ mod distributed;
 mod formats;
 mod gradcheck;
 mod learning;
+mod model_columns;
 mod oracle;
 mod pipes;
 mod resume;
