@@ -18,10 +18,8 @@ pub struct Series {
 pub fn line_panels(path: &Path, x_label: &str, panels: &[(&str, &str, Vec<Series>)]) -> Result<()> {
     let width = 560 * panels.len().max(1) as u32;
     let root = SVGBackend::new(path, (width, 420)).into_drawing_area();
-    let err = |e: &dyn std::fmt::Display| Error::Io {
-        path: path.to_path_buf(),
-        err: std::io::Error::other(e.to_string()),
-    };
+    let err =
+        |e: &dyn std::fmt::Display| Error::Io { path: path.to_path_buf(), err: std::io::Error::other(e.to_string()) };
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let areas = root.split_evenly((1, panels.len().max(1)));
     for ((title, y_label, series), area) in panels.iter().zip(areas) {
@@ -72,10 +70,8 @@ pub fn confusion(path: &Path, names: &[String], counts: &[Vec<u64>]) -> Result<(
     let side = cell * k;
     let width = (left + side + 30).max(520);
     let root = SVGBackend::new(path, (width as u32, (top + side + 60) as u32)).into_drawing_area();
-    let err = |e: &dyn std::fmt::Display| Error::Io {
-        path: path.to_path_buf(),
-        err: std::io::Error::other(e.to_string()),
-    };
+    let err =
+        |e: &dyn std::fmt::Display| Error::Io { path: path.to_path_buf(), err: std::io::Error::other(e.to_string()) };
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let centre = Pos::new(HPos::Center, VPos::Center);
     let font = |size: i32, colour: RGBColor| ("sans-serif", size).into_font().color(&colour).pos(centre);

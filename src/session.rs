@@ -559,7 +559,15 @@ impl Session {
     /// that a bad `--test` is found before training; returns it with the CSV lines skipped.
     pub fn load_test(&self, path: &Path) -> Result<(data::Loaded, Vec<u64>)> {
         let classes = self.task.classes().map(|c| c.to_vec());
-        let (test, skipped) = data::load(path, &self.spec.csv(classes), self.spec.verify)?;
+        let mut opts = self.spec.csv(classes);
+        // Columns matched to the training features by header name, as evaluate does.
+        opts.model = Some(data::ModelColumns {
+            features: self.feature_names.clone(),
+            task: self.task.clone(),
+            trained_target: self.spec.target.clone(),
+            need_target: true,
+        });
+        let (test, skipped) = data::load(path, &opts, self.spec.verify)?;
         let ex = test.examples();
         data::check_rows(ex, 0..ex.len())?;
         if ex.n_features() != self.trainer.network().n_inputs() {

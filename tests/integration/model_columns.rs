@@ -319,3 +319,18 @@ fn many_classes_train_evaluate_and_predict_in_bounded_memory() {
     assert!(stderr(&o).contains("the heat map is drawn for at most 50"), "{}", stderr(&o));
     assert!(!svg.exists());
 }
+
+#[test]
+fn train_test_set_columns_are_matched_by_header_name_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let reordered = dir.path().join("reordered.csv");
+    std::fs::write(&reordered, iris_columns(&[4, 2, 0, 3, 1], false)).unwrap();
+    let run = |test: &Path| {
+        let args = ["--hidden", "6", "--epochs", "50", "--batch-size", "16", "--json", "--quiet"];
+        json(&shardprop(&[&["train", "--data", s(&iris()), "--test", s(test)][..], &args].concat()))
+    };
+    let (a, b) = (run(&iris()), run(&reordered));
+    assert_eq!(a["test_accuracy"], b["test_accuracy"]);
+    assert_eq!(a["test_loss"], b["test_loss"]);
+    assert!(a["test_accuracy"].as_f64().unwrap() > 0.9, "{a}");
+}
