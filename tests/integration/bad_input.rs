@@ -194,6 +194,27 @@ fn random_byte_flips_give_errors_never_panics() {
         assert!(binary::MappedDataset::open(&p).is_err(), "flip at byte {i} went unnoticed");
         assert!(Checkpoint::from_bytes(&p, &b).is_err());
     }
+    // Issue 11: the checkpoint reader gets checkpoint bytes too, not only a dataset's; every
+    // flip is caught (by the CRC here: tests/integration/fuzz.rs reseals to reach the decoder).
+    let spec = shardprop::session::RunSpec::new(dir.path().join("data.bin"));
+    let arch = shardprop::session::Architecture {
+        hidden: vec![2],
+        activation: shardprop::Activation::Tanh,
+        cross_entropy: true,
+    };
+    let cfg = shardprop::TrainConfig { epochs: 1, ..Default::default() };
+    let (mut s, _) = shardprop::session::Session::start(spec, &arch, cfg, 1).unwrap();
+    struct Quiet;
+    impl shardprop::session::Observer for Quiet {}
+    s.run(None, &mut Quiet).unwrap();
+    let good = s.checkpoint().to_bytes().unwrap();
+    assert!(Checkpoint::from_bytes(&p, &good).is_ok());
+    for _ in 0..300 {
+        let mut b = good.clone();
+        let i = shardprop::rng::below(&mut r, b.len());
+        b[i] ^= 1 << shardprop::rng::below(&mut r, 8);
+        assert!(Checkpoint::from_bytes(&p, &b).is_err(), "checkpoint flip at byte {i} went unnoticed");
+    }
 }
 
 /// Issue 11: a checkpoint with a valid checksum whose payload claims a 2^62-byte string must be

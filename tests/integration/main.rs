@@ -11,6 +11,7 @@ mod csv_input;
 mod determinism;
 mod distributed;
 mod formats;
+mod fuzz;
 mod gradcheck;
 mod learning;
 mod model_columns;
