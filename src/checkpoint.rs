@@ -165,12 +165,8 @@ impl Checkpoint {
                 if regression { "regression" } else { "classification" }
             ));
         }
-        if let Some(classes) = self.task.classes() {
-            let mut sorted: Vec<&String> = classes.iter().collect();
-            sorted.sort();
-            if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-                return Err(format!("task.classes: the class name {:?} appears twice", w[0]));
-            }
+        if let Some(dup) = self.task.classes().and_then(crate::data::first_duplicate) {
+            return Err(format!("task.classes: the class name {dup:?} appears twice"));
         }
 
         // The training configuration.

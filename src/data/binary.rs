@@ -260,6 +260,20 @@ impl MappedDataset {
                 ),
             ));
         }
+        // A model trained on repeated class names could never be loaded again (its classes must
+        // be distinct); repeated feature or target names would make matching by name ambiguous.
+        let names = match &meta.task {
+            Task::Classification { classes } => [("class", classes), ("feature", &meta.feature_names)],
+            Task::Regression { targets } => [("target", targets), ("feature", &meta.feature_names)],
+        };
+        for (what, list) in names {
+            if let Some(dup) = super::first_duplicate(list) {
+                return Err(Error::format(
+                    path,
+                    format!("byte {meta_start}: metadata: the {what} name {dup:?} appears twice; names must be distinct"),
+                ));
+            }
+        }
         meta.stats
             .check(hdr.n_features as usize, hdr.rows)
             .map_err(|e| Error::format(path, format!("byte {meta_start}: metadata statistics: {e}")))?;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 
 use rayon::prelude::*;
+use std::collections::TryReserveError;
 use std::path::{Path, PathBuf};
 
 use super::open::{BOM, Input, skip_bom};
@@ -787,10 +788,24 @@ pub fn load_input(input: Input, opts: &CsvOptions) -> Result<(Dataset, Vec<u64>)
     let mut rows = Rows::default();
     let mut skipped = Vec::new();
     let layout = stream(input, opts, &mut classes, &mut skipped, |row, target| {
-        rows.push(row, target);
-        Ok(())
+        rows.push(row, target).map_err(|e| out_of_memory(&path, rows.rows(row.len()), e))
     })?;
     Ok((rows.finish(&path, opts, &layout, classes)?, skipped))
+}
+
+/// `v.extend_from_slice(more)`, with the growth (amortised, as `extend` does) allowed to fail.
+fn extend<T: Copy>(v: &mut Vec<T>, more: &[T]) -> std::result::Result<(), TryReserveError> {
+    v.try_reserve(more.len())?;
+    v.extend_from_slice(more);
+    Ok(())
+}
+
+/// The error for rows that no longer fit in memory, after `rows` rows of `path`.
+fn out_of_memory(path: &Path, rows: usize, e: TryReserveError) -> Error {
+    Error::Mismatch(format!(
+        "{}: after {rows} rows, the data read so far does not fit in memory ({e}); convert the file to the binary format (`shardprop convert`), which is memory-mapped, or use a machine with more memory",
+        path.display()
+    ))
 }
 
 /// Rows parsed so far: features, and class ids (first-seen numbering) or target values.
@@ -802,12 +817,18 @@ struct Rows {
 }
 
 impl Rows {
-    fn push(&mut self, row: &[f32], target: super::Target<'_>) {
-        self.x.extend_from_slice(row);
+    /// Appends a row; growing the buffers may fail (a stream larger than memory, or an address
+    /// space limit), and that is an error, not an abort.
+    fn push(&mut self, row: &[f32], target: super::Target<'_>) -> std::result::Result<(), TryReserveError> {
+        extend(&mut self.x, row)?;
         match target {
-            super::Target::Class(id) => self.ids.push(id as u32),
-            super::Target::Values(v) => self.vals.extend_from_slice(v),
+            super::Target::Class(id) => extend(&mut self.ids, &[id as u32]),
+            super::Target::Values(v) => extend(&mut self.vals, v),
         }
+    }
+
+    fn rows(&self, features: usize) -> usize {
+        self.x.len() / features.max(1)
     }
 
     fn finish(self, path: &Path, opts: &CsvOptions, layout: &Layout, classes: ClassMap) -> Result<Dataset> {
@@ -918,8 +939,7 @@ fn load_parallel(input: Input, opts: &CsvOptions) -> Result<Option<(Dataset, Vec
                     count: 0,
                 };
                 let mut each = |row: &[f32], target: super::Target<'_>| {
-                    part.rows.push(row, target);
-                    Ok(())
+                    part.rows.push(row, target).map_err(|e| out_of_memory(path, part.rows.rows(row.len()), e))
                 };
                 let n = parse_rows(&mut rr, &layout, false, opts, &mut part.classes, &mut part.skipped, &mut each)?;
                 part.count = n;
@@ -930,13 +950,15 @@ fn load_parallel(input: Input, opts: &CsvOptions) -> Result<Option<(Dataset, Vec
             // The first failing block in file order holds the file's first error.
             let part = part?;
             let remap: Vec<u32> = part.classes.names.iter().map(|n| classes.intern(n)).collect();
-            rows.x.extend_from_slice(&part.rows.x);
-            if opts.unlabeled.is_some() {
-                rows.ids.extend_from_slice(&part.rows.ids); // placeholders
+            let ids: Vec<u32> = if opts.unlabeled.is_some() {
+                part.rows.ids.clone() // placeholders
             } else {
-                rows.ids.extend(part.rows.ids.iter().map(|&id| remap[id as usize]));
-            }
-            rows.vals.extend_from_slice(&part.rows.vals);
+                part.rows.ids.iter().map(|&id| remap[id as usize]).collect()
+            };
+            let oom = |e| out_of_memory(path, count as usize, e);
+            extend(&mut rows.x, &part.rows.x).map_err(oom)?;
+            extend(&mut rows.ids, &ids).map_err(oom)?;
+            extend(&mut rows.vals, &part.rows.vals).map_err(oom)?;
             skipped.extend_from_slice(&part.skipped);
             count += part.count;
         }

@@ -357,6 +357,13 @@ pub struct ModelColumns {
     pub need_target: bool,
 }
 
+/// The first name that appears more than once in `names`, if any.
+pub fn first_duplicate(names: &[String]) -> Option<&String> {
+    let mut sorted: Vec<&String> = names.iter().collect();
+    sorted.sort();
+    sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+}
+
 /// Loads a dataset by looking at the path: an MNIST directory or IDX file, a shardprop binary
 /// file, or a CSV file (optionally gzipped). Returns the CSV lines skipped by `skip_bad_rows`.
 /// `verify` checks a binary file's checksum over all rows (one sequential read) when opening it.

@@ -190,6 +190,22 @@ fn binary_dataset_cells_statistics_reserved_and_trailing_bytes_are_validated() {
             "metadata statistics: row count 7 but the file holds 6 rows".into(),
         ),
         (
+            "duplicate class name",
+            set_meta(
+                &good,
+                |m| m.task = Task::Classification { classes: vec!["a".into(), "b".into(), "a".into()] },
+                &[],
+            ),
+            false,
+            "metadata: the class name \"a\" appears twice; names must be distinct".into(),
+        ),
+        (
+            "duplicate feature name",
+            set_meta(&good, |m| m.feature_names[2] = "f1".into(), &[]),
+            false,
+            "metadata: the feature name \"f1\" appears twice; names must be distinct".into(),
+        ),
+        (
             "stats NaN",
             set_meta(&good, |m| m.stats.sum[1] = f64::NAN, &[]),
             false,

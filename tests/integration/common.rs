@@ -94,3 +94,19 @@ pub fn temp_path(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let p = dir.path().join(name);
     (dir, p)
 }
+
+/// Limits the address space (RLIMIT_AS) of the process `cmd` starts to `bytes`: an allocation
+/// past it fails instead of touching gigabytes.
+pub fn limit_address_space(cmd: &mut std::process::Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit { rlim_cur: bytes as libc::rlim_t, rlim_max: bytes as libc::rlim_t };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

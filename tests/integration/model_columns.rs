@@ -2,7 +2,6 @@
 //! features by header name, the target found and checked, and outputs streamed in bounded memory
 //! however many classes (issue 11).
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -15,16 +14,7 @@ fn shardprop(args: &[&str]) -> Output {
 fn shardprop_limited(bytes: u64, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardprop"));
     cmd.args(args);
-    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let lim = libc::rlimit { rlim_cur: bytes as libc::rlim_t, rlim_max: bytes as libc::rlim_t };
-            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::common::limit_address_space(&mut cmd, bytes);
     cmd.output().expect("runs")
 }
 

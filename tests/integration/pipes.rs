@@ -170,3 +170,31 @@ fn evaluate_predict_and_convert_read_a_pipe_or_fifo_once() {
         stderr(&o)
     );
 }
+
+#[test]
+fn an_endless_pipe_that_outgrows_memory_ends_in_exit_2_not_an_abort() {
+    // `yes 1,0` into --data under a 1 GiB address space: the rows' buffers cannot grow past it.
+    // Before, the failed allocation aborted (134); now it is an error naming the input.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"));
+    cmd.args(["train", "--data", "/dev/stdin", "--hidden", "2", "--epochs", "1", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    crate::common::limit_address_space(&mut cmd, 1 << 30);
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let block = "1,0\n2,1\n".repeat(1 << 16);
+        // Ends when the child exits (EPIPE) or after 4 GiB, far past the limit.
+        for _ in 0..(4usize << 30) / block.len() {
+            if std::io::Write::write_all(&mut stdin, block.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("/dev/stdin") && err.contains("does not fit in memory"), "{err}");
+}
