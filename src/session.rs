@@ -259,13 +259,22 @@ impl Session {
     pub fn start(spec: RunSpec, arch: &Architecture, cfg: TrainConfig, threads: usize) -> Result<(Self, Vec<u64>)> {
         let (o, skipped) = open(&spec, cfg.seed, None)?;
         let task = o.data.task().clone();
-        if let Some([only]) = task.classes() {
-            // (A test set may hold one class; it is read against the model's classes.)
-            return Err(Error::Mismatch(format!(
-                "{}: every row has the label {only:?}: a classifier needs at least 2 classes \
-                 (use --regression to fit a single value)",
-                spec.train.display()
-            )));
+        // (A test set may hold one class; it is read against the model's classes.) The task may
+        // name more classes than the rows use (MNIST's ten): look at the labels, stopping at the
+        // first that differs, so a usual file costs a few rows.
+        if let Some(classes) = task.classes() {
+            let ex = o.data.examples();
+            let first = (ex.len() > 0).then(|| ex.target(0).class()).flatten();
+            if let Some(c) = first
+                && (1..ex.len()).all(|i| ex.target(i).class() == Some(c))
+            {
+                return Err(Error::Mismatch(format!(
+                    "{}: every row has the label {:?}: a classifier needs at least 2 classes \
+                     (use --task regression to fit a single value)",
+                    spec.train.display(),
+                    classes.get(c).map_or("?", |s| s.as_str())
+                )));
+            }
         }
         let head = match (&task, arch.cross_entropy) {
             (Task::Regression { .. }, true) => {

@@ -241,3 +241,31 @@ fn a_single_class_training_set_is_refused_but_a_single_class_test_set_evaluates(
         .unwrap();
     assert!(o.status.success(), "--test: {}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn a_single_label_idx_training_set_is_refused_like_a_csv_one() {
+    // MNIST's task names ten classes whatever the labels hold: the labels themselves are looked at.
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("train-images-idx3-ubyte");
+    let mut img = vec![0u8, 0, 8, 3, 0, 0, 0, 20, 0, 0, 0, 4, 0, 0, 0, 4];
+    img.extend((0..320).map(|i| (i * 7 % 256) as u8));
+    std::fs::write(&images, img).unwrap();
+    let mut labels = vec![0u8, 0, 8, 1, 0, 0, 0, 20];
+    labels.extend([3u8; 20]);
+    std::fs::write(dir.path().join("train-labels-idx1-ubyte"), &labels).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
+        .args(["train", "--data", images.to_str().unwrap(), "--hidden", "2", "--epochs", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("every row has the label \"3\": a classifier needs at least 2 classes"), "{err}");
+    // One different label is enough.
+    labels[8 + 19] = 4;
+    std::fs::write(dir.path().join("train-labels-idx1-ubyte"), &labels).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
+        .args(["train", "--data", images.to_str().unwrap(), "--hidden", "2", "--epochs", "1", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
