@@ -264,7 +264,7 @@ impl Session {
         // first that differs, so a usual file costs a few rows.
         if let Some(classes) = task.classes() {
             let ex = o.data.examples();
-            let first = (ex.len() > 0).then(|| ex.target(0).class()).flatten();
+            let first = (!ex.is_empty()).then(|| ex.target(0).class()).flatten();
             if let Some(c) = first
                 && (1..ex.len()).all(|i| ex.target(i).class() == Some(c))
             {

@@ -270,7 +270,9 @@ impl MappedDataset {
             if let Some(dup) = super::first_duplicate(list) {
                 return Err(Error::format(
                     path,
-                    format!("byte {meta_start}: metadata: the {what} name {dup:?} appears twice; names must be distinct"),
+                    format!(
+                        "byte {meta_start}: metadata: the {what} name {dup:?} appears twice; names must be distinct"
+                    ),
                 ));
             }
         }

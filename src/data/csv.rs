@@ -679,6 +679,17 @@ impl ClassMap {
             return Err(rr.error(j, format!("column {}: empty label", j + 1)));
         }
         if self.fixed {
+            // A number written another way (`1.0` for a model's `1`) is the same class.
+            let same = label
+                .parse::<f64>()
+                .ok()
+                .and_then(|v| self.names.iter().position(|n| n.parse::<f64>().is_ok_and(|m| m == v)));
+            if let Some(id) = same
+                && self.names.iter().all(|n| n.parse::<f64>().is_ok())
+            {
+                self.ids.insert(label.to_string(), id as u32);
+                return Ok(id as u32);
+            }
             return Err(
                 rr.error(j, format!("label {label:?} was never seen in training (known: {})", self.names.join(", ")))
             );
@@ -707,20 +718,27 @@ impl ClassMap {
             return (self.names, identity);
         }
         let mut order: Vec<usize> = (0..self.names.len()).collect();
-        let all_numeric = self.names.iter().all(|n| n.parse::<f64>().is_ok());
-        if all_numeric {
-            order.sort_by(|&a, &b| {
-                let (x, y) = (self.names[a].parse::<f64>().unwrap_or(0.0), self.names[b].parse::<f64>().unwrap_or(0.0));
-                x.total_cmp(&y)
-            });
+        let values: Option<Vec<f64>> = self.names.iter().map(|n| n.parse::<f64>().ok()).collect();
+        let mut unit = vec![0u32; order.len()];
+        let mut names = Vec::with_capacity(order.len());
+        if let Some(v) = values {
+            // Numeric labels are ordered by value, and one number written two ways (`1`, `1.0`,
+            // `01`, `1e0`) is one class, named as first seen.
+            order.sort_by(|&a, &b| v[a].total_cmp(&v[b]).then(a.cmp(&b)));
+            for (k, &id) in order.iter().enumerate() {
+                if k == 0 || v[id] != v[order[k - 1]] {
+                    names.push(self.names[id].clone());
+                }
+                unit[id] = (names.len() - 1) as u32;
+            }
         } else {
             order.sort_by(|&a, &b| self.names[a].cmp(&self.names[b]));
+            for (u, &id) in order.iter().enumerate() {
+                unit[id] = u as u32;
+                names.push(self.names[id].clone());
+            }
         }
-        let mut unit = vec![0u32; order.len()];
-        for (u, &id) in order.iter().enumerate() {
-            unit[id] = u as u32;
-        }
-        (order.iter().map(|&i| self.names[i].clone()).collect(), unit)
+        (names, unit)
     }
 }
 

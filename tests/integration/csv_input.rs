@@ -269,3 +269,32 @@ fn a_single_label_idx_training_set_is_refused_like_a_csv_one() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn one_number_written_two_ways_is_one_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("l.csv");
+    std::fs::write(&train, "a,b,y\n1,2,0.0\n3,4,1.0\n5,6,0\n7,8,1\n9,1,01\n2,2,1e0\n").unwrap();
+    let (d, _) = shardprop::data::csv::load(&train, &shardprop::data::CsvOptions::default()).unwrap();
+    assert_eq!(d.task.classes().unwrap(), ["0.0", "1.0"], "named as first seen, ordered by value");
+    let labels: Vec<_> = (0..d.len()).map(|i| shardprop::data::Examples::target(&d, i).class()).collect();
+    assert_eq!(labels, [Some(0), Some(1), Some(0), Some(1), Some(1), Some(1)]);
+    // A model's numeric classes accept the same numbers written otherwise.
+    let model = dir.path().join("m.ckpt");
+    let bin = env!("CARGO_BIN_EXE_shardprop");
+    let o = std::process::Command::new(bin)
+        .args(["train", "--data", train.to_str().unwrap(), "--hidden", "2", "--epochs", "1", "--quiet"])
+        .args(["--out", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let test = dir.path().join("t.csv");
+    std::fs::write(&test, "a,b,y\n1,2,1e0\n3,4,0\n5,6,1\n").unwrap();
+    let o = std::process::Command::new(bin)
+        .args(["evaluate", "--model", model.to_str().unwrap(), "--data", test.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["examples"], 3);
+}
