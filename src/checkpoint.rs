@@ -117,7 +117,15 @@ impl Checkpoint {
             return Err(Error::format(path, "checksum mismatch (file is damaged or truncated)"));
         }
         let (mut ckpt, used): (Self, usize) =
-            crate::codec::decode(payload).map_err(|e| Error::format(path, format!("payload does not decode: {e}")))?;
+            crate::codec::decode(payload).map_err(|e| {
+                Error::format(
+                    path,
+                    format!(
+                        "byte {HEADER_LEN}: the payload does not decode as a checkpoint: {} (its checksum matches, so it was written damaged or by another program)",
+                        crate::codec::describe(&e)
+                    ),
+                )
+            })?;
         if used != payload.len() {
             return Err(Error::format(path, format!("payload has {} trailing bytes", payload.len() - used)));
         }

@@ -29,3 +29,16 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), bincode::
             17179869184 68719476736 274877906944 1099511627776);
     Err(bincode::error::DecodeError::LimitExceeded)
 }
+
+/// A decoding error in words (bincode's `Display` is its `Debug`, e.g. `OtherString("...")`).
+pub fn describe(e: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as E;
+    match e {
+        E::OtherString(s) => s.clone(),
+        E::LimitExceeded => "it claims more data than the file holds".to_string(),
+        E::UnexpectedEnd { additional } => format!("it ends {additional} bytes early"),
+        E::Utf8 { .. } => "a text field is not valid UTF-8".to_string(),
+        E::UnexpectedVariant { found, .. } => format!("an enum tag {found} is out of range"),
+        other => format!("{other:?}"),
+    }
+}

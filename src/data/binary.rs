@@ -234,8 +234,9 @@ impl MappedDataset {
         // Training reads rows in shuffled order: no read-ahead or fault-around of neighbours.
         let _ = map.advise(memmap2::Advice::Random);
         let meta_start = map.len() - hdr.meta_len as usize;
-        let (meta, used): (Meta, usize) = crate::codec::decode(&map[meta_start..])
-            .map_err(|e| Error::format(path, format!("byte {meta_start}: metadata does not decode: {e}")))?;
+        let (meta, used): (Meta, usize) = crate::codec::decode(&map[meta_start..]).map_err(|e| {
+            Error::format(path, format!("byte {meta_start}: metadata does not decode: {}", crate::codec::describe(&e)))
+        })?;
         if used != hdr.meta_len as usize {
             return Err(Error::format(
                 path,

@@ -33,7 +33,15 @@ fn read_line_bounded(r: &mut (impl BufRead + ?Sized), buf: &mut Vec<u8>, path: &
         let chunk = match r.fill_buf() {
             Ok(c) => c,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(path, e)),
+            Err(e) => {
+                // A damaged or truncated gzip stream fails here: say where.
+                return Err(Error::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    column: 1,
+                    msg: format!("cannot read line {line}: {e} (a truncated or damaged file?)"),
+                });
+            }
         };
         if chunk.is_empty() {
             return Ok(buf.len() - before);
