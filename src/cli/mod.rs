@@ -9,7 +9,7 @@ mod progress;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// shardprop: a deterministic, data-parallel trainer for fully connected networks.
 #[derive(Parser, Debug)]
@@ -53,7 +53,7 @@ pub struct PlotArgs {
 #[derive(Args, Debug)]
 pub struct GradcheckArgs {
     /// Layer sizes, input to output, e.g. 5,4,3.
-    #[arg(long, value_delimiter = ',', default_value = "5,4,3")]
+    #[arg(long, value_delimiter = ',', default_value = "5,4,3", action = ArgAction::Set)]
     pub layers: Vec<usize>,
     /// Hidden activation: sigmoid, tanh, relu or identity.
     #[arg(long, default_value = "sigmoid")]
@@ -129,7 +129,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// Thread counts (default: 1, 2, 4, ... up to the core count).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', action = ArgAction::Set)]
     pub threads: Vec<usize>,
     /// Timed epochs per run, after one warm-up epoch; the median is reported.
     #[arg(long, default_value_t = 3)]
@@ -144,7 +144,7 @@ pub struct BenchArgs {
     pub shards: Option<usize>,
     /// Benchmark your own network instead of W1-W3: hidden layer sizes, e.g. 512,256 (the
     /// input and output sizes come from --data).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', action = ArgAction::Set)]
     pub hidden: Option<Vec<usize>>,
     /// Examples per step of your own network (0: full batch; default 256). Implies --hidden
     /// 300 when --hidden is not given.
@@ -216,7 +216,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Hidden layer sizes, e.g. 300 or 256,128 (0 or empty: no hidden layer).
-    #[arg(long, default_value = "300", value_delimiter = ',', value_parser = layer_width)]
+    #[arg(long, default_value = "300", value_delimiter = ',', value_parser = layer_width, action = ArgAction::Set)]
     pub hidden: Vec<usize>,
     /// Hidden activation: sigmoid, tanh, relu or identity.
     #[arg(long, default_value = "sigmoid")]

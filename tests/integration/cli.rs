@@ -461,3 +461,52 @@ fn an_os_error_is_said_once() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+/// A repeated list flag replaces the earlier one, as every other flag does (it used to append:
+/// `--hidden 4 --hidden 8` trained 4-4-8-3), and the command line's list replaces a config
+/// file's.
+#[test]
+fn a_repeated_list_flag_replaces_the_earlier_one() {
+    let iris = datasets().join("iris.csv");
+    let i = iris.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "hidden = [8]\n").unwrap();
+    let c = cfg.to_str().unwrap();
+    for (args, want) in [
+        (vec!["--hidden", "4", "--hidden", "8"], "training 4-8-3 on"),
+        (vec!["--hidden", "4", "--hidden", ""], "training 4-3 on"),
+        (vec!["--hidden", "4", "--hidden", "0"], "training 4-3 on"),
+        (vec!["--hidden", "4,5", "--hidden=6"], "training 4-6-3 on"),
+        (vec!["--config", c, "--hidden", "4"], "training 4-4-3 on"),
+        (vec!["--hidden", "4", "--config", c], "training 4-4-3 on"),
+        (vec!["--config", c], "training 4-8-3 on"),
+    ] {
+        let mut a = vec!["train", "--data", i, "--epochs", "1", "--quiet"];
+        a.extend(&args);
+        let o = shardprop(&a);
+        assert!(o.status.success() && stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    let g = json(&shardprop(&["gradcheck", "--layers", "5,4,3", "--layers", "3,2", "--json"]));
+    assert_eq!(g["layers"].as_array().unwrap().len(), 1, "--layers 3,2 is one layer: {g}");
+    let b = json(&shardprop(&[
+        "bench",
+        "--data",
+        i,
+        "--epochs",
+        "1",
+        "--hidden",
+        "5,5",
+        "--hidden",
+        "2",
+        "--threads",
+        "1,2",
+        "--threads",
+        "1",
+        "--json",
+    ]));
+    let results = b["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "--threads 1 is one run: {b}");
+    // 4-2-3: (4 + 1) * 2 + (2 + 1) * 3 parameters.
+    assert_eq!(results[0]["params"], 19, "{b}");
+}
