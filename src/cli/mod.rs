@@ -1,15 +1,16 @@
 //! Argument parsing and dispatch. No maths here.
 
 mod commands;
-mod config;
+pub mod config;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod progress;
 
+use std::any::TypeId;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// shardprop: a deterministic, data-parallel trainer for fully connected networks.
 #[derive(Parser, Debug)]
@@ -281,6 +282,9 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
+    /// Where `--config` set flags that the command line did not (for messages about them).
+    #[arg(skip)]
+    pub origins: config::Origins,
 }
 
 /// Options shared by `train` and `resume`.
@@ -363,8 +367,15 @@ pub struct ConvertArgs {
 
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
-    let cli = match Cli::try_parse_from(config::expand_args(std::env::args_os().collect())?) {
-        Ok(cli) => cli,
+    let cmd = command();
+    let (args, origins) = config::expand_args(&cmd, std::env::args_os().collect())?;
+    let cli = match cmd.try_get_matches_from(args).and_then(|m| Cli::from_arg_matches(&m)) {
+        Ok(mut cli) => {
+            if let Command::Train(a) = &mut cli.command {
+                a.origins = origins;
+            }
+            cli
+        }
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
@@ -381,6 +392,19 @@ pub fn run() -> anyhow::Result<ExitCode> {
         return run_distributed(cli.command);
     }
     dispatch(cli.command, None)
+}
+
+/// The command line's definition. Number-valued flags take values that look like negative
+/// numbers (`--lr -1`), so that the flag's own check refuses them by name, not clap as an
+/// unknown argument `-1`.
+fn command() -> clap::Command {
+    Cli::command().mut_subcommands(|sub| {
+        sub.mut_args(|arg| {
+            let t = arg.get_value_parser().type_id();
+            let numeric = [TypeId::of::<f64>(), TypeId::of::<usize>(), TypeId::of::<u64>()].iter().any(|n| t == *n);
+            if numeric { arg.allow_negative_numbers(true) } else { arg }
+        })
+    })
 }
 
 fn dispatch(command: Command, dist: Option<Dist>) -> anyhow::Result<ExitCode> {
