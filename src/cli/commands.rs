@@ -108,10 +108,11 @@ fn check_features(what: &Path, data: &dyn Examples, n_inputs: usize) -> Result<(
 }
 
 /// Refuses numeric flags that would train on nonsense (NaN, infinities, out-of-range values)
-/// with a message naming the flag and what was expected.
+/// with a message naming the flag (or the config file's line that set it) and what was expected.
 fn check_train_flags(a: &TrainArgs) -> Result<()> {
+    let flag = |name: &str| a.origins.label(name);
     let finite = |name: &str, v: f64, ok: bool, expected: &str| -> Result<()> {
-        if v.is_finite() && ok { Ok(()) } else { bail!("--{name} {v:?}: expected {expected}") }
+        if v.is_finite() && ok { Ok(()) } else { bail!("{} {v:?}: expected {expected}", flag(name)) }
     };
     finite("lr", a.lr, a.lr > 0.0 && a.lr <= 1e6, "a positive learning rate of at most 1e6")?;
     finite("momentum", a.momentum, (0.0..1.0).contains(&a.momentum), "a momentum in [0, 1)")?;
@@ -120,13 +121,13 @@ fn check_train_flags(a: &TrainArgs) -> Result<()> {
     finite("lr-min", a.lr_min, a.lr_min >= 0.0 && a.lr_min <= a.lr, "a final rate between 0 and --lr")?;
     finite("validation", a.validation, (0.0..1.0).contains(&a.validation), "a fraction in [0, 1)")?;
     if a.lr_schedule == "step" && a.lr_step == 0 {
-        bail!("--lr-step 0: expected a decay every 1 or more epochs");
+        bail!("{} 0: expected a decay every 1 or more epochs", flag("lr-step"));
     }
     if a.run.keep == 0 {
-        bail!("--keep 0: expected to keep at least 1 checkpoint");
+        bail!("{} 0: expected to keep at least 1 checkpoint", flag("keep"));
     }
     if a.threads > shardprop::engine::MAX_THREADS {
-        bail!("--threads {}: at most {}", a.threads, shardprop::engine::MAX_THREADS);
+        bail!("{} {}: at most {}", flag("threads"), a.threads, shardprop::engine::MAX_THREADS);
     }
     Ok(())
 }
@@ -144,7 +145,8 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     check_train_flags(&a)?;
     let data_path = a.data.clone().unwrap_or_else(default_mnist);
     let scale = match &a.scale {
-        Some(s) => Scale::parse(s).with_context(|| format!("--scale {s:?}: expected none, minmax or standard"))?,
+        Some(s) => Scale::parse(s)
+            .with_context(|| format!("{} {s:?}: expected none, minmax or standard", a.origins.label("scale")))?,
         None => default_scale(&data_path)?,
     };
     let test = match &a.test {
@@ -170,10 +172,12 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
         keep: a.run.keep,
         metrics: a.run.metrics.clone(),
     };
-    let activation = Activation::parse(&a.activation)
-        .with_context(|| format!("--activation {:?}: expected sigmoid, tanh, relu or identity", a.activation))?;
-    let optimizer = Method::parse(&a.optimizer, a.momentum)
-        .with_context(|| format!("--optimizer {:?}: expected sgd, momentum, nesterov, adam or rprop", a.optimizer))?;
+    let activation = Activation::parse(&a.activation).with_context(|| {
+        format!("{} {:?}: expected sigmoid, tanh, relu or identity", a.origins.label("activation"), a.activation)
+    })?;
+    let optimizer = Method::parse(&a.optimizer, a.momentum).with_context(|| {
+        format!("{} {:?}: expected sgd, momentum, nesterov, adam or rprop", a.origins.label("optimizer"), a.optimizer)
+    })?;
     let schedule = match a.lr_schedule.as_str() {
         "step" => Schedule::Step { every: a.lr_step, gamma: a.lr_gamma },
         "cosine" => Schedule::Cosine { epochs: a.epochs, min_lr: a.lr_min },

@@ -1,15 +1,16 @@
 //! Argument parsing and dispatch. No maths here.
 
 mod commands;
-mod config;
+pub mod config;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod progress;
 
+use std::any::TypeId;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// shardprop: a deterministic, data-parallel trainer for fully connected networks.
 #[derive(Parser, Debug)]
@@ -53,7 +54,7 @@ pub struct PlotArgs {
 #[derive(Args, Debug)]
 pub struct GradcheckArgs {
     /// Layer sizes, input to output, e.g. 5,4,3.
-    #[arg(long, value_delimiter = ',', default_value = "5,4,3")]
+    #[arg(long, value_delimiter = ',', default_value = "5,4,3", action = ArgAction::Set)]
     pub layers: Vec<usize>,
     /// Hidden activation: sigmoid, tanh, relu or identity.
     #[arg(long, default_value = "sigmoid")]
@@ -129,7 +130,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "all")]
     pub workload: String,
     /// Thread counts (default: 1, 2, 4, ... up to the core count).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', action = ArgAction::Set)]
     pub threads: Vec<usize>,
     /// Timed epochs per run, after one warm-up epoch; the median is reported.
     #[arg(long, default_value_t = 3)]
@@ -144,7 +145,7 @@ pub struct BenchArgs {
     pub shards: Option<usize>,
     /// Benchmark your own network instead of W1-W3: hidden layer sizes, e.g. 512,256 (the
     /// input and output sizes come from --data).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', action = ArgAction::Set)]
     pub hidden: Option<Vec<usize>>,
     /// Examples per step of your own network (0: full batch; default 256). Implies --hidden
     /// 300 when --hidden is not given.
@@ -216,7 +217,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Hidden layer sizes, e.g. 300 or 256,128 (0 or empty: no hidden layer).
-    #[arg(long, default_value = "300", value_delimiter = ',', value_parser = layer_width)]
+    #[arg(long, default_value = "300", value_delimiter = ',', value_parser = layer_width, action = ArgAction::Set)]
     pub hidden: Vec<usize>,
     /// Hidden activation: sigmoid, tanh, relu or identity.
     #[arg(long, default_value = "sigmoid")]
@@ -281,6 +282,9 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
+    /// Where `--config` set flags that the command line did not (for messages about them).
+    #[arg(skip)]
+    pub origins: config::Origins,
 }
 
 /// Options shared by `train` and `resume`.
@@ -363,8 +367,15 @@ pub struct ConvertArgs {
 
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
-    let cli = match Cli::try_parse_from(config::expand_args(std::env::args_os().collect())?) {
-        Ok(cli) => cli,
+    let cmd = command();
+    let (args, origins) = config::expand_args(&cmd, std::env::args_os().collect())?;
+    let cli = match cmd.try_get_matches_from(args).and_then(|m| Cli::from_arg_matches(&m)) {
+        Ok(mut cli) => {
+            if let Command::Train(a) = &mut cli.command {
+                a.origins = origins;
+            }
+            cli
+        }
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
@@ -381,6 +392,19 @@ pub fn run() -> anyhow::Result<ExitCode> {
         return run_distributed(cli.command);
     }
     dispatch(cli.command, None)
+}
+
+/// The command line's definition. Number-valued flags take values that look like negative
+/// numbers (`--lr -1`), so that the flag's own check refuses them by name, not clap as an
+/// unknown argument `-1`.
+fn command() -> clap::Command {
+    Cli::command().mut_subcommands(|sub| {
+        sub.mut_args(|arg| {
+            let t = arg.get_value_parser().type_id();
+            let numeric = [TypeId::of::<f64>(), TypeId::of::<usize>(), TypeId::of::<u64>()].iter().any(|n| t == *n);
+            if numeric { arg.allow_negative_numbers(true) } else { arg }
+        })
+    })
 }
 
 fn dispatch(command: Command, dist: Option<Dist>) -> anyhow::Result<ExitCode> {

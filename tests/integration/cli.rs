@@ -461,3 +461,122 @@ fn an_os_error_is_said_once() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+/// A repeated list flag replaces the earlier one, as every other flag does (it used to append:
+/// `--hidden 4 --hidden 8` trained 4-4-8-3), and the command line's list replaces a config
+/// file's.
+#[test]
+fn a_repeated_list_flag_replaces_the_earlier_one() {
+    let iris = datasets().join("iris.csv");
+    let i = iris.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "hidden = [8]\n").unwrap();
+    let c = cfg.to_str().unwrap();
+    for (args, want) in [
+        (vec!["--hidden", "4", "--hidden", "8"], "training 4-8-3 on"),
+        (vec!["--hidden", "4", "--hidden", ""], "training 4-3 on"),
+        (vec!["--hidden", "4", "--hidden", "0"], "training 4-3 on"),
+        (vec!["--hidden", "4,5", "--hidden=6"], "training 4-6-3 on"),
+        (vec!["--config", c, "--hidden", "4"], "training 4-4-3 on"),
+        (vec!["--hidden", "4", "--config", c], "training 4-4-3 on"),
+        (vec!["--config", c], "training 4-8-3 on"),
+    ] {
+        let mut a = vec!["train", "--data", i, "--epochs", "1", "--quiet"];
+        a.extend(&args);
+        let o = shardprop(&a);
+        assert!(o.status.success() && stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    let g = json(&shardprop(&["gradcheck", "--layers", "5,4,3", "--layers", "3,2", "--json"]));
+    assert_eq!(g["layers"].as_array().unwrap().len(), 1, "--layers 3,2 is one layer: {g}");
+    let b = json(&shardprop(&[
+        "bench",
+        "--data",
+        i,
+        "--epochs",
+        "1",
+        "--hidden",
+        "5,5",
+        "--hidden",
+        "2",
+        "--threads",
+        "1,2",
+        "--threads",
+        "1",
+        "--json",
+    ]));
+    let results = b["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "--threads 1 is one run: {b}");
+    // 4-2-3: (4 + 1) * 2 + (2 + 1) * 3 parameters.
+    assert_eq!(results[0]["params"], 19, "{b}");
+}
+
+/// Config-file mistakes name the file, the line and column of the key, and what was expected
+/// (they used to surface as clap's `unexpected argument '-1' found`, or `help = true` printed
+/// help and exited 0); nothing trains.
+#[test]
+fn config_file_mistakes_name_the_file_line_and_what_was_expected() {
+    let iris = datasets().join("iris.csv");
+    let i = iris.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let c = cfg.to_str().unwrap();
+    for (text, want) in [
+        ("epochs = 1\nbogus = 1\n", "c.toml:2:1: unknown key \"bogus\" (expected a train flag: "),
+        ("lr = -1.0\n", "c.toml:1:1: lr = -1.0: expected a positive learning rate of at most 1e6"),
+        ("epochs = 1\nmomentum = 2\n", "c.toml:2:1: momentum = 2.0: expected a momentum in [0, 1)"),
+        ("lr_step = 0\nlr_schedule = \"step\"\n", "c.toml:1:1: lr_step = 0: expected a decay every 1"),
+        ("activation = \"foo\"\n", "c.toml:1:1: activation = \"foo\": expected sigmoid, tanh, relu or identity"),
+        (
+            "epochs = -1\n",
+            "c.toml:1:1: key \"epochs\": expected a non-negative whole number (epochs = 20), found an integer (-1)",
+        ),
+        ("batch_size = 1.5\n", "c.toml:1:1: key \"batch_size\": expected a non-negative whole number"),
+        ("quiet = \"yes\"\n", "c.toml:1:1: key \"quiet\": expected true or false (a TOML boolean"),
+        ("quiet = 1\n", "c.toml:1:1: key \"quiet\": expected true or false"),
+        ("help = true\n", "c.toml:1:1: key \"help\": not allowed in a config file"),
+        ("version = true\n", "c.toml:1:1: key \"version\": not allowed in a config file"),
+        ("config = \"c.toml\"\n", "c.toml:1:1: key \"config\": not allowed in a config file"),
+        ("lr = \"abc\"\n", "c.toml:1:1: key \"lr\": expected a number (lr = 0.5), found a string (\"abc\")"),
+        ("lr = [1, 2]\n", "c.toml:1:1: key \"lr\": expected a number (lr = 0.5), found a list"),
+        ("lr.x = 1\n", "c.toml:1:1: key \"lr\": expected a number (lr = 0.5), found a table"),
+        ("epochs = 1\n[lr]\nx = 1\n", "c.toml:2:2: key \"lr\": expected a number (lr = 0.5), found a table"),
+        ("hidden = [\"8\"]\n", "c.toml:1:1: key \"hidden\": expected a list of non-negative whole numbers"),
+        ("hidden = [-8]\n", "c.toml:1:1: key \"hidden\": expected a list of non-negative whole numbers"),
+        ("loss = \"hinge\"\n", "c.toml:1:1: key \"loss\": expected one of mse, cross-entropy"),
+        ("data = 5\n", "c.toml:1:1: key \"data\": expected a path"),
+        ("lr = \n", "c.toml:1:6: string values must be quoted"),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let o = shardprop(&["train", "--data", i, "--epochs", "1", "--config", c]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{text:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(want), "{text:?}: {err}");
+        assert!(!err.contains("training "), "{text:?} trained: {err}");
+    }
+    // The command line overrides a bad value in the file, and the file's types that fit work.
+    std::fs::write(&cfg, "lr = -1.0\nhidden = 5\nbatch_size = 16\ntarget = 4\nno_header = false\nquiet = true\n")
+        .unwrap();
+    let o = shardprop(&["train", "--data", i, "--epochs", "1", "--config", c, "--lr", "1"]);
+    assert!(o.status.success() && stderr(&o).contains("training 4-5-3 on"), "{}", stderr(&o));
+}
+
+/// A negative number on the command line reaches the flag's own check (clap used to call it an
+/// unexpected argument `-1`).
+#[test]
+fn negative_numbers_reach_the_flags_own_check() {
+    let iris = datasets().join("iris.csv");
+    let i = iris.to_str().unwrap();
+    for (flag, value, want) in [
+        ("--lr", "-1", "error: --lr -1.0: expected a positive learning rate"),
+        ("--l2", "-0.5", "error: --l2 -0.5: expected a non-negative weight decay"),
+        ("--epochs", "-1", "error: invalid value '-1' for '--epochs <EPOCHS>'"),
+        ("--hidden", "-3", "error: invalid value '-3' for '--hidden <HIDDEN>'"),
+    ] {
+        let o = shardprop(&["train", "--data", i, "--epochs", "1", flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with(want), "{flag} {value}: {}", stderr(&o));
+    }
+    let o = shardprop(&["gradcheck", "--layers", "3,2", "--step", "-1"]);
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("--step -1"), "{}", stderr(&o));
+}

@@ -155,7 +155,8 @@ fn resume_is_exact_with_every_optimiser_validation_and_early_stopping() {
 #[test]
 fn sigkill_at_random_moments_never_costs_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let base = ["--epochs", "6", "--hidden", "200"];
+    // 64-40-200-10: the full list replaces train_args' --hidden 40.
+    let base = ["--epochs", "6", "--hidden", "40,200"];
     let straight = digest(&train(&base));
     let mut r = shardprop::rng::seeded(2026, 9);
     let mut killed_mid_write = 0;
@@ -204,7 +205,8 @@ fn sigkill_at_random_moments_never_costs_the_last_good_checkpoint() {
 #[test]
 fn sigterm_and_sigint_checkpoint_print_the_resume_command_and_exit_143_or_130() {
     let dir = tempfile::tempdir().unwrap();
-    let base = ["--epochs", "500", "--hidden", "300"];
+    // 64-40-300-10: the full list replaces train_args' --hidden 40.
+    let base = ["--epochs", "500", "--hidden", "40,300"];
     let straight = digest(&train(&base));
     for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
         let ck = dir.path().join(format!("ck{signal}"));
