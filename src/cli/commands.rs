@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -214,7 +214,7 @@ fn drive(
     dist: Option<Dist>,
 ) -> Result<ExitCode> {
     let started = Instant::now();
-    let (stop, sigterm) = install_signal_flags()?;
+    let (stop, signal_seen) = install_signal_flags()?;
     let ranks = dist.as_ref().map_or(1, |c| c.size());
     if let Some(c) = dist {
         session.set_collective(c)?;
@@ -270,17 +270,24 @@ fn drive(
     let first_new = session.history.len();
     let outcome = session.run(Some(&stop), &mut progress)?;
     if let Outcome::Stopped { checkpoint } = &outcome {
+        // The last signal that arrived names the stop and sets the status (128 + its number).
+        let signo = signal_seen.load(Ordering::SeqCst);
+        let name = match signo as i32 {
+            libc::SIGTERM => "SIGTERM",
+            libc::SIGHUP => "SIGHUP",
+            _ => "SIGINT",
+        };
+        let code = ExitCode::from(128 + if signo == 0 { libc::SIGINT as u8 } else { signo as u8 });
         if !lead {
-            return Ok(ExitCode::from(if sigterm.load(Ordering::SeqCst) { 143 } else { 130 }));
+            return Ok(code);
         }
-        let signal = if sigterm.load(Ordering::SeqCst) { "SIGTERM" } else { "SIGINT" };
         eprintln!(
-            "{signal}: stopped after step {}; checkpoint written to {}",
+            "{name}: stopped after step {}; checkpoint written to {}",
             session.state().global_step,
             checkpoint.display()
         );
         eprintln!("resume with: shardprop resume {}", checkpoint.display());
-        return Ok(ExitCode::from(if signal == "SIGTERM" { 143 } else { 130 }));
+        return Ok(code);
     }
     if !lead {
         return Ok(ExitCode::SUCCESS);
@@ -387,16 +394,22 @@ fn drive(
 
 /// SIGINT and SIGTERM raise the stop flag (the run finishes its step and checkpoints); a second
 /// SIGINT exits at once.
-fn install_signal_flags() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
+fn install_signal_flags() -> Result<(Arc<AtomicBool>, Arc<AtomicUsize>)> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let stop = Arc::new(AtomicBool::new(false));
-    let term = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicUsize::new(0));
+    // A second SIGINT ends the process at once (exit 130), as a user pressing Ctrl-C twice means.
     signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))
         .context("cannot install a SIGINT handler")?;
-    signal_hook::flag::register(SIGINT, Arc::clone(&stop)).context("cannot install a SIGINT handler")?;
-    signal_hook::flag::register(SIGTERM, Arc::clone(&stop)).context("cannot install a SIGTERM handler")?;
-    signal_hook::flag::register(SIGTERM, Arc::clone(&term)).context("cannot install a SIGTERM handler")?;
-    Ok((stop, term))
+    // SIGHUP (the terminal or ssh session went away) stops like SIGTERM: the step ends and a
+    // checkpoint is written.
+    for (sig, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .with_context(|| format!("cannot install a {name} handler"))?;
+        signal_hook::flag::register_usize(sig, Arc::clone(&seen), sig as usize)
+            .with_context(|| format!("cannot install a {name} handler"))?;
+    }
+    Ok((stop, seen))
 }
 
 pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {

@@ -203,12 +203,12 @@ fn sigkill_at_random_moments_never_costs_the_last_good_checkpoint() {
 }
 
 #[test]
-fn sigterm_and_sigint_checkpoint_print_the_resume_command_and_exit_143_or_130() {
+fn sigterm_sigint_and_sighup_checkpoint_print_the_resume_command_and_exit_143_130_or_129() {
     let dir = tempfile::tempdir().unwrap();
     // 64-40-300-10: the full list replaces train_args' --hidden 40.
     let base = ["--epochs", "500", "--hidden", "40,300"];
     let straight = digest(&train(&base));
-    for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+    for (signal, code) in [("-TERM", 143), ("-INT", 130), ("-HUP", 129)] {
         let ck = dir.path().join(format!("ck{signal}"));
         let mut a = train_args(&base);
         a.extend(["--checkpoint-dir", ck.to_str().unwrap(), "--checkpoint-every", "1000"].map(String::from));
