@@ -1,9 +1,13 @@
-//! SVG charts (plotters): scaling curves, training curves.
+//! SVG charts (plotters): scaling curves, training curves, confusion matrices.
+//!
+//! Each chart is drawn into memory and then written with [`atomic::write`]: a file that cannot
+//! be written (a full disk) is an error naming it, and no empty or partial SVG is left behind.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::atomic;
 use crate::error::{Error, Result};
 
 /// One named series of (x, y) points.
@@ -16,8 +20,14 @@ pub struct Series {
 
 /// Draws line charts side by side, one panel per `(title, y label, series)`, sharing `x_label`.
 pub fn line_panels(path: &Path, x_label: &str, panels: &[(&str, &str, Vec<Series>)]) -> Result<()> {
+    let mut svg = String::new();
+    draw_line_panels(&mut svg, path, x_label, panels)?;
+    atomic::write(path, svg.as_bytes())
+}
+
+fn draw_line_panels(svg: &mut String, path: &Path, x_label: &str, panels: &[(&str, &str, Vec<Series>)]) -> Result<()> {
     let width = 560 * panels.len().max(1) as u32;
-    let root = SVGBackend::new(path, (width, 420)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (width, 420)).into_drawing_area();
     let err =
         |e: &dyn std::fmt::Display| Error::Io { path: path.to_path_buf(), err: std::io::Error::other(e.to_string()) };
     root.fill(&WHITE).map_err(|e| err(&e))?;
@@ -63,13 +73,19 @@ pub fn line_panels(path: &Path, x_label: &str, panels: &[(&str, &str, Vec<Series
 /// Draws a confusion matrix as a heat map: rows the true class, columns the predicted class,
 /// each cell shaded by its share of the row and labelled with its count.
 pub fn confusion(path: &Path, names: &[String], counts: &[Vec<u64>]) -> Result<()> {
+    let mut svg = String::new();
+    draw_confusion(&mut svg, path, names, counts)?;
+    atomic::write(path, svg.as_bytes())
+}
+
+fn draw_confusion(svg: &mut String, path: &Path, names: &[String], counts: &[Vec<u64>]) -> Result<()> {
     use plotters::style::text_anchor::{HPos, Pos, VPos};
     let k = names.len().max(1) as i32;
     let cell = (600 / k).clamp(28, 80);
     let (left, top) = (110, 70);
     let side = cell * k;
     let width = (left + side + 30).max(520);
-    let root = SVGBackend::new(path, (width as u32, (top + side + 60) as u32)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (width as u32, (top + side + 60) as u32)).into_drawing_area();
     let err =
         |e: &dyn std::fmt::Display| Error::Io { path: path.to_path_buf(), err: std::io::Error::other(e.to_string()) };
     root.fill(&WHITE).map_err(|e| err(&e))?;

@@ -22,6 +22,14 @@ use super::{
     TrainArgs,
 };
 
+/// Writes `text` to stdout and flushes it. A full disk or a closed pipe is an error naming
+/// stdout (exit 2), where `println!` would panic. (inspect, evaluate, predict and gradcheck
+/// restore SIGPIPE's default in `main`, so a closed pipe ends them quietly before this sees it.)
+pub(super) fn print_out(text: std::fmt::Arguments) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(text).and_then(|()| out.flush()).context("cannot write to stdout")
+}
+
 fn csv_options(a: &CsvArgs, classes: Option<Vec<String>>) -> CsvOptions {
     CsvOptions {
         target: a.target.clone(),
@@ -287,6 +295,9 @@ fn drive(
             checkpoint.display()
         );
         eprintln!("resume with: shardprop resume {}", checkpoint.display());
+        if let Some(m) = progress.metrics_failed.take() {
+            eprintln!("error: {m}");
+        }
         return Ok(code);
     }
     if !lead {
@@ -331,6 +342,8 @@ fn drive(
     let new = &history[first_new.min(history.len())..];
     let train_seconds: f64 = new.iter().map(|r| r.seconds).sum();
     let seconds = started.elapsed().as_secs_f64();
+    // What went wrong after the model was safe (stdout, the metrics log): reported, then exit 2.
+    let mut late = Vec::new();
     if json_out {
         // The top-level figures describe the model written: with early stopping, the kept epoch's.
         let last = match &outcome {
@@ -369,10 +382,13 @@ fn drive(
         if let Some(p) = resumed_from {
             obj["resumed_from"] = json!(p);
         }
-        println!("{obj}");
+        if let Err(e) = print_out(format_args!("{obj}\n")) {
+            late.push(format!("{e:#}"));
+        }
     } else {
         eprintln!("params_digest {digest}  ({seconds:.1}s)");
     }
+    late.extend(progress.metrics_failed.take());
     if !failed.is_empty() {
         for f in &failed {
             eprintln!("error: {f}");
@@ -387,9 +403,11 @@ fn drive(
             None => "no checkpoint directory was given (--checkpoint-dir)".to_string(),
         };
         eprintln!("error: not everything was saved; {newest}");
-        return Ok(ExitCode::from(2));
     }
-    Ok(ExitCode::SUCCESS)
+    for e in &late {
+        eprintln!("error: {e}");
+    }
+    Ok(if failed.is_empty() && late.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
 /// SIGINT and SIGTERM raise the stop flag (the run finishes its step and checkpoints); a second
@@ -472,9 +490,9 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
         );
     }
     if a.json {
-        println!("{obj}");
+        print_out(format_args!("{obj}\n"))?;
     } else {
-        println!("{}", serde_json::to_string_pretty(&obj).context("cannot format")?);
+        print_out(format_args!("{}\n", serde_json::to_string_pretty(&obj).context("cannot format")?))?;
     }
     Ok(())
 }
@@ -605,11 +623,11 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
             }
             obj["confusion_pairs"] = json!(c.pairs().map(|(t, p, n)| [t as u64, p as u64, n]).collect::<Vec<_>>());
         }
-        println!("{obj}");
+        print_out(format_args!("{obj}\n"))?;
     } else {
-        println!("examples {}\nloss {:.6}", ev.m, ev.loss());
+        print_out(format_args!("examples {}\nloss {:.6}\n", ev.m, ev.loss()))?;
         if let Some((classes, c)) = &confusion {
-            println!("accuracy {:.2}%\n{}", 100.0 * ev.accuracy(), c.to_text(classes));
+            print_out(format_args!("accuracy {:.2}%\n{}\n", 100.0 * ev.accuracy(), c.to_text(classes)))?;
         }
     }
     Ok(())
@@ -652,7 +670,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         Some(p) => {
             shardprop::atomic::write(p, text.as_bytes()).with_context(|| format!("cannot write {}", p.display()))?
         }
-        None => std::io::stdout().write_all(text.as_bytes()).context("cannot write to stdout")?,
+        None => print_out(format_args!("{text}"))?,
     }
     Ok(())
 }
@@ -814,9 +832,12 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
     }
     if a.json {
         eprint!("{table}");
-        println!("{}", json!({ "kernel": kernel.name(), "cores": cores, "ranks": ranks, "results": results }));
+        print_out(format_args!(
+            "{}\n",
+            json!({ "kernel": kernel.name(), "cores": cores, "ranks": ranks, "results": results })
+        ))?;
     } else {
-        print!("{table}");
+        print_out(format_args!("{table}"))?;
     }
     Ok(())
 }
@@ -874,29 +895,29 @@ pub fn gradcheck(a: GradcheckArgs) -> Result<ExitCode> {
     let worst = layers.iter().map(|l| l.max_rel_error).fold(0.0f64, shardprop::gradcheck::max_or_nan);
     let pass = worst <= 1e-6;
     if a.json {
-        println!(
-            "{}",
+        print_out(format_args!(
+            "{}\n",
             json!({ "layers": layers, "max_rel_error": worst, "pass": pass, "tolerance": 1e-6, "floor": floor })
-        );
+        ))?;
     } else {
-        println!(
-            "gradient check of {} ({} hidden, {}), {} examples, h = {:e}",
+        print_out(format_args!(
+            "gradient check of {} ({} hidden, {}), {} examples, h = {:e}\n",
             a.layers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-"),
             hidden.name(),
             head.name(),
             a.examples,
             a.step
-        );
+        ))?;
         for l in &layers {
-            println!(
-                "  W^({}) {}x{}: max relative error {:.3e} at ({}, {})",
+            print_out(format_args!(
+                "  W^({}) {}x{}: max relative error {:.3e} at ({}, {})\n",
                 l.layer, l.shape.0, l.shape.1, l.max_rel_error, l.at.0, l.at.1
-            );
+            ))?;
         }
-        println!(
-            "{} (tolerance 1e-6; gradients below {floor:e} compared by absolute error)",
+        print_out(format_args!(
+            "{} (tolerance 1e-6; gradients below {floor:e} compared by absolute error)\n",
             if pass { "PASS" } else { "FAIL" }
-        );
+        ))?;
     }
     Ok(if pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -378,7 +378,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
+            // `--help` and `--version` go to stdout: a full disk there is an error; a reader
+            // that has gone (`shardprop --help | head -1`) is not.
+            if let Err(err) = e.print()
+                && !e.use_stderr()
+                && err.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(anyhow::Error::new(err).context("cannot write to stdout"));
+            }
             return Ok(ExitCode::from(code));
         }
     };

@@ -1,5 +1,9 @@
 //! Live progress: an indicatif bar per epoch on a terminal, a plain line per epoch otherwise,
 //! nothing with `--quiet`; the metrics log; checkpoint notes and warnings.
+//!
+//! The metrics log gets whole lines only: a line that cannot be appended (a full disk) is cut
+//! back off, logging stops with one warning, and [`Progress::metrics_failed`] says so, for the
+//! run to end with exit 2 once the model is written.
 
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
@@ -16,24 +20,57 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     terminal: bool,
     epochs: usize,
-    metrics: Option<(File, String)>,
+    metrics: Option<MetricsLog>,
+    /// Why the metrics log is incomplete, naming it, once an append has failed.
+    pub metrics_failed: Option<String>,
     pub warnings: usize,
+}
+
+/// The `--metrics` JSONL log, opened for appending.
+struct MetricsLog {
+    file: File,
+    name: String,
+}
+
+impl MetricsLog {
+    /// Appends `line` and a newline, all or nothing: a write that fails part-way (a full disk)
+    /// is cut back to the file's length before it, so the log never ends in half a line.
+    fn append(&mut self, line: &str) -> std::io::Result<()> {
+        let before = self.file.metadata()?.len();
+        // One buffer, one `write_all`: no line is split over two writes but by the OS.
+        let bytes = format!("{line}\n");
+        let Err(e) = self.file.write_all(bytes.as_bytes()) else { return Ok(()) };
+        match self.file.set_len(before) {
+            Ok(()) => Err(e),
+            Err(cut) => {
+                Err(std::io::Error::new(e.kind(), format!("{e}; and the partial line could not be cut off: {cut}")))
+            }
+        }
+    }
 }
 
 impl Progress {
     pub fn new(quiet: bool, epochs: usize, metrics: Option<&Path>) -> Result<Self> {
         let metrics = match metrics {
-            Some(p) => Some((
-                OpenOptions::new()
+            Some(p) => Some(MetricsLog {
+                file: OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(p)
                     .with_context(|| format!("cannot open {}", p.display()))?,
-                p.display().to_string(),
-            )),
+                name: p.display().to_string(),
+            }),
             None => None,
         };
-        Ok(Self { quiet, bar: None, terminal: std::io::stderr().is_terminal(), epochs, metrics, warnings: 0 })
+        Ok(Self {
+            quiet,
+            bar: None,
+            terminal: std::io::stderr().is_terminal(),
+            epochs,
+            metrics,
+            metrics_failed: None,
+            warnings: 0,
+        })
     }
 
     fn finish_bar(&mut self) {
@@ -86,7 +123,7 @@ impl Observer for Progress {
                 r.seconds
             );
         }
-        if let Some((file, name)) = &mut self.metrics {
+        if let Some(log) = &mut self.metrics {
             let line = serde_json::json!({
                 "epoch": r.epoch,
                 "step": r.global_step,
@@ -98,8 +135,11 @@ impl Observer for Progress {
                 "examples_per_sec": r.examples_per_sec,
                 "seconds": r.seconds,
             });
-            if let Err(e) = writeln!(file, "{line}").and_then(|()| file.flush()) {
-                eprintln!("warning: cannot append to {name}: {e}");
+            if let Err(e) = log.append(&line.to_string()) {
+                let msg = format!("{}: incomplete: epochs from {} on are not logged ({e})", log.name, r.epoch);
+                eprintln!("warning: {msg}; logging stops here");
+                self.metrics = None;
+                self.metrics_failed = Some(msg);
             }
         }
     }

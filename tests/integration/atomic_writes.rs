@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 
 use shardprop::atomic;
 
+use super::common::small_tmpfs;
+
 fn shardprop(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_shardprop"));
     c.args(args);
@@ -25,29 +27,6 @@ fn iris() -> PathBuf {
 
 fn digits() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv")
-}
-
-/// Unmounts on drop, so a failing assertion never leaves a tmpfs mounted.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-/// A tmpfs of `size` mounted at `dir/small` (a full disk on demand), or `None`, with the reason
-/// printed, where this test cannot mount one.
-fn small_tmpfs(dir: &Path, size: &str) -> Option<Mounted> {
-    let mnt = dir.join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted =
-        Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&mnt).output();
-    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root): {mounted:?}");
-        return None;
-    }
-    Some(Mounted(mnt))
 }
 
 fn names(dir: &Path) -> Vec<String> {

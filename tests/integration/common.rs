@@ -1,5 +1,8 @@
 //! Helpers shared by the test modules.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 use ndarray::Array2;
 use rand::Rng;
 use shardprop::data::{Dataset, Targets, Task};
@@ -109,4 +112,27 @@ pub fn limit_address_space(cmd: &mut std::process::Command, bytes: u64) {
             Ok(())
         });
     }
+}
+
+/// Unmounts on drop, so a failing assertion never leaves a tmpfs mounted.
+pub struct Mounted(pub PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A tmpfs of `size` mounted at `dir/small` (a full disk on demand), or `None`, with the reason
+/// printed, where this test cannot mount one.
+pub fn small_tmpfs(dir: &Path, size: &str) -> Option<Mounted> {
+    let mnt = dir.join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted =
+        Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&mnt).output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root): {mounted:?}");
+        return None;
+    }
+    Some(Mounted(mnt))
 }

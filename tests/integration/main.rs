@@ -16,6 +16,7 @@ mod gradcheck;
 mod learning;
 mod model_columns;
 mod oracle;
+mod outputs;
 mod pipes;
 mod resume;
 mod training;
