@@ -1,5 +1,22 @@
 //! The `shardprop` command: a thin layer of argument parsing and output over the library.
 
+/// `eprintln!` that cannot panic: messages on stderr are for people, and a closed or full stderr
+/// (`2>&1 | head`, a full disk) must not end a run or lose a model. A lost message is dropped.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that cannot panic (see [`note!`]).
+macro_rules! note_inline {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 
 use std::process::ExitCode;
@@ -19,12 +36,12 @@ fn main() -> ExitCode {
     // A memory-mapped dataset truncated by another program mid-run ends with a message naming
     // the file and exit 2, not a silent SIGBUS (see `data::sigbus`).
     if let Err(e) = shardprop::data::sigbus::install() {
-        eprintln!("warning: cannot install the SIGBUS handler: {e}");
+        note!("warning: cannot install the SIGBUS handler: {e}");
     }
     match cli::run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            note!("error: {err:#}");
             ExitCode::from(2)
         }
     }

@@ -104,7 +104,7 @@ fn report_skipped(path: &Path, skipped: &[u64]) {
     if !skipped.is_empty() {
         let shown: Vec<String> = skipped.iter().take(20).map(|l| l.to_string()).collect();
         let more = if skipped.len() > 20 { ", ..." } else { "" };
-        eprintln!("{}: skipped {} bad rows (lines {}{more})", path.display(), skipped.len(), shown.join(", "));
+        note!("{}: skipped {} bad rows (lines {}{more})", path.display(), skipped.len(), shown.join(", "));
     }
 }
 
@@ -261,7 +261,7 @@ fn drive(
         say = format!(", {ranks} MPI ranks");
     }
     if lead {
-        eprintln!(
+        note!(
             "{} {} on {} ({} training rows, {} features, loaded in {load_seconds:.3}s), {} params, {} threads{say}, {}",
             if resumed_from.is_some() { "resuming" } else { "training" },
             net.sizes().iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-"),
@@ -289,14 +289,14 @@ fn drive(
         if !lead {
             return Ok(code);
         }
-        eprintln!(
+        note!(
             "{name}: stopped after step {}; checkpoint written to {}",
             session.state().global_step,
             checkpoint.display()
         );
-        eprintln!("resume with: shardprop resume {}", checkpoint.display());
+        note!("resume with: shardprop resume {}", checkpoint.display());
         if let Some(m) = progress.metrics_failed.take() {
-            eprintln!("error: {m}");
+            note!("error: {m}");
         }
         return Ok(code);
     }
@@ -304,7 +304,7 @@ fn drive(
         return Ok(ExitCode::SUCCESS);
     }
     if let Outcome::EarlyStopped { best_epoch } = &outcome {
-        eprintln!("early stopping: validation loss last improved at epoch {best_epoch}; keeping that epoch's weights");
+        note!("early stopping: validation loss last improved at epoch {best_epoch}; keeping that epoch's weights");
     }
     // The trained model is written first (both the model and the final checkpoint are tried
     // whatever happens to the other); anything after it cannot lose it.
@@ -317,19 +317,19 @@ fn drive(
     let mut failed = Vec::new();
     if let Some(out) = out {
         match ckpt.save(out) {
-            Ok(()) => eprintln!("model written to {}", out.display()),
+            Ok(()) => note!("model written to {}", out.display()),
             Err(e) => failed.push(format!("cannot write the model to {}: {e}", out.display())),
         }
     }
     if let Some(dir) = session.spec.checkpoint_dir.as_ref().filter(|d| !d.join(ckpt.file_name()).exists()) {
         match ckpt.save_in_dir(dir, session.spec.keep) {
-            Ok(p) => eprintln!("final checkpoint {}", p.display()),
+            Ok(p) => note!("final checkpoint {}", p.display()),
             Err(e) => failed.push(format!("final checkpoint not written: {e}")),
         }
     }
     let test_eval = test_set.map(|(tp, test)| {
         let ev = session.evaluate_loaded(&test);
-        eprintln!(
+        note!(
             "test on {}: loss {:.6}, accuracy {:.2}% ({} rows)",
             tp.display(),
             ev.loss(),
@@ -386,12 +386,12 @@ fn drive(
             late.push(format!("{e:#}"));
         }
     } else {
-        eprintln!("params_digest {digest}  ({seconds:.1}s)");
+        note!("params_digest {digest}  ({seconds:.1}s)");
     }
     late.extend(progress.metrics_failed.take());
     if !failed.is_empty() {
         for f in &failed {
-            eprintln!("error: {f}");
+            note!("error: {f}");
         }
         let newest = match session.spec.checkpoint_dir.as_ref() {
             Some(dir) => match Checkpoint::newest_in_dir(dir) {
@@ -402,10 +402,10 @@ fn drive(
             },
             None => "no checkpoint directory was given (--checkpoint-dir)".to_string(),
         };
-        eprintln!("error: not everything was saved; {newest}");
+        note!("error: not everything was saved; {newest}");
     }
     for e in &late {
-        eprintln!("error: {e}");
+        note!("error: {e}");
     }
     Ok(if failed.is_empty() && late.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
@@ -434,7 +434,7 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     let (path, ckpt) = if a.checkpoint.is_dir() {
         let (p, c, skipped) = Checkpoint::newest_in_dir(&a.checkpoint)?;
         for s in skipped {
-            eprintln!("warning: skipping a damaged checkpoint: {s}");
+            note!("warning: skipping a damaged checkpoint: {s}");
         }
         (p, c)
     } else {
@@ -542,7 +542,7 @@ fn load_for_model(ckpt: &Checkpoint, rows: &Rows, csv: &CsvArgs, need_target: bo
         && !d.ignored_columns.is_empty()
     {
         let what = if need_target { "neither the model's features nor the target" } else { "not the model's features" };
-        eprintln!("note: {}: columns {what}, not read: {}", path.display(), d.ignored_columns.join(", "));
+        note!("note: {}: columns {what}, not read: {}", path.display(), d.ignored_columns.join(", "));
     }
     if let Loaded::Mapped(d) = &data {
         check_binary_names(path, &d.feature_names, &ckpt.feature_names)?;
@@ -611,7 +611,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     if let (Some(p), Some((classes, c))) = (&a.confusion, &confusion) {
         let dense = c.dense().context("a confusion matrix of few classes")?;
         shardprop::plot::confusion(p, classes, &dense.counts)?;
-        eprintln!("confusion matrix drawn to {}", p.display());
+        note!("confusion matrix drawn to {}", p.display());
     }
     if a.json {
         let mut obj = json!({ "examples": ev.m, "loss": ev.loss(), "params_digest": ckpt.network.params_digest() });
@@ -681,7 +681,7 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
     let (rows, skipped) = data::convert(&a.input, &a.output, &csv)
         .with_context(|| format!("cannot convert {} to {}", a.input.display(), a.output.display()))?;
     report_skipped(&a.input, &skipped);
-    eprintln!("wrote {rows} rows to {} in {:.2}s", a.output.display(), t.elapsed().as_secs_f64());
+    note!("wrote {rows} rows to {} in {:.2}s", a.output.display(), t.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -758,11 +758,11 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
     }
     let roofs: Vec<f64> =
         threads.iter().map(|&t| a.roof.map_or_else(|| bench::measure_roof(t, 0.5), |r| r * t as f64)).collect();
-    eprintln!("kernel {}, {} cores, data {}", kernel.name(), cores, data_path.display());
+    note!("kernel {}, {} cores, data {}", kernel.name(), cores, data_path.display());
     for w in &workloads {
         let m = if w.batch_size == 0 { rows } else { w.batch_size.min(rows) };
         let len = shardprop::engine::shard_len(m, w.shard_size);
-        eprintln!(
+        note!(
             "  {}: {:?} {} {}, batch {m}, {} shard(s) of {len} rows",
             w.name,
             w.sizes,
@@ -776,7 +776,7 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
         for (&t, &roof) in threads.iter().zip(&roofs) {
             let r = bench::run(w, train.examples(), &scaler, t, a.epochs.max(1), roof * ranks as f64, dist.clone())?;
             if lead {
-                eprintln!("  {} at {t} threads x {ranks} ranks: {:.0} examples/s", w.name, r.examples_per_sec);
+                note!("  {} at {t} threads x {ranks} ranks: {:.0} examples/s", w.name, r.examples_per_sec);
             }
             results.push(r);
         }
@@ -828,10 +828,10 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
                 ("Parallel efficiency", "efficiency", per_workload(|r| r.efficiency)),
             ],
         )?;
-        eprintln!("plot written to {}", p.display());
+        note!("plot written to {}", p.display());
     }
     if a.json {
-        eprint!("{table}");
+        note_inline!("{table}");
         print_out(format_args!(
             "{}\n",
             json!({ "kernel": kernel.name(), "cores": cores, "ranks": ranks, "results": results })
@@ -870,7 +870,7 @@ pub fn plot(a: PlotArgs) -> Result<()> {
         panels.push(("Accuracy per epoch", "accuracy", acc));
     }
     line_panels(&a.output, "epoch", &panels)?;
-    eprintln!("{} epochs drawn to {}", rows.len(), a.output.display());
+    note!("{} epochs drawn to {}", rows.len(), a.output.display());
     Ok(())
 }
 

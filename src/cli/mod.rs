@@ -443,7 +443,7 @@ fn run_distributed(command: Command) -> anyhow::Result<ExitCode> {
         }
         Err(err) => {
             // One rank's error must stop every rank, never leave them waiting in a collective.
-            eprintln!("error: rank {} of {}: {err:#}", world.rank(), world.size());
+            note!("error: rank {} of {}: {err:#}", world.rank(), world.size());
             world.abort(2)
         }
     }

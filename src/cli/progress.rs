@@ -113,7 +113,7 @@ impl Observer for Progress {
                 (Some(l), None) => format!("  val loss {l:.6}"),
                 _ => String::new(),
             };
-            eprintln!(
+            note!(
                 "epoch {:>3}/{}  loss {:.6}  accuracy {:6.2}%{val}  {:>9.0} examples/s  {:.2}s",
                 r.epoch,
                 self.epochs,
@@ -137,7 +137,7 @@ impl Observer for Progress {
             });
             if let Err(e) = log.append(&line.to_string()) {
                 let msg = format!("{}: incomplete: epochs from {} on are not logged ({e})", log.name, r.epoch);
-                eprintln!("warning: {msg}; logging stops here");
+                note!("warning: {msg}; logging stops here");
                 self.metrics = None;
                 self.metrics_failed = Some(msg);
             }
@@ -146,13 +146,13 @@ impl Observer for Progress {
 
     fn checkpoint(&mut self, path: &Path) {
         if !self.quiet && !self.terminal {
-            eprintln!("checkpoint {}", path.display());
+            note!("checkpoint {}", path.display());
         }
     }
 
     fn warning(&mut self, msg: &str) {
         self.finish_bar();
         self.warnings += 1;
-        eprintln!("warning: {msg}");
+        note!("warning: {msg}");
     }
 }

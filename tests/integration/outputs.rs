@@ -223,3 +223,37 @@ fn metrics_on_a_full_disk_keep_whole_lines_and_exit_2_after_the_model() {
     let o = run(&["plot", metrics.to_str().unwrap(), "-o", svg.to_str().unwrap()], Stdio::null());
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn a_closed_or_full_stderr_never_costs_the_model() {
+    // Progress and notes go to stderr; `2>&1 | head` closes it and a full disk refuses it.
+    // Training (which ignores SIGPIPE) must still finish and write its model, exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv");
+    let train = |out: &Path, stderr: Stdio| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shardprop"))
+            .args(["train", "--data", digits.to_str().unwrap(), "--hidden", "8", "--epochs", "20"])
+            .args(["--out", out.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let closed = dir.path().join("closed.ckpt");
+    // A pipe whose reader is gone before the run starts: every write to it fails (EPIPE).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = train(&closed, Stdio::from(writer));
+    assert_eq!(o.status.code(), Some(0), "{:?}", o.status);
+    assert!(closed.is_file());
+    let full = dir.path().join("full");
+    if Command::new("mknod").arg(&full).args(["c", "1", "7"]).status().is_ok_and(|s| s.success()) {
+        let out = dir.path().join("full.ckpt");
+        let o = train(&out, Stdio::from(File::options().write(true).open(&full).unwrap()));
+        assert_eq!(o.status.code(), Some(0), "{:?}", o.status);
+        assert!(out.is_file());
+    } else {
+        eprintln!("skipped the full-device half: cannot mknod here");
+    }
+}
