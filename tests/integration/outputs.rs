@@ -231,7 +231,7 @@ fn a_closed_or_full_stderr_never_costs_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv");
     let train = |out: &Path, stderr: Stdio| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shardprop"))
+        let child = Command::new(env!("CARGO_BIN_EXE_shardprop"))
             .args(["train", "--data", digits.to_str().unwrap(), "--hidden", "8", "--epochs", "20"])
             .args(["--out", out.to_str().unwrap()])
             .stdout(Stdio::piped())
