@@ -158,10 +158,16 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
         None => default_scale(&data_path)?,
     };
     let test = match &a.test {
+        // An MNIST directory as the test set means its test split.
+        Some(p) if p.is_dir() => Some(data::idx::images_in(p, "t10k")?),
         Some(p) => Some(p.clone()),
         None if data_path.is_dir() => data::idx::images_in(&data_path, "t10k").ok(),
         None => None,
     };
+    let inputs = [Some(&data_path), test.as_ref(), a.config.as_ref()];
+    for (flag, out) in [("--out", a.out.as_ref()), ("--metrics", a.run.metrics.as_ref())] {
+        refuse_overwriting_inputs(flag, out, &inputs)?;
+    }
     let csv = csv_options(&a.csv, None);
     let spec = RunSpec {
         train: data_path,
@@ -209,6 +215,27 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     let load_seconds = t0.elapsed().as_secs_f64();
     report_skipped(&session.spec.train, &skipped);
     drive(session, a.run.json, a.run.quiet, a.out.as_deref(), load_seconds, None, dist)
+}
+
+/// Refuses an output that is one of the run's inputs (the same file, by device and inode, under
+/// any name): `convert x.csv x.csv` or `train --data x.csv --out x.csv` would replace the data.
+fn refuse_overwriting_inputs(flag: &str, out: Option<&PathBuf>, inputs: &[Option<&PathBuf>]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(out) = out else { return Ok(()) };
+    let Ok(o) = std::fs::metadata(out) else { return Ok(()) }; // a new file is nobody's input
+    if !o.is_file() {
+        return Ok(()); // devices and FIFOs are written in place, never replaced
+    }
+    for input in inputs.iter().flatten() {
+        if std::fs::metadata(input).is_ok_and(|i| (i.dev(), i.ino()) == (o.dev(), o.ino())) {
+            bail!(
+                "{flag} {} is the input {}: writing it would destroy the data; choose another output file",
+                out.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs a session to its end (or a signal) and reports: shared by `train` and `resume`.
@@ -581,6 +608,7 @@ fn load_model(path: &Path) -> Result<Checkpoint> {
 
 pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     use shardprop::metrics::{ConfusionPairs, MAX_DENSE_CLASSES};
+    refuse_overwriting_inputs("--confusion", a.confusion.as_ref(), &[Some(&a.model), Some(&a.data)])?;
     let ckpt = load_model(&a.model)?;
     if let (Some(p), Some(classes)) = (&a.confusion, ckpt.task.classes())
         && classes.len() > MAX_DENSE_CLASSES
@@ -596,6 +624,12 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
         bail!("--confusion needs a classification model");
     }
     let data = load_for_model(&ckpt, &Rows::open(&a.data)?, &a.csv, true)?;
+    if data.examples().is_empty() {
+        bail!(
+            "{}: holds no rows, so there is nothing to evaluate (loss and accuracy need at least one)",
+            a.data.display()
+        );
+    }
     let mut engine = Engine::<f32>::new(a.threads, ckpt.config.shard_size)?;
     let ex = data.examples();
     // The outputs stream by in batches: memory stays bounded whatever rows × classes.
@@ -634,6 +668,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
+    refuse_overwriting_inputs("--output", a.output.as_ref(), &[Some(&a.model), Some(&a.data)])?;
     let ckpt = load_model(&a.model)?;
     let data = load_for_model(&ckpt, &Rows::open(&a.data)?, &a.csv, false)?;
     let mut engine = Engine::<f32>::new(a.threads, ckpt.config.shard_size)?;
@@ -676,6 +711,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
 }
 
 pub fn convert(a: ConvertArgs) -> Result<()> {
+    refuse_overwriting_inputs("the output", Some(&a.output), &[Some(&a.input)])?;
     let t = Instant::now();
     let csv = csv_options(&a.csv, None);
     let (rows, skipped) = data::convert(&a.input, &a.output, &csv)

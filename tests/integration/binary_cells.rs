@@ -306,3 +306,28 @@ fn the_binary_writer_refuses_cells_no_reader_would_accept() {
     let e = w.push(&[1.0, 2.0], Target::Class(2)).unwrap_err().to_string();
     assert!(e.contains("row 2: class 2 is not one of the task's 2 classes"), "{e}");
 }
+
+#[test]
+fn an_empty_binary_dataset_is_not_evaluated_as_accuracy_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = Task::Classification { classes: vec!["0".into(), "1".into(), "2".into()] };
+    let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+    let empty = dir.path().join("empty.bin");
+    BinaryWriter::create(&empty, 4, &task).unwrap().finish(&task, &names).unwrap();
+    let model = dir.path().join("m.ckpt");
+    let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    let bin = env!("CARGO_BIN_EXE_shardprop");
+    let o = std::process::Command::new(bin)
+        .args(["train", "--data", iris.to_str().unwrap(), "--hidden", "2", "--epochs", "1", "--quiet"])
+        .args(["--out", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = std::process::Command::new(bin)
+        .args(["evaluate", "--model", model.to_str().unwrap(), "--data", empty.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("holds no rows, so there is nothing to evaluate"), "{err}");
+}

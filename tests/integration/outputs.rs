@@ -257,3 +257,45 @@ fn a_closed_or_full_stderr_never_costs_the_model() {
         eprintln!("skipped the full-device half: cannot mknod here");
     }
 }
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_data_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("x.csv");
+    std::fs::copy(iris(), &data).unwrap();
+    let link = dir.path().join("y.csv");
+    std::os::unix::fs::symlink("x.csv", &link).unwrap();
+    let model = dir.path().join("m.ckpt");
+    small_model(&model);
+    let (x, y, m) = (data.to_str().unwrap(), link.to_str().unwrap(), model.to_str().unwrap());
+    let train = ["train", "--data", x, "--hidden", "2", "--epochs", "1", "--quiet"];
+    for args in [
+        vec!["convert", x, y],
+        [&train[..], &["--out", y]].concat(),
+        [&train[..], &["--metrics", x]].concat(),
+        vec!["predict", "--model", m, "--data", x, "--output", y],
+        vec!["predict", "--model", m, "--data", x, "--output", m],
+        vec!["evaluate", "--model", m, "--data", x, "--confusion", y],
+    ] {
+        let o = run(&args, Stdio::piped());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("writing it would destroy the data"), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(&data).unwrap(), std::fs::read(iris()).unwrap(), "the data is intact");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn an_mnist_directory_as_the_test_set_means_its_test_split() {
+    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist");
+    let images = mnist.join("train-images-idx3-ubyte.gz");
+    let t10k = mnist.join("t10k-images-idx3-ubyte.gz");
+    let run_with = |test: &Path| {
+        let args = ["train", "--data", images.to_str().unwrap(), "--test", test.to_str().unwrap()];
+        let o = run(&[&args[..], &["--hidden", "4", "--epochs", "1", "--json", "--quiet"]].concat(), Stdio::piped());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (v["test_loss"].clone(), v["test_accuracy"].clone())
+    };
+    assert_eq!(run_with(&mnist), run_with(&t10k));
+}
