@@ -258,6 +258,16 @@ impl Session {
     /// Opens the data and builds a fresh network. Returns the CSV lines skipped.
     pub fn start(spec: RunSpec, arch: &Architecture, cfg: TrainConfig, threads: usize) -> Result<(Self, Vec<u64>)> {
         let (o, skipped) = open(&spec, cfg.seed, None)?;
+        if spec.validation > 0.0 && o.val_rows.is_empty() {
+            // (Resume keeps what the run had: this is checked when a run starts.)
+            let n = o.data.examples().len();
+            let least = (0.5 / n.max(1) as f64 * 1e4).ceil() / 1e4;
+            return Err(Error::Config(format!(
+                "--validation {}: {} of {n} rows rounds to none held out; give at least {least}, or 0 for no validation",
+                spec.validation,
+                spec.validation * n as f64
+            )));
+        }
         let task = o.data.task().clone();
         // (A test set may hold one class; it is read against the model's classes.) The task may
         // name more classes than the rows use (MNIST's ten): look at the labels, stopping at the

@@ -252,3 +252,23 @@ fn a_checkpoint_claiming_a_huge_string_is_refused_not_allocated() {
     // The same through the library, in this process: an error, no allocation.
     assert!(Checkpoint::from_bytes(&model, &file).unwrap_err().to_string().contains("does not decode"));
 }
+
+#[test]
+fn a_validation_fraction_that_holds_no_row_is_refused() {
+    let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    let run = |f: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
+            .args(["train", "--data", iris.to_str().unwrap(), "--hidden", "2", "--epochs", "1", "--quiet"])
+            .args(["--validation", f])
+            .output()
+            .unwrap()
+    };
+    let o = run("0.001");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--validation 0.001: 0.15 of 150 rows rounds to none held out; give at least 0.0034"),
+        "{err}"
+    );
+    assert!(run("0.0034").status.success(), "the suggested fraction holds one row");
+}
