@@ -77,10 +77,11 @@ fn default_mnist() -> PathBuf {
 fn check_binary_names(path: &Path, file: &[String], model: &[String]) -> Result<()> {
     let synthetic =
         |f: &String| f.strip_prefix("col").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    let in_file: std::collections::HashSet<&String> = file.iter().collect();
     if file == model
         || file.iter().all(synthetic)
         || model.iter().all(synthetic)
-        || !model.iter().any(|m| file.contains(m))
+        || !model.iter().any(|m| in_file.contains(m))
     {
         return Ok(());
     }
@@ -168,6 +169,7 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     for (flag, out) in [("--out", a.out.as_ref()), ("--metrics", a.run.metrics.as_ref())] {
         refuse_overwriting_inputs(flag, out, &inputs)?;
     }
+    refuse_same_outputs(&[("--out", a.out.as_ref()), ("--metrics", a.run.metrics.as_ref())])?;
     let csv = csv_options(&a.csv, None);
     let spec = RunSpec {
         train: data_path,
@@ -226,13 +228,38 @@ fn refuse_overwriting_inputs(flag: &str, out: Option<&PathBuf>, inputs: &[Option
     if !o.is_file() {
         return Ok(()); // devices and FIFOs are written in place, never replaced
     }
+    // A directory input (MNIST's) stands for the files in it.
+    let mut files: Vec<PathBuf> = Vec::new();
     for input in inputs.iter().flatten() {
+        match std::fs::read_dir(input) {
+            Ok(dir) => files.extend(dir.flatten().map(|e| e.path())),
+            Err(_) => files.push(input.to_path_buf()),
+        }
+    }
+    for input in &files {
         if std::fs::metadata(input).is_ok_and(|i| (i.dev(), i.ino()) == (o.dev(), o.ino())) {
             bail!(
                 "{flag} {} is the input {}: writing it would destroy the data; choose another output file",
                 out.display(),
                 input.display()
             );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses two outputs that are one file (`--out x --metrics x`: one would replace the other).
+/// Compared by name (absolute, lexically) and, for files that exist, by device and inode.
+fn refuse_same_outputs(outs: &[(&str, Option<&PathBuf>)]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).ok().filter(|m| m.is_file()).map(|m| (m.dev(), m.ino()));
+    let outs: Vec<(&str, &PathBuf)> = outs.iter().filter_map(|(f, p)| p.map(|p| (*f, p))).collect();
+    for (i, (fa, a)) in outs.iter().enumerate() {
+        for (fb, b) in &outs[i + 1..] {
+            let same_name = std::path::absolute(a).ok().zip(std::path::absolute(b).ok()).is_some_and(|(x, y)| x == y);
+            if same_name || id(a).is_some_and(|x| id(b) == Some(x)) {
+                bail!("{fa} {} and {fb} {} are the same file: one would replace the other", a.display(), b.display());
+            }
         }
     }
     Ok(())
@@ -475,6 +502,9 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
         spec.checkpoint_dir = Some(d.clone());
     }
     let t0 = Instant::now();
+    let inputs = [Some(&spec.train), spec.test.as_ref(), Some(&path)];
+    refuse_overwriting_inputs("--out", a.out.as_ref(), &inputs)?;
+    refuse_same_outputs(&[("--out", a.out.as_ref()), ("the run's metrics log", spec.metrics.as_ref())])?;
     let (mut session, skipped) = Session::resume(ckpt, Some(spec), a.threads, a.force)
         .with_context(|| format!("cannot resume from {}", path.display()))?;
     report_skipped(&session.spec.train, &skipped);
@@ -880,6 +910,7 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
 
 pub fn plot(a: PlotArgs) -> Result<()> {
     use shardprop::plot::{Series, line_panels};
+    refuse_overwriting_inputs("-o", Some(&a.output), &[Some(&a.metrics)])?;
     // Bounded: a metrics log is a line per epoch; an endless stream must not fill memory.
     let raw = shardprop::memory::read_capped(&a.metrics, 1 << 28)?;
     let text = String::from_utf8(raw).with_context(|| format!("{}: not UTF-8 text", a.metrics.display()))?;

@@ -434,7 +434,13 @@ impl Layout {
     /// Every column that is not a target, in file order: the features when nothing is matched
     /// by name.
     fn positional(names: Vec<String>, targets: Vec<usize>, ignored: Vec<usize>, has_header: bool) -> Self {
-        let feature_columns = (0..names.len()).filter(|j| !targets.contains(j) && !ignored.contains(j)).collect();
+        let mut taken = vec![false; names.len()];
+        for &j in targets.iter().chain(&ignored) {
+            if let Some(t) = taken.get_mut(j) {
+                *t = true;
+            }
+        }
+        let feature_columns = (0..names.len()).filter(|&j| !taken[j]).collect();
         Self { names, targets, feature_columns, ignored, has_header }
     }
 
@@ -521,7 +527,9 @@ impl Layout {
             Task::Regression { targets } => targets.len(),
             Task::Classification { .. } => 1,
         };
-        let by_name = |t: &str| names.iter().position(|name| name == t);
+        // Name lookups by hash (a file may have 100,000 columns): header names are unique.
+        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(j, name)| (name.as_str(), j)).collect();
+        let by_name = |t: &str| index.get(t).copied();
         let resolve = |spec: &str, index_ok: bool| -> Option<Vec<usize>> {
             spec.split(',')
                 .map(|t| {
@@ -566,7 +574,11 @@ impl Layout {
                 model.features.iter().zip(&found).filter(|(_, j)| j.is_none()).map(|(f, _)| f.as_str()).collect();
             if missing.is_empty() {
                 let features: Vec<usize> = found.into_iter().flatten().collect();
-                let extras: Vec<usize> = (0..n).filter(|j| !features.contains(j)).collect();
+                let mut is_feature = vec![false; n];
+                for &j in &features {
+                    is_feature[j] = true;
+                }
+                let extras: Vec<usize> = (0..n).filter(|&j| !is_feature[j]).collect();
                 let targets = if !model.need_target {
                     Some(Vec::new())
                 } else if let Some(t) = user_target.clone() {
@@ -592,7 +604,7 @@ impl Layout {
                     )));
                 };
                 if let Some(targets) = targets {
-                    if let Some(&j) = targets.iter().find(|j| features.contains(j)) {
+                    if let Some(&j) = targets.iter().find(|&&j| is_feature[j]) {
                         return Err(Error::Config(format!(
                             "{}: the target column {:?} is one of the model's features",
                             path.display(),
@@ -616,7 +628,20 @@ impl Layout {
                 )));
             }
         }
-        // By position: the target by --target, training's --target or the last k columns.
+        // By position: the target by --target, training's --target or the last k columns. A
+        // training --target given by name cannot be found in a file without names: guessing the
+        // last column would read the target as a feature.
+        if !has_header
+            && user_target.is_none()
+            && let Some(t) = model.trained_target.as_deref()
+            && t.split(',').any(|c| c.trim().parse::<usize>().is_err())
+        {
+            return Err(Error::Config(format!(
+                "{}: has no header, and the model's target was named {t:?} when it was trained, so its column \
+                 cannot be found: give --target with its 0-based index, or add the header",
+                path.display()
+            )));
+        }
         let default_targets = || {
             user_target
                 .clone()
@@ -688,10 +713,8 @@ impl ClassMap {
         }
         if self.fixed {
             // A number written another way (`1.0` for a model's `1`) is the same class.
-            let same = label
-                .parse::<f64>()
-                .ok()
-                .and_then(|v| self.names.iter().position(|n| n.parse::<f64>().is_ok_and(|m| m == v)));
+            let same =
+                decimal_key(label).and_then(|k| self.names.iter().position(|n| decimal_key(n) == Some(k.clone())));
             if let Some(id) = same
                 && self.names.iter().all(|n| n.parse::<f64>().is_ok())
             {
@@ -731,10 +754,14 @@ impl ClassMap {
         let mut names = Vec::with_capacity(order.len());
         if let Some(v) = values {
             // Numeric labels are ordered by value, and one number written two ways (`1`, `1.0`,
-            // `01`, `1e0`) is one class, named as first seen.
-            order.sort_by(|&a, &b| v[a].total_cmp(&v[b]).then(a.cmp(&b)));
+            // `01`, `1e0`) is one class, named as first seen. "The same number" is decided on the
+            // decimal text, exactly: 2^53 + 1 and 2^53 stay two classes although they round to
+            // one f64.
+            let keys: Vec<Option<(bool, String, i64)>> = self.names.iter().map(|n| decimal_key(n)).collect();
+            order.sort_by(|&a, &b| v[a].total_cmp(&v[b]).then_with(|| keys[a].cmp(&keys[b])).then(a.cmp(&b)));
             for (k, &id) in order.iter().enumerate() {
-                if k == 0 || v[id] != v[order[k - 1]] {
+                let prev = k.checked_sub(1).map(|p| order[p]);
+                if prev.is_none_or(|p| keys[id].is_none() || keys[id] != keys[p]) {
                     names.push(self.names[id].clone());
                 }
                 unit[id] = (names.len() - 1) as u32;
@@ -748,6 +775,34 @@ impl ClassMap {
         }
         (names, unit)
     }
+}
+
+/// A decimal number's exact value as (negative, significant digits, exponent): `1`, `1.0`, `01`,
+/// `+1` and `1e0` give the same key, `0.1` and `0.10000000000000001` do not. `None` for text that
+/// is not a plain decimal (`inf`, `NaN`, names).
+fn decimal_key(s: &str) -> Option<(bool, String, i64)> {
+    let s = s.trim();
+    let (neg, s) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i64>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Some((false, "0".into(), 0)); // every zero, -0 included
+    }
+    let trail = digits.len() - digits.trim_end_matches('0').len();
+    let exp = exp.checked_sub(frac.len() as i64)?.checked_add(trail as i64)?;
+    Some((neg, digits.trim_end_matches('0').to_string(), exp))
 }
 
 /// Parses the current record into `row` (features) and the target (class id or `values`).

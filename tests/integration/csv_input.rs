@@ -298,3 +298,20 @@ fn one_number_written_two_ways_is_one_class() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["examples"], 3);
 }
+
+#[test]
+fn numbers_that_differ_only_past_f64_precision_stay_two_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ids.csv");
+    std::fs::write(
+        &p,
+        "a,y\n1,9007199254740992\n2,9007199254740993\n3,7\n4,0.1\n5,0.10000000000000001\n6,-0\n7,0.0\n8,+7\n9,70e-1\n",
+    )
+    .unwrap();
+    let (d, _) = shardprop::data::csv::load(&p, &shardprop::data::CsvOptions::default()).unwrap();
+    assert_eq!(
+        d.task.classes().unwrap(),
+        ["-0", "0.1", "0.10000000000000001", "7", "9007199254740992", "9007199254740993"],
+        "exact decimal values: -0 = 0.0, 7 = +7 = 70e-1; 2^53 and 2^53 + 1 apart"
+    );
+}

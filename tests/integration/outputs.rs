@@ -276,12 +276,34 @@ fn an_output_that_is_an_input_is_refused_and_the_data_kept() {
         vec!["predict", "--model", m, "--data", x, "--output", y],
         vec!["predict", "--model", m, "--data", x, "--output", m],
         vec!["evaluate", "--model", m, "--data", x, "--confusion", y],
+        vec!["resume", m, "--epochs", "3", "--data", x, "--out", y],
+        vec!["plot", x, "-o", y],
     ] {
         let o = run(&args, Stdio::piped());
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("writing it would destroy the data"), "{args:?}: {}", stderr(&o));
     }
     assert_eq!(std::fs::read(&data).unwrap(), std::fs::read(iris()).unwrap(), "the data is intact");
+    // Two outputs that are one file: one would replace the other.
+    let same = dir.path().join("same");
+    let o = run(
+        &[&train[..], &["--out", same.to_str().unwrap(), "--metrics", same.to_str().unwrap()]].concat(),
+        Stdio::piped(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("are the same file"), "{}", stderr(&o));
+    // An MNIST directory stands for its files.
+    let mnist = dir.path().join("mnist");
+    std::fs::create_dir(&mnist).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist");
+    for f in std::fs::read_dir(&src).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), mnist.join(f.file_name())).unwrap();
+    }
+    let idx = mnist.join("t10k-labels-idx1-ubyte.gz");
+    let o = run(&["convert", mnist.to_str().unwrap(), idx.to_str().unwrap()], Stdio::piped());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("writing it would destroy the data"), "{}", stderr(&o));
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
 }
 
