@@ -950,11 +950,26 @@ pub fn gradcheck(a: GradcheckArgs) -> Result<ExitCode> {
         "regression" => Head::IdentityMse,
         _ => Head::SigmoidMse,
     };
-    if a.layers.len() < 2 || a.layers.contains(&0) || a.layers.iter().product::<usize>() > 10_000_000 {
-        bail!("--layers: give at least two non-zero sizes of a small network, e.g. 5,4,3");
+    // Every weight costs two forward passes over the examples: a check must finish in seconds.
+    let params = a.layers.windows(2).try_fold(0usize, |n, w| w[0].checked_add(1)?.checked_mul(w[1])?.checked_add(n));
+    if a.layers.len() < 2 || a.layers.contains(&0) || params.is_none_or(|p| p > 100_000) {
+        bail!(
+            "--layers: give at least two non-zero sizes of a small network (at most 100,000 weights: each costs two passes), e.g. 5,4,3"
+        );
     }
     if !(a.step.is_finite() && a.step > 0.0 && a.step < 1.0) {
         bail!("--step {}: expected a finite-difference step h in (0, 1)", a.step);
+    }
+    // Each weight's check runs the network twice over the examples: about 2·P·(P·m) flops.
+    let work = params.and_then(|p| p.checked_mul(p)?.checked_mul(a.examples.max(1))?.checked_mul(2));
+    if work.is_none_or(|w| w > 20_000_000_000) {
+        bail!(
+            "--examples {} with {} weights: a check of about 2·P²·m = {} flops would take minutes; \
+             use fewer examples or a smaller network",
+            a.examples,
+            params.map_or("too many".to_string(), |p| p.to_string()),
+            work.map_or("over 1.8e19".to_string(), |w| format!("{w:.1e}", w = w as f64))
+        );
     }
     let floor = 1e-4;
     let layers = shardprop::gradcheck::check(&a.layers, hidden, head, a.examples.max(1), a.seed, a.step, floor)?;

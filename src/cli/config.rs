@@ -138,7 +138,8 @@ pub fn expand_args(cmd: &clap::Command, args: Vec<OsString>) -> Result<(Vec<OsSt
         return Ok((args, Origins::default()));
     }
     // The subcommand's own arguments, up to `--`; the last --config wins, as for any flag.
-    let own = &args[2..args.iter().position(|a| a == "--").unwrap_or(args.len())];
+    let rest = &args[2.min(args.len())..];
+    let own = &rest[..rest.iter().position(|a| a == "--").unwrap_or(rest.len())];
     let pos = own.iter().rposition(|a| a == "--config" || a.to_string_lossy().starts_with("--config="));
     let Some(pos) = pos else { return Ok((args, Origins::default())) };
     let arg = own[pos].to_string_lossy().into_owned();
@@ -166,11 +167,16 @@ pub fn expand_args(cmd: &clap::Command, args: Vec<OsString>) -> Result<(Vec<OsSt
     let name = sub.get_name();
     let mut out: Vec<OsString> = args[..2].to_vec();
     let mut origins = Origins::default();
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for (key, start) in keys {
         let Some(value) = table.get(&key) else { continue };
         let (line, col) = line_col(&text, start);
         let at = format!("{path}:{line}:{col}");
         let long = key.replace('_', "-");
+        // `batch-size` and `batch_size` are one key: set twice, one would silently win.
+        if let Some(first) = seen.insert(long.clone(), key.clone()) {
+            bail!("{at}: key {key:?} sets the same flag as {first:?} earlier in the file (--{long}); keep one");
+        }
         if ["help", "version", "config"].contains(&long.as_str()) {
             bail!("{at}: key {key:?}: not allowed in a config file (expected a {name} flag, e.g. lr = 0.5)");
         }

@@ -580,3 +580,14 @@ fn negative_numbers_reach_the_flags_own_check() {
     let o = shardprop(&["gradcheck", "--layers", "3,2", "--step", "-1"]);
     assert!(o.status.code() == Some(2) && stderr(&o).contains("--step -1"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_config_key_set_under_both_spellings_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("c.toml");
+    std::fs::write(&c, "batch-size = 2\nbatch_size = 3\n").unwrap();
+    let iris = datasets().join("iris.csv");
+    let o = shardprop(&["train", "--data", iris.to_str().unwrap(), "--config", c.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(":2:1: key \"batch_size\" sets the same flag as \"batch-size\""), "{}", stderr(&o));
+}

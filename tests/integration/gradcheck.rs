@@ -88,3 +88,16 @@ fn the_check_detects_a_slightly_wrong_gradient() {
     let numeric = numeric_gradient(&net, &x, &y);
     assert!(max_rel_err(&analytic[0], &numeric[0], FLOOR) > 1e-6);
 }
+
+#[test]
+fn gradcheck_refuses_a_check_that_could_not_finish() {
+    // 100000-100-1 passed the old size check (a product of sizes ≤ 1e7) and ran for hours.
+    let run = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_shardprop")).args(args).output().unwrap();
+    for args in [&["gradcheck", "--layers", "100000,100,1"][..], &["gradcheck", "--layers", "300,300,10"]] {
+        let o = run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--layers") || err.contains("would take minutes"), "{args:?}: {err}");
+    }
+    assert!(run(&["gradcheck", "--layers", "30,20,3"]).status.success(), "a small network still runs");
+}
