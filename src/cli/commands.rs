@@ -554,46 +554,12 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
     Ok(())
 }
 
-/// Where `evaluate` and `predict` read rows from: a file by its path, or a pipe or FIFO read once
-/// into memory.
-enum Rows {
-    Path(PathBuf),
-    Stream(PathBuf, Arc<[u8]>),
-}
-
-impl Rows {
-    fn open(path: &Path) -> Result<Self> {
-        let stream = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
-        if !stream || data::idx::is_idx_path(path) {
-            return Ok(Rows::Path(path.to_path_buf()));
-        }
-        let cap = shardprop::memory::physical().map_or(u64::MAX, |m| m as u64 / 2);
-        let bytes = data::open::Input::open(path)?.read_all(cap)?;
-        Ok(Rows::Stream(path.to_path_buf(), bytes.into()))
-    }
-
-    fn path(&self) -> &Path {
-        match self {
-            Rows::Path(p) | Rows::Stream(p, _) => p,
-        }
-    }
-
-    fn load(&self, opts: &CsvOptions, verify: bool) -> Result<(Loaded, Vec<u64>)> {
-        let (loaded, skipped) = match self {
-            Rows::Path(p) => data::load(p, opts, verify),
-            Rows::Stream(p, bytes) => {
-                data::open::Input::from_memory(p, bytes.clone()).and_then(|input| data::load_input(input, opts, verify))
-            }
-        }
-        .with_context(|| format!("cannot load {}", self.path().display()))?;
-        Ok((loaded, skipped))
-    }
-}
-
-fn load_for_model(ckpt: &Checkpoint, rows: &Rows, csv: &CsvArgs, need_target: bool) -> Result<Loaded> {
-    let path = rows.path();
+/// Loads the rows `evaluate` and `predict` read with a model. A pipe or FIFO is read once, as it
+/// streams (never buffered whole first: an endless one stops at the first bad line).
+fn load_for_model(ckpt: &Checkpoint, path: &Path, csv: &CsvArgs, need_target: bool) -> Result<Loaded> {
     let opts = model_csv_options(csv, ckpt, need_target);
-    let (data, skipped) = rows.load(&opts, !csv.no_verify)?;
+    let (data, skipped) =
+        data::load(path, &opts, !csv.no_verify).with_context(|| format!("cannot load {}", path.display()))?;
     report_skipped(path, &skipped);
     if let Loaded::Memory(d) = &data
         && !d.ignored_columns.is_empty()
@@ -653,7 +619,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     if a.confusion.is_some() && ckpt.task.classes().is_none() {
         bail!("--confusion needs a classification model");
     }
-    let data = load_for_model(&ckpt, &Rows::open(&a.data)?, &a.csv, true)?;
+    let data = load_for_model(&ckpt, &a.data, &a.csv, true)?;
     if data.examples().is_empty() {
         bail!(
             "{}: holds no rows, so there is nothing to evaluate (loss and accuracy need at least one)",
@@ -700,7 +666,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
 pub fn predict(a: PredictArgs) -> Result<()> {
     refuse_overwriting_inputs("--output", a.output.as_ref(), &[Some(&a.model), Some(&a.data)])?;
     let ckpt = load_model(&a.model)?;
-    let data = load_for_model(&ckpt, &Rows::open(&a.data)?, &a.csv, false)?;
+    let data = load_for_model(&ckpt, &a.data, &a.csv, false)?;
     let mut engine = Engine::<f32>::new(a.threads, ckpt.config.shard_size)?;
     let mut text = String::new();
     match &ckpt.task {

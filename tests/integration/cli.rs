@@ -421,8 +421,27 @@ fn endless_inputs_are_refused_with_a_message() {
     let out = dir.path().join("z.bin");
     let svg = dir.path().join("z.svg");
     let iris = datasets().join("iris.csv");
+    let models = tempfile::tempdir().unwrap();
+    let model = models.path().join("m.ckpt");
+    let trained = shardprop(&[
+        "train",
+        "--data",
+        iris.to_str().unwrap(),
+        "--hidden",
+        "2",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let m = model.to_str().unwrap();
     for (args, want) in [
         (vec!["train", "--data", "/dev/zero", "--epochs", "1"], "/dev/zero:1:1: line is longer than"),
+        // Streamed, not read whole into memory first (that once held half the RAM, then copied it).
+        (vec!["evaluate", "--model", m, "--data", "/dev/zero"], "/dev/zero:1:1: line is longer than"),
+        (vec!["predict", "--model", m, "--data", "/dev/zero"], "/dev/zero:1:1: line is longer than"),
         (vec!["convert", "/dev/zero", out.to_str().unwrap()], "/dev/zero:1:1: line is longer than"),
         (vec!["evaluate", "--model", "/dev/zero", "--data", iris.to_str().unwrap()], "/dev/zero: byte 0: bad magic"),
         (vec!["inspect", "/dev/zero"], "/dev/zero: byte 0: bad magic"),
