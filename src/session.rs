@@ -251,6 +251,16 @@ fn open(spec: &RunSpec, seed: u64, classes: Option<Vec<String>>) -> Result<(Open
         let scaler = ScalerFit::fit(&Subset::new(ex, &train), spec.scale);
         (Some(train), val, scaler)
     };
+    if let Some(j) = scaler.overflowing_feature() {
+        let names = feature_names(&data);
+        return Err(Error::Mismatch(format!(
+            "{}: feature {} ({}): its values span more than the largest f32, so --scale minmax cannot map \
+             them to [0, 1] in f32; use --scale standard or none, or rescale the column",
+            spec.train.display(),
+            j + 1,
+            names.get(j).map_or("?", |s| s.as_str())
+        )));
+    }
     Ok((Opened { data, train_rows, val_rows, scaler, fingerprint }, skipped))
 }
 

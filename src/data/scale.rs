@@ -41,6 +41,12 @@ pub struct Scaler {
 }
 
 impl Scaler {
+    /// The first feature whose values span more than the largest `f32` (so `x − shift` can
+    /// overflow to infinity before it is scaled): only a min-max scale shows it (`1/range`).
+    pub fn overflowing_feature(&self) -> Option<usize> {
+        (self.kind == Scale::MinMax).then(|| self.mul.iter().position(|&m| f64::from(m) < 1.0 / f64::from(f32::MAX)))?
+    }
+
     /// The identity on `n` features.
     pub fn identity(n: usize) -> Self {
         Self { kind: Scale::None, shift: vec![0.0; n], mul: vec![1.0; n] }
@@ -187,6 +193,9 @@ impl ScalerFit {
             let bad = |what: String| Err(format!("feature {}: {what}", j + 1));
             if ![sum, sumsq, min, max].iter().all(|v| v.is_finite()) {
                 return bad(format!("sum {sum}, sum of squares {sumsq}, min {min}, max {max}: expected finite values"));
+            }
+            if min.abs() > f64::from(f32::MAX) || max.abs() > f64::from(f32::MAX) {
+                return bad(format!("min {min:e}, max {max:e}: expected values an f32 can hold (the cells are f32)"));
             }
             let mean = sum / rows;
             // Rounding of f64 sums over `rows` values: at most about rows · ε relative to the

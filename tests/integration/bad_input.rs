@@ -272,3 +272,17 @@ fn a_validation_fraction_that_holds_no_row_is_refused() {
     );
     assert!(run("0.0034").status.success(), "the suggested fraction holds one row");
 }
+
+#[test]
+fn a_feature_spanning_more_than_f32_is_refused_for_minmax_not_diverged() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.csv");
+    std::fs::write(&p, "a,b,y\n3e38,2,0\n-3e38,4,1\n5,6,0\n7,8,1\n").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
+        .args(["train", "--data", p.to_str().unwrap(), "--hidden", "2", "--epochs", "2", "--scale", "minmax"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("feature 1 (a): its values span more than the largest f32"), "{err}");
+}

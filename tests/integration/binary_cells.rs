@@ -206,6 +206,12 @@ fn binary_dataset_cells_statistics_reserved_and_trailing_bytes_are_validated() {
             "metadata: the feature name \"f1\" appears twice; names must be distinct".into(),
         ),
         (
+            "stats beyond f32",
+            set_meta(&good, |m| m.stats.max[0] = 1e300, &[]),
+            false,
+            "feature 1: min 0e0, max 1e300: expected values an f32 can hold".into(),
+        ),
+        (
             "stats NaN",
             set_meta(&good, |m| m.stats.sum[1] = f64::NAN, &[]),
             false,
