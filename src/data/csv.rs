@@ -932,6 +932,29 @@ impl Rows {
                 source,
             )?
         } else {
+            // A first line taken for data because its text sits over text (string labels) may be
+            // a header whose feature names are numbers (`400,410,420,class`): then its "label"
+            // is a class of one row. Ask instead of guessing.
+            let first = self.ids.first().copied();
+            if opts.header.is_none()
+                && !layout.has_header
+                && !classes.fixed
+                && self.ids.len() > 2
+                && let Some(first) = first
+                && classes.names.get(first as usize).is_some_and(|l| l.parse::<f64>().is_err())
+                && self.ids.iter().filter(|&&id| id == first).count() == 1
+            {
+                return Err(Error::Parse {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    column: 1,
+                    msg: format!(
+                        "the first line was read as data, but its label {:?} appears on no other line: if it is a \
+                         header (numeric column names), pass --header; if it is data, pass --no-header",
+                        classes.names[first as usize]
+                    ),
+                });
+            }
             let (names, unit) = classes.finish();
             let labels = self.ids.iter().map(|&id| unit[id as usize]).collect();
             Dataset::from_labels(self.x, labels, features.len(), names, &source)?

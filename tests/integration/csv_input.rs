@@ -315,3 +315,24 @@ fn numbers_that_differ_only_past_f64_precision_stay_two_classes() {
         "exact decimal values: -0 = 0.0, 7 = +7 = 70e-1; 2^53 and 2^53 + 1 apart"
     );
 }
+
+#[test]
+fn a_header_of_numeric_names_over_string_labels_is_not_trained_on_as_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("spectra.csv");
+    let mut text = String::from("400,410,420,class\n");
+    for i in 0..30 {
+        text += &format!("{},{},{},{}\n", i % 7, i % 5, i % 3, if i % 2 == 0 { "a" } else { "b" });
+    }
+    std::fs::write(&p, &text).unwrap();
+    let opts = shardprop::data::CsvOptions::default();
+    let err = shardprop::data::csv::load(&p, &opts).unwrap_err().to_string();
+    assert!(err.contains("spectra.csv:1:1: the first line was read as data, but its label \"class\""), "{err}");
+    let header = shardprop::data::CsvOptions { header: Some(true), ..Default::default() };
+    let (d, _) = shardprop::data::csv::load(&p, &header).unwrap();
+    assert_eq!((d.len(), d.task.classes().unwrap().len()), (30, 2));
+    assert_eq!(d.feature_names, ["400", "410", "420"]);
+    // A headerless file whose first label recurs is still read as data.
+    std::fs::write(&p, text.split_once('\n').unwrap().1).unwrap();
+    assert_eq!(shardprop::data::csv::load(&p, &opts).unwrap().0.len(), 30);
+}
