@@ -185,6 +185,9 @@ impl Header {
 
 /// A dataset file opened by memory mapping.
 pub struct MappedDataset {
+    /// Names the file if reading the map faults. First, so it is dropped (unregistered) before
+    /// the map is unmapped.
+    _fault: super::sigbus::Registration,
     map: Mmap,
     hdr: Header,
     stats: ScalerFit,
@@ -202,8 +205,6 @@ pub struct MappedDataset {
     len: u64,
     /// Whether every row was checked when opening (`verify`).
     verified: bool,
-    /// Names the file if reading the map faults.
-    _fault: super::sigbus::Registration,
 }
 
 impl MappedDataset {
@@ -230,6 +231,8 @@ impl MappedDataset {
         // (SIGBUS): the length is re-checked before every training step (`check_source`), and
         // the fault handler of [`super::sigbus`] turns the remaining race into a message.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        // Registered before the first read of the map (the header and metadata, too, may fault).
+        let fault = super::sigbus::Registration::new(map.as_ptr(), map.len(), path);
         let hdr = Header::decode(path, &map, map.len() as u64)?;
         // Training reads rows in shuffled order: no read-ahead or fault-around of neighbours.
         let _ = map.advise(memmap2::Advice::Random);
@@ -283,7 +286,6 @@ impl MappedDataset {
         // Pages are handed back after about this many rows, so resident memory stays bounded.
         let release_every = (RELEASE_BYTES / (hdr.row_width() * 4)).max(1);
         let len = map.len() as u64;
-        let fault = super::sigbus::Registration::new(map.as_ptr(), map.len(), path);
         let mut d = Self {
             map,
             hdr,
