@@ -182,11 +182,12 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
         scale,
         validation: a.validation,
         patience: a.early_stopping,
-        checkpoint_dir: a.run.checkpoint_dir.clone(),
+        // Stored absolute: a resume from another directory writes where this run did.
+        checkpoint_dir: a.run.checkpoint_dir.as_deref().map(absolute).transpose()?,
         checkpoint_every: a.run.checkpoint_every,
         checkpoint_every_steps: a.run.checkpoint_every_steps,
         keep: a.run.keep,
-        metrics: a.run.metrics.clone(),
+        metrics: a.run.metrics.as_deref().map(absolute).transpose()?,
     };
     let activation = Activation::parse(&a.activation).with_context(|| {
         format!("{} {:?}: expected sigmoid, tanh, relu or identity", a.origins.label("activation"), a.activation)
@@ -246,6 +247,11 @@ fn refuse_overwriting_inputs(flag: &str, out: Option<&PathBuf>, inputs: &[Option
         }
     }
     Ok(())
+}
+
+/// `path` made absolute against the working directory (lexically: links are not followed).
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("{}: cannot make the path absolute", path.display()))
 }
 
 /// Refuses two outputs that are one file (`--out x --metrics x`: one would replace the other).
@@ -499,7 +505,7 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
         spec.train = d.clone();
     }
     if let Some(d) = &a.checkpoint_dir {
-        spec.checkpoint_dir = Some(d.clone());
+        spec.checkpoint_dir = Some(absolute(d)?);
     }
     let t0 = Instant::now();
     let inputs = [Some(&spec.train), spec.test.as_ref(), Some(&path)];

@@ -371,3 +371,30 @@ fn a_signal_after_a_diverged_step_writes_no_checkpoint_that_would_not_load() {
         assert!(o.status.success(), "{} does not load: {}", p.display(), String::from_utf8_lossy(&o.stderr));
     }
 }
+
+#[test]
+fn a_resume_from_another_directory_writes_where_the_run_did() {
+    // Relative --checkpoint-dir and --metrics are stored absolute, so a resume started from
+    // elsewhere neither scatters checkpoints into its own directory nor splits the log.
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("run/sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::copy(digits(), sub.join("digits.csv")).unwrap();
+    let o = Command::new(bin())
+        .current_dir(&sub)
+        .args(["train", "--data", "digits.csv", "--hidden", "4", "--epochs", "2", "--quiet"])
+        .args(["--checkpoint-dir", "ck", "--metrics", "m.jsonl"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(bin())
+        .current_dir(dir.path().join("run"))
+        .args(["resume", "sub/ck", "--data", "sub/digits.csv", "--epochs", "4", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(checkpoints(&sub.join("ck")).len(), 3, "the newest 3 of 4 epochs, all in sub/ck");
+    assert!(!dir.path().join("run/ck").exists() && !dir.path().join("run/m.jsonl").exists());
+    let log = std::fs::read_to_string(sub.join("m.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 4, "one log, every epoch");
+}
