@@ -517,6 +517,13 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     if let Some(e) = a.epochs {
         session.trainer.set_epochs(e);
     }
+    let (done, total) = (session.state().epoch, session.trainer.config().epochs);
+    if done >= total && session.state().step == 0 {
+        note!(
+            "note: {} has done {done} epochs of {total}: nothing to train; its model is reported as it is",
+            path.display()
+        );
+    }
     drive(session, a.json, a.quiet, a.out.as_deref(), t0.elapsed().as_secs_f64(), Some(&path), dist)
 }
 
@@ -734,6 +741,13 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ranks = dist.as_ref().map_or(1, |c| c.size());
     let lead = dist.as_ref().is_none_or(|c| c.rank() == 0);
+    // Flags first: a bad one must not wait for the data to load.
+    if let Some(&t) = a.threads.iter().find(|&&t| t == 0 || t > shardprop::engine::MAX_THREADS) {
+        bail!("--threads {t}: expected 1 to {}", shardprop::engine::MAX_THREADS);
+    }
+    if let Some(r) = a.roof.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        bail!("--roof {r}: expected a positive GEMM rate in GFLOP/s");
+    }
     let data_path = a.data.clone().unwrap_or_else(default_mnist);
     let train = load(&data_path, &CsvOptions::default(), true)?;
     let scaler = train.fit_scaler(default_scale(&data_path)?);
@@ -790,9 +804,6 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
     };
     if threads.contains(&0) {
         bail!("--threads: thread counts must be at least 1");
-    }
-    if let Some(r) = a.roof.filter(|r| !(r.is_finite() && *r > 0.0)) {
-        bail!("--roof {r}: expected a positive GEMM rate in GFLOP/s");
     }
     let roofs: Vec<f64> =
         threads.iter().map(|&t| a.roof.map_or_else(|| bench::measure_roof(t, 0.5), |r| r * t as f64)).collect();

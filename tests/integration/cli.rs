@@ -610,3 +610,31 @@ fn a_config_key_set_under_both_spellings_is_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains(":2:1: key \"batch_size\" sets the same flag as \"batch-size\""), "{}", stderr(&o));
 }
+
+#[test]
+fn bench_flags_are_checked_before_the_data_loads_and_resume_says_when_nothing_is_left() {
+    let o = shardprop(&["bench", "--threads", "1025", "--data", "/nonexistent/data.csv"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--threads 1025: expected 1 to 1024"), "{}", stderr(&o));
+    let o = shardprop(&["bench", "--roof", "nan", "--data", "/nonexistent/data.csv"]);
+    assert!(stderr(&o).contains("--roof NaN"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.ckpt");
+    let iris = datasets().join("iris.csv");
+    let o = shardprop(&[
+        "train",
+        "--data",
+        iris.to_str().unwrap(),
+        "--hidden",
+        "2",
+        "--epochs",
+        "3",
+        "--quiet",
+        "--out",
+        m.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = shardprop(&["resume", m.to_str().unwrap(), "--epochs", "2", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("has done 3 epochs of 2: nothing to train"), "{}", stderr(&o));
+}
