@@ -451,6 +451,14 @@ impl Layout {
             return Err(Error::format(rr.path(), "empty file: expected a header or data rows"));
         }
         let n = rr.len();
+        // Old Mac line ends (CR alone) make the whole file one line: say so, not "duplicate names".
+        if let Some(j) = (0..n).find(|&j| rr.field(j).contains('\r')) {
+            return Err(rr.error(
+                j,
+                "a carriage return (CR) inside the first line: line ends of CR alone are not supported; \
+                 expected LF or CRLF line ends (convert with: tr '\\r' '\\n')",
+            ));
+        }
         let has_header = match opts.header {
             Some(forced) => forced,
             None => Self::detect_header(rr)?,

@@ -336,3 +336,16 @@ fn a_header_of_numeric_names_over_string_labels_is_not_trained_on_as_a_row() {
     std::fs::write(&p, text.split_once('\n').unwrap().1).unwrap();
     assert_eq!(shardprop::data::csv::load(&p, &opts).unwrap().0.len(), 30);
 }
+
+#[test]
+fn cr_only_line_ends_are_named_not_read_as_one_long_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("cr.csv");
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")).unwrap();
+    std::fs::write(&p, text.replace('\n', "\r")).unwrap();
+    let err = shardprop::data::csv::load(&p, &shardprop::data::CsvOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("cr.csv:1:") && err.contains("line ends of CR alone are not supported"), "{err}");
+    // CRLF is fine.
+    std::fs::write(&p, text.replace('\n', "\r\n")).unwrap();
+    assert_eq!(shardprop::data::csv::load(&p, &shardprop::data::CsvOptions::default()).unwrap().0.len(), 150);
+}
