@@ -602,8 +602,13 @@ impl Layout {
                 } else if extras.last() == Some(&(n - 1)) || extras.len() == 1 {
                     extras.last().map(|&j| vec![j])
                 } else if extras.is_empty() {
-                    // No column is left for the target: read it by position, as without names.
-                    None
+                    // Every column is a feature: the file has no target (the label column was
+                    // left out), and reading the last feature as one would misreport it.
+                    return Err(Error::Mismatch(format!(
+                        "{}: its columns are the model's features and no target column; evaluate needs the \
+                         target (predict reads rows without one)",
+                        path.display()
+                    )));
                 } else {
                     return Err(Error::Config(format!(
                         "{}: the columns {} are not the model's features; name the target column with --target",
@@ -701,13 +706,16 @@ pub struct ClassMap {
     ids: HashMap<String, u32>,
     names: Vec<String>,
     fixed: bool,
+    /// For a fixed map whose classes are all numbers: each class's exact decimal value, built
+    /// at the first label not found by its text (one lookup per label, not a scan).
+    values: Option<HashMap<(bool, String, i64), u32>>,
 }
 
 impl ClassMap {
     /// A map that accepts only the given classes (a test set against a training set's classes).
     pub fn fixed(classes: &[String]) -> Self {
         let ids = classes.iter().enumerate().map(|(i, c)| (c.clone(), i as u32)).collect();
-        Self { ids, names: classes.to_vec(), fixed: true }
+        Self { ids, names: classes.to_vec(), fixed: true, values: None }
     }
 
     /// The id of field `j` of the current record.
@@ -721,17 +729,21 @@ impl ClassMap {
         }
         if self.fixed {
             // A number written another way (`1.0` for a model's `1`) is the same class.
-            let same =
-                decimal_key(label).and_then(|k| self.names.iter().position(|n| decimal_key(n) == Some(k.clone())));
-            if let Some(id) = same
-                && self.names.iter().all(|n| n.parse::<f64>().is_ok())
-            {
-                self.ids.insert(label.to_string(), id as u32);
-                return Ok(id as u32);
+            let names = &self.names;
+            let values = self.values.get_or_insert_with(|| {
+                let keys: Option<Vec<_>> = names.iter().map(|n| decimal_key(n)).collect();
+                keys.map(|k| k.into_iter().zip(0u32..).collect()).unwrap_or_default()
+            });
+            if let Some(&id) = decimal_key(label).and_then(|k| values.get(&k)) {
+                self.ids.insert(label.to_string(), id);
+                return Ok(id);
             }
-            return Err(
-                rr.error(j, format!("label {label:?} was never seen in training (known: {})", self.names.join(", ")))
-            );
+            // At most 10 names: with --skip-bad-rows this message is built for every such row.
+            let mut known = self.names.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+            if self.names.len() > 10 {
+                known += &format!(", ... ({} classes)", self.names.len());
+            }
+            return Err(rr.error(j, format!("label {label:?} was never seen in training (known: {known})")));
         }
         let id = self.names.len() as u32;
         self.ids.insert(label.to_string(), id);

@@ -264,11 +264,20 @@ fn predict_takes_rows_without_a_target_column() {
         assert!(p.status.success(), "{name}: {}", stderr(&p));
         assert_eq!(String::from_utf8(p.stdout).unwrap(), "prediction\n0\n2\n", "{name}");
     }
-    // Evaluation needs labels: there the last column is read as the label, and refused.
+    // Evaluation needs labels: with names, the missing target column is named as such; without,
+    // the last column is read as the label, and refused.
     let rows = dir.path().join("unlabeled.csv");
     let e = shardprop(&["evaluate", "--model", model.to_str().unwrap(), "--data", rows.to_str().unwrap()]);
     assert_eq!(e.status.code(), Some(2));
-    assert!(stderr(&e).contains("unlabeled.csv:2:13: label \"0.2\" was never seen in training"), "{}", stderr(&e));
+    assert!(
+        stderr(&e).contains("unlabeled.csv: its columns are the model's features and no target column"),
+        "{}",
+        stderr(&e)
+    );
+    let rows = dir.path().join("bare.csv");
+    let e = shardprop(&["evaluate", "--model", model.to_str().unwrap(), "--data", rows.to_str().unwrap()]);
+    assert_eq!(e.status.code(), Some(2));
+    assert!(stderr(&e).contains("bare.csv:1:13: label \"0.2\" was never seen in training"), "{}", stderr(&e));
 }
 
 /// Issue 10: `bench` on the user's own network and data, with the JSON fields scripts read.
