@@ -15,11 +15,6 @@ use super::open::{BOM, Input, skip_bom};
 use super::{CsvOptions, Dataset, ModelColumns, Targets, Task};
 use crate::error::{Error, Result};
 
-/// Opens `path` for reading (once), transparently gunzipping when it starts with the gzip magic.
-pub fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead + Send>> {
-    Ok(Input::open(path)?.into_text())
-}
-
 /// The longest line (or quoted record) read, in bytes: a row of a million features is about
 /// 8 MB, while an endless stream without line ends (`/dev/zero`, a binary file) must not fill
 /// memory.

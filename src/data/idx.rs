@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::Dataset;
-use crate::data::csv::open_maybe_gz;
+use super::open::{Input, read_up_to};
 use crate::error::{Error, Result};
 
 /// Magic of an IDX file of unsigned-byte images (3 dimensions).
@@ -24,7 +24,7 @@ pub fn is_idx_path(path: &Path) -> bool {
 /// then exactly the data it announces: a file, or a gzip stream, that holds more or less is
 /// refused without reading past one byte more than announced.
 pub fn read_idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>)> {
-    let mut reader = open_maybe_gz(path)?;
+    let mut reader = Input::open(path)?.into_text();
     let ndims = (magic & 0xff) as usize;
     let data_start = 4 + 4 * ndims;
     let mut header = vec![0u8; data_start];
@@ -69,20 +69,6 @@ pub fn read_idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>)> {
         ));
     }
     Ok((dims, bytes))
-}
-
-/// Reads until `buf` is full or the stream ends; returns how many bytes were read.
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// The labels file beside an images file: `…-images-idx3-ubyte` → `…-labels-idx1-ubyte`.

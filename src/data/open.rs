@@ -6,7 +6,6 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
@@ -33,11 +32,6 @@ impl Input {
         Self::over(path, regular, Box::new(file))
     }
 
-    /// An input whose bytes are already in memory (a stream read once, to be parsed again).
-    pub fn from_memory(path: &Path, bytes: Arc<[u8]>) -> Result<Self> {
-        Self::over(path, false, Box::new(Cursor::new(Shared(bytes))))
-    }
-
     fn over(path: &Path, regular: bool, mut rest: Box<dyn Read + Send>) -> Result<Self> {
         let mut head = vec![0u8; HEAD];
         let got = read_up_to(&mut rest, &mut head).map_err(|e| Error::io(path, e))?;
@@ -51,7 +45,7 @@ impl Input {
     }
 
     /// Whether it is a regular file, which may be reopened or mapped; else a pipe, FIFO,
-    /// device or bytes in memory, which are read once, in order.
+    /// or device, which is read once, in order.
     pub fn is_regular(&self) -> bool {
         self.regular
     }
@@ -78,26 +72,6 @@ impl Input {
         } else {
             Box::new(BufReader::with_capacity(1 << 20, self.into_reader()))
         }
-    }
-
-    /// Reads everything that is left, refusing more than `cap` bytes.
-    pub fn read_all(self, cap: u64) -> Result<Vec<u8>> {
-        let path = self.path.clone();
-        let mut buf = Vec::new();
-        self.into_reader().take(cap.saturating_add(1)).read_to_end(&mut buf).map_err(|e| Error::io(&path, e))?;
-        if buf.len() as u64 > cap {
-            return Err(Error::format(&path, format!("longer than {cap} bytes; refusing to read more")));
-        }
-        Ok(buf)
-    }
-}
-
-/// Bytes shared between readers of one stream read into memory.
-struct Shared(Arc<[u8]>);
-
-impl AsRef<[u8]> for Shared {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
     }
 }
 

@@ -225,12 +225,18 @@ fn random_byte_flips_give_errors_never_panics() {
 fn a_checkpoint_claiming_a_huge_string_is_refused_not_allocated() {
     let (_dir, model) = temp_path("iris.ckpt");
     let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
-    let bin = env!("CARGO_BIN_EXE_shardprop");
-    let o = std::process::Command::new(bin)
-        .args(["train", "--data", iris.to_str().unwrap(), "--hidden", "3", "--epochs", "1", "--quiet"])
-        .args(["--out", model.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&[
+        "train",
+        "--data",
+        iris.to_str().unwrap(),
+        "--hidden",
+        "3",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let bytes = std::fs::read(&model).unwrap();
     let payload = &bytes[24..];
@@ -245,7 +251,7 @@ fn a_checkpoint_claiming_a_huge_string_is_refused_not_allocated() {
     file.extend_from_slice(&crc32fast::hash(&hostile).to_le_bytes());
     file.extend_from_slice(&hostile);
     write(&model, &file);
-    let o = std::process::Command::new(bin).args(["inspect", model.to_str().unwrap()]).output().unwrap();
+    let o = crate::common::run_bin(&["inspect", model.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("iris.ckpt") && err.contains("payload does not decode"), "{err}");
@@ -257,11 +263,18 @@ fn a_checkpoint_claiming_a_huge_string_is_refused_not_allocated() {
 fn a_validation_fraction_that_holds_no_row_is_refused() {
     let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
     let run = |f: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
-            .args(["train", "--data", iris.to_str().unwrap(), "--hidden", "2", "--epochs", "1", "--quiet"])
-            .args(["--validation", f])
-            .output()
-            .unwrap()
+        crate::common::run_bin(&[
+            "train",
+            "--data",
+            iris.to_str().unwrap(),
+            "--hidden",
+            "2",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--validation",
+            f,
+        ])
     };
     let o = run("0.001");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -278,10 +291,17 @@ fn a_feature_spanning_more_than_f32_is_refused_for_minmax_not_diverged() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("big.csv");
     std::fs::write(&p, "a,b,y\n3e38,2,0\n-3e38,4,1\n5,6,0\n7,8,1\n").unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
-        .args(["train", "--data", p.to_str().unwrap(), "--hidden", "2", "--epochs", "2", "--scale", "minmax"])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&[
+        "train",
+        "--data",
+        p.to_str().unwrap(),
+        "--hidden",
+        "2",
+        "--epochs",
+        "2",
+        "--scale",
+        "minmax",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("feature 1 (a): its values span more than the largest f32"), "{err}");

@@ -322,17 +322,27 @@ fn an_empty_binary_dataset_is_not_evaluated_as_accuracy_zero() {
     BinaryWriter::create(&empty, 4, &task).unwrap().finish(&task, &names).unwrap();
     let model = dir.path().join("m.ckpt");
     let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
-    let bin = env!("CARGO_BIN_EXE_shardprop");
-    let o = std::process::Command::new(bin)
-        .args(["train", "--data", iris.to_str().unwrap(), "--hidden", "2", "--epochs", "1", "--quiet"])
-        .args(["--out", model.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&[
+        "train",
+        "--data",
+        iris.to_str().unwrap(),
+        "--hidden",
+        "2",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = std::process::Command::new(bin)
-        .args(["evaluate", "--model", model.to_str().unwrap(), "--data", empty.to_str().unwrap(), "--json"])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&[
+        "evaluate",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        empty.to_str().unwrap(),
+        "--json",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("holds no rows, so there is nothing to evaluate"), "{err}");

@@ -136,3 +136,8 @@ pub fn small_tmpfs(dir: &Path, size: &str) -> Option<Mounted> {
     }
     Some(Mounted(mnt))
 }
+
+/// Runs the `shardprop` binary with `args`; its status, stdout and stderr.
+pub fn run_bin(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_shardprop")).args(args).output().expect("the binary runs")
+}

@@ -183,10 +183,16 @@ fn iris_without_its_header_trains_on_every_row() {
     let without = dir.path().join("without.csv");
     std::fs::write(&without, named.split_once('\n').unwrap().1).unwrap();
     let digest = |p: &Path| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
-            .args(["train", "--data", p.to_str().unwrap(), "--hidden", "4", "--epochs", "3", "--json"])
-            .output()
-            .unwrap();
+        let o = crate::common::run_bin(&[
+            "train",
+            "--data",
+            p.to_str().unwrap(),
+            "--hidden",
+            "4",
+            "--epochs",
+            "3",
+            "--json",
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         (v["params_digest"].clone(), String::from_utf8_lossy(&o.stderr).into_owned())
@@ -202,14 +208,10 @@ fn iris_without_its_header_trains_on_every_row() {
 /// model's classes.
 #[test]
 fn a_single_class_training_set_is_refused_but_a_single_class_test_set_evaluates() {
-    let bin = env!("CARGO_BIN_EXE_shardprop");
     let dir = tempfile::tempdir().unwrap();
     let one = dir.path().join("one.csv");
     std::fs::write(&one, "a,b,label\n1,2,yes\n3,4,yes\n5,6,yes\n").unwrap();
-    let o = std::process::Command::new(bin)
-        .args(["train", "--data", one.to_str().unwrap(), "--epochs", "1", "--hidden", "2"])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&["train", "--data", one.to_str().unwrap(), "--epochs", "1", "--hidden", "2"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("one.csv: every row has the label \"yes\": a classifier needs at least 2 classes"), "{err}");
@@ -218,27 +220,38 @@ fn a_single_class_training_set_is_refused_but_a_single_class_test_set_evaluates(
     let model = dir.path().join("iris.ckpt");
     let iris_path = dir.path().join("iris.csv");
     std::fs::write(&iris_path, &iris).unwrap();
-    let o = std::process::Command::new(bin)
-        .args(["train", "--data", iris_path.to_str().unwrap(), "--epochs", "2", "--hidden", "3", "--quiet"])
-        .args(["--out", model.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&[
+        "train",
+        "--data",
+        iris_path.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--hidden",
+        "3",
+        "--quiet",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let setosa: String = iris.lines().take(51).map(|l| format!("{l}\n")).collect();
     let test = dir.path().join("setosa.csv");
     std::fs::write(&test, setosa).unwrap();
     for cmd in ["evaluate", "predict"] {
-        let o = std::process::Command::new(bin)
-            .args([cmd, "--model", model.to_str().unwrap(), "--data", test.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let o = crate::common::run_bin(&[cmd, "--model", model.to_str().unwrap(), "--data", test.to_str().unwrap()]);
         assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
     }
-    let o = std::process::Command::new(bin)
-        .args(["train", "--data", iris_path.to_str().unwrap(), "--epochs", "1", "--hidden", "3", "--quiet"])
-        .args(["--test", test.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&[
+        "train",
+        "--data",
+        iris_path.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--hidden",
+        "3",
+        "--quiet",
+        "--test",
+        test.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "--test: {}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -253,20 +266,23 @@ fn a_single_label_idx_training_set_is_refused_like_a_csv_one() {
     let mut labels = vec![0u8, 0, 8, 1, 0, 0, 0, 20];
     labels.extend([3u8; 20]);
     std::fs::write(dir.path().join("train-labels-idx1-ubyte"), &labels).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
-        .args(["train", "--data", images.to_str().unwrap(), "--hidden", "2", "--epochs", "1"])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&["train", "--data", images.to_str().unwrap(), "--hidden", "2", "--epochs", "1"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("every row has the label \"3\": a classifier needs at least 2 classes"), "{err}");
     // One different label is enough.
     labels[8 + 19] = 4;
     std::fs::write(dir.path().join("train-labels-idx1-ubyte"), &labels).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
-        .args(["train", "--data", images.to_str().unwrap(), "--hidden", "2", "--epochs", "1", "--quiet"])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&[
+        "train",
+        "--data",
+        images.to_str().unwrap(),
+        "--hidden",
+        "2",
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -281,19 +297,29 @@ fn one_number_written_two_ways_is_one_class() {
     assert_eq!(labels, [Some(0), Some(1), Some(0), Some(1), Some(1), Some(1)]);
     // A model's numeric classes accept the same numbers written otherwise.
     let model = dir.path().join("m.ckpt");
-    let bin = env!("CARGO_BIN_EXE_shardprop");
-    let o = std::process::Command::new(bin)
-        .args(["train", "--data", train.to_str().unwrap(), "--hidden", "2", "--epochs", "1", "--quiet"])
-        .args(["--out", model.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&[
+        "train",
+        "--data",
+        train.to_str().unwrap(),
+        "--hidden",
+        "2",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let test = dir.path().join("t.csv");
     std::fs::write(&test, "a,b,y\n1,2,1e0\n3,4,0\n5,6,1\n").unwrap();
-    let o = std::process::Command::new(bin)
-        .args(["evaluate", "--model", model.to_str().unwrap(), "--data", test.to_str().unwrap(), "--json"])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&[
+        "evaluate",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["examples"], 3);

@@ -107,10 +107,7 @@ fn checkpoints_round_trip_and_damage_is_refused_with_its_own_message() {
     let (_d, v1_path) = temp_path("v1.ckpt");
     std::fs::write(&v1_path, &v1).unwrap();
     assert_eq!(Checkpoint::load_with_version(&v1_path).unwrap().1, 1);
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"))
-        .args(["inspect", "--json", v1_path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&["inspect", "--json", v1_path.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["format_version"], 1);
     c16.save(&v1_path).unwrap();
@@ -143,10 +140,7 @@ fn training_on_converted_mnist_gives_the_model_of_the_idx_files_with_the_same_fl
     let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist");
     let (_dir, p) = temp_path("mnist.bin");
     let bin = env!("CARGO_BIN_EXE_shardprop");
-    let o = std::process::Command::new(bin)
-        .args(["convert", mnist.to_str().unwrap(), p.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = crate::common::run_bin(&["convert", mnist.to_str().unwrap(), p.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(binary::MappedDataset::open(&p).unwrap().default_scale(), Scale::None);
     let digest = |data: &std::path::Path, extra: &[&str]| {

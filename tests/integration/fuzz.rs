@@ -19,8 +19,8 @@
 //! Longer than most files: the mutators of the four formats, the child-process harness and the
 //! runs of the binary share the seeded case generator, and are read together.
 
+use crate::common::limit_address_space;
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -937,19 +937,6 @@ fn in_process_child() {
         failures.len(),
         failures[..shown].join("\n")
     );
-}
-
-fn limit_address_space(cmd: &mut Command, bytes: u64) {
-    // SAFETY: between fork and exec only setrlimit runs, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            let lim = libc::rlimit { rlim_cur: bytes as libc::rlim_t, rlim_max: bytes as libc::rlim_t };
-            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
 }
 
 /// Runs `cmd` with stdout and stderr into files in `dir`; kills it after `timeout`. Returns the

@@ -92,7 +92,7 @@ fn the_check_detects_a_slightly_wrong_gradient() {
 #[test]
 fn gradcheck_refuses_a_check_that_could_not_finish() {
     // 100000-100-1 passed the old size check (a product of sizes ≤ 1e7) and ran for hours.
-    let run = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_shardprop")).args(args).output().unwrap();
+    let run = crate::common::run_bin;
     for args in [&["gradcheck", "--layers", "100000,100,1"][..], &["gradcheck", "--layers", "300,300,10"]] {
         let o = run(args);
         let err = String::from_utf8_lossy(&o.stderr);
