@@ -75,8 +75,7 @@ fn default_mnist() -> PathBuf {
 /// A binary dataset's columns cannot be reordered: where both it and the model have names from a
 /// header (not `col1`, `col2`, ...) and they share any, they must be the model's, in its order.
 fn check_binary_names(path: &Path, file: &[String], model: &[String]) -> Result<()> {
-    let synthetic =
-        |f: &String| f.strip_prefix("col").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    let synthetic = |f: &String| data::csv::is_synthetic_name(f);
     let in_file: std::collections::HashSet<&String> = file.iter().collect();
     if file == model
         || file.iter().all(synthetic)

@@ -569,8 +569,7 @@ impl Layout {
             )))
         };
         // A headerless training file names its columns col1, col2, ...: nothing to match.
-        let synthetic =
-            |f: &String| f.strip_prefix("col").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+        let synthetic = |f: &String| is_synthetic_name(f);
         if has_header && !model.features.iter().all(synthetic) {
             let found: Vec<Option<usize>> = model.features.iter().map(|f| by_name(f)).collect();
             let missing: Vec<&str> =
@@ -790,6 +789,11 @@ impl ClassMap {
         }
         (names, unit)
     }
+}
+
+/// Whether `name` is one a headerless file's column gets (`col1`, `col2`, ...), not a real name.
+pub fn is_synthetic_name(name: &str) -> bool {
+    name.strip_prefix("col").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A decimal number's exact value as (negative, significant digits, exponent): `1`, `1.0`, `01`,
