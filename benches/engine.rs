@@ -39,7 +39,7 @@ fn shard_passes(c: &mut Criterion) {
             shardprop::data::Examples::target(&d, r).write(y.row_mut(r));
         }
     }
-    let mut sum = GradSum::zeros(&net);
+    let mut sum = GradSum::zeros(net.weights());
     let mut g = c.benchmark_group("shard_256_rows");
     g.throughput(Throughput::Elements(rows as u64));
     g.bench_function("forward", |b| b.iter(|| net.forward(black_box(&mut ws), rows)));

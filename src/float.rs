@@ -34,18 +34,9 @@ pub trait Float:
     }
     /// Raw bits of the value, little-endian, for digests.
     fn le_bytes(self, out: &mut Vec<u8>);
-    /// Overwrites each `z` with the logistic sigmoid `1 / (1 + e^−z)`.
-    fn sigmoid_slice(z: &mut [Self]) {
-        for v in z {
-            *v = crate::activation::sigmoid(*v);
-        }
-    }
 }
 
 impl Float for f32 {
-    fn sigmoid_slice(z: &mut [Self]) {
-        crate::fastmath::sigmoid_f32(z)
-    }
     fn from_f32(x: f32) -> Self {
         x
     }

@@ -20,40 +20,27 @@
 //! optimiser from [`optim`] applies it in the same pass.
 #![warn(missing_docs)]
 
-pub mod activation;
-pub mod atomic;
-pub mod bench;
-pub mod checkpoint;
-pub mod codec;
 pub mod data;
-pub mod dist;
 pub mod engine;
 pub mod error;
-pub mod fastmath;
 pub mod float;
-pub mod grad;
-pub mod gradcheck;
-pub mod linalg;
-pub mod loss;
+pub mod io;
+pub mod kernel;
 pub mod memory;
-pub mod metrics;
-pub mod network;
+pub mod nn;
 pub mod optim;
-pub mod plot;
+pub mod report;
 pub mod rng;
-pub mod session;
-pub mod train;
+pub mod run;
+pub mod tools;
 
 /// The README's Rust examples, compiled and run as doctests so they cannot go stale.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use activation::Activation;
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use float::Float;
-pub use grad::{Grad, GradSum, StepStats};
-pub use loss::Head;
-pub use network::{Network, Workspace};
-pub use train::{TrainConfig, Trainer};
+pub use nn::{Activation, Grad, GradSum, Head, Network, StepStats, Workspace};
+pub use run::trainer::{TrainConfig, Trainer};

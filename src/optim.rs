@@ -21,7 +21,7 @@ use crate::{Float, Grad, Network};
 
 /// Elements per parallel task in an update pass (its `D` buffer lives on the stack: 16 KiB of
 /// `f32`, 32 KiB of `f64`).
-pub const UPDATE_CHUNK: usize = 1 << 12;
+pub const UPDATE_ELEMS: usize = 1 << 12;
 
 /// An optimisation method and its hyper-parameters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -230,7 +230,7 @@ impl<T: Float> Optimizer<T> {
     }
 }
 
-/// Updates one layer in parallel chunks of [`UPDATE_CHUNK`] elements: `fill(start, d)` first
+/// Updates one layer in parallel chunks of [`UPDATE_ELEMS`] elements: `fill(start, d)` first
 /// writes the chunk's `D` into a buffer on the stack (the engine's reducer does its last addition
 /// there, so `D` never travels through memory as a whole array), then each element is updated.
 /// `cols = S_l + 1` locates the bias column (flat index a multiple of `cols`), which weight decay
@@ -247,23 +247,23 @@ pub fn update_layer<T: Float>(
     let ctx = *ctx;
     let run = |c: usize, w: &mut [T], s0: &mut [T], s1: &mut [T]| {
         let started = busy.map(|_| std::time::Instant::now());
-        let mut buf = [T::zero(); UPDATE_CHUNK];
+        let mut buf = [T::zero(); UPDATE_ELEMS];
         let d = &mut buf[..w.len()];
-        fill(c * UPDATE_CHUNK, d);
-        update_chunk(&ctx, cols, c * UPDATE_CHUNK, w, d, s0, s1);
+        fill(c * UPDATE_ELEMS, d);
+        update_chunk(&ctx, cols, c * UPDATE_ELEMS, w, d, s0, s1);
         if let (Some(busy), Some(t)) = (busy, started) {
             busy.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
         }
     };
-    let w = w.par_chunks_mut(UPDATE_CHUNK);
+    let w = w.par_chunks_mut(UPDATE_ELEMS);
     match (s0.is_empty(), s1.is_empty()) {
         (true, _) => w.enumerate().for_each(|(c, w)| run(c, w, &mut [], &mut [])),
         (false, true) => {
-            w.zip(s0.par_chunks_mut(UPDATE_CHUNK)).enumerate().for_each(|(c, (w, s0))| run(c, w, s0, &mut []))
+            w.zip(s0.par_chunks_mut(UPDATE_ELEMS)).enumerate().for_each(|(c, (w, s0))| run(c, w, s0, &mut []))
         }
         (false, false) => w
-            .zip(s0.par_chunks_mut(UPDATE_CHUNK))
-            .zip(s1.par_chunks_mut(UPDATE_CHUNK))
+            .zip(s0.par_chunks_mut(UPDATE_ELEMS))
+            .zip(s1.par_chunks_mut(UPDATE_ELEMS))
             .enumerate()
             .for_each(|(c, ((w, s0), s1))| run(c, w, s0, s1)),
     }

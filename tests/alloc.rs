@@ -22,7 +22,7 @@ static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static KERNEL_ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 fn count() {
-    if shardprop::linalg::in_kernel() {
+    if shardprop::kernel::matmul::in_kernel() {
         KERNEL_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
     } else {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
@@ -76,7 +76,7 @@ fn count_steps(
         let before = (
             ALLOCATIONS.load(Ordering::Relaxed),
             KERNEL_ALLOCATIONS.load(Ordering::Relaxed),
-            shardprop::linalg::kernel_calls(),
+            shardprop::kernel::matmul::kernel_calls(),
         );
         for _ in 0..steps {
             t.step(data, scaler).unwrap();
@@ -84,7 +84,7 @@ fn count_steps(
         (
             ALLOCATIONS.load(Ordering::Relaxed) - before.0,
             KERNEL_ALLOCATIONS.load(Ordering::Relaxed) - before.1,
-            shardprop::linalg::kernel_calls() - before.2,
+            shardprop::kernel::matmul::kernel_calls() - before.2,
         )
     })
 }

@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use shardprop::checkpoint::Checkpoint;
 use shardprop::data::{self, CsvOptions, Examples, Loaded, Scale, Task};
-use shardprop::network::class_of;
+use shardprop::nn::network::class_of;
 use shardprop::optim::{Method, Schedule};
-use shardprop::session::{Architecture, Outcome, RunSpec, Session};
+use shardprop::run::checkpoint::Checkpoint;
+use shardprop::run::session::{Architecture, Outcome, Session};
+use shardprop::run::spec::RunSpec;
 use shardprop::{Activation, Engine, TrainConfig};
 
 use super::progress::Progress;
@@ -311,7 +312,8 @@ fn drive(
         if o.is_dir() {
             bail!("--out {}: is a directory, not a file", o.display());
         }
-        shardprop::atomic::AtomicFile::probe(o).with_context(|| format!("--out {}: cannot be written", o.display()))?;
+        shardprop::io::atomic::AtomicFile::probe(o)
+            .with_context(|| format!("--out {}: cannot be written", o.display()))?;
     }
     let n_train = session.train_examples().len();
     let net = session.network();
@@ -615,7 +617,7 @@ fn load_model(path: &Path) -> Result<Checkpoint> {
 }
 
 pub fn evaluate(a: EvaluateArgs) -> Result<()> {
-    use shardprop::metrics::{ConfusionPairs, MAX_DENSE_CLASSES};
+    use shardprop::report::metrics::{ConfusionPairs, MAX_DENSE_CLASSES};
     refuse_overwriting_inputs("--confusion", a.confusion.as_ref(), &[Some(&a.model), Some(&a.data)])?;
     let ckpt = load_model(&a.model)?;
     if let (Some(p), Some(classes)) = (&a.confusion, ckpt.task.classes())
@@ -652,7 +654,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     let confusion = ckpt.task.classes().zip(pairs);
     if let (Some(p), Some((classes, c))) = (&a.confusion, &confusion) {
         let dense = c.dense().context("a confusion matrix of few classes")?;
-        shardprop::plot::confusion(p, classes, &dense.counts)?;
+        shardprop::report::plot::confusion(p, classes, &dense.counts)?;
         note!("confusion matrix drawn to {}", p.display());
     }
     if a.json {
@@ -711,7 +713,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     });
     match &a.output {
         Some(p) => {
-            shardprop::atomic::write(p, text.as_bytes()).with_context(|| format!("cannot write {}", p.display()))?
+            shardprop::io::atomic::write(p, text.as_bytes()).with_context(|| format!("cannot write {}", p.display()))?
         }
         None => print_out(format_args!("{text}"))?,
     }
@@ -730,13 +732,13 @@ pub fn convert(a: ConvertArgs) -> Result<()> {
 }
 
 pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
-    use shardprop::bench;
-    use shardprop::linalg::{self, Kernel};
-    use shardprop::plot::{Series, line_panels};
+    use shardprop::kernel::matmul::{self, Kernel};
+    use shardprop::report::plot::{Series, line_panels};
+    use shardprop::tools::bench;
 
     let kernel = Kernel::parse(&a.kernel)
         .with_context(|| format!("--kernel {:?}: expected gemm or matrixmultiply", a.kernel))?;
-    linalg::set_kernel(kernel);
+    matmul::set_kernel(kernel);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ranks = dist.as_ref().map_or(1, |c| c.size());
     let lead = dist.as_ref().is_none_or(|c| c.rank() == 0);
@@ -891,7 +893,7 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
 }
 
 pub fn plot(a: PlotArgs) -> Result<()> {
-    use shardprop::plot::{Series, line_panels};
+    use shardprop::report::plot::{Series, line_panels};
     refuse_overwriting_inputs("-o", Some(&a.output), &[Some(&a.metrics)])?;
     // Bounded: a metrics log is a line per epoch; an endless stream must not fill memory.
     let raw = shardprop::memory::read_capped(&a.metrics, 1 << 28)?;
@@ -954,9 +956,9 @@ pub fn gradcheck(a: GradcheckArgs) -> Result<ExitCode> {
         );
     }
     let floor = 1e-4;
-    let layers = shardprop::gradcheck::check(&a.layers, hidden, head, a.examples.max(1), a.seed, a.step, floor)?;
+    let layers = shardprop::tools::gradcheck::check(&a.layers, hidden, head, a.examples.max(1), a.seed, a.step, floor)?;
     // NaN must fail: `f64::max` would drop it.
-    let worst = layers.iter().map(|l| l.max_rel_error).fold(0.0f64, shardprop::gradcheck::max_or_nan);
+    let worst = layers.iter().map(|l| l.max_rel_error).fold(0.0f64, shardprop::tools::gradcheck::max_or_nan);
     let pass = worst <= 1e-6;
     if a.json {
         print_out(format_args!(

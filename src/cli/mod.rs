@@ -429,7 +429,7 @@ fn dispatch(command: Command, dist: Option<Dist>) -> anyhow::Result<ExitCode> {
 }
 
 /// The collective of a distributed run.
-pub type Dist = std::sync::Arc<dyn shardprop::dist::Collective>;
+pub type Dist = std::sync::Arc<dyn shardprop::engine::exchange::Collective>;
 
 #[cfg(feature = "mpi")]
 fn run_distributed(command: Command) -> anyhow::Result<ExitCode> {

@@ -3,7 +3,7 @@
 use mpi::collective::{CommunicatorCollectives, Root};
 use mpi::environment::Universe;
 use mpi::topology::{Communicator, SimpleCommunicator};
-use shardprop::dist::Collective;
+use shardprop::engine::exchange::Collective;
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -12,8 +12,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use shardprop::Trainer;
-use shardprop::session::Observer;
-use shardprop::train::EpochReport;
+use shardprop::run::session::Observer;
+use shardprop::run::trainer::EpochReport;
 
 pub struct Progress {
     quiet: bool,

@@ -12,8 +12,8 @@ use memmap2::{Mmap, UncheckedAdvice};
 use serde::{Deserialize, Serialize};
 
 use super::{Examples, Scale, Scaler, ScalerFit, Target, Task};
-use crate::atomic::AtomicFile;
 use crate::error::{Error, Result};
+use crate::io::atomic::AtomicFile;
 
 /// The first 8 bytes of every shardprop dataset file.
 pub const MAGIC: &[u8; 8] = b"SHPDATA\0";
@@ -237,8 +237,11 @@ impl MappedDataset {
         // Training reads rows in shuffled order: no read-ahead or fault-around of neighbours.
         let _ = map.advise(memmap2::Advice::Random);
         let meta_start = map.len() - hdr.meta_len as usize;
-        let (meta, used): (Meta, usize) = crate::codec::decode(&map[meta_start..]).map_err(|e| {
-            Error::format(path, format!("byte {meta_start}: metadata does not decode: {}", crate::codec::describe(&e)))
+        let (meta, used): (Meta, usize) = crate::io::codec::decode(&map[meta_start..]).map_err(|e| {
+            Error::format(
+                path,
+                format!("byte {meta_start}: metadata does not decode: {}", crate::io::codec::describe(&e)),
+            )
         })?;
         if used != hdr.meta_len as usize {
             return Err(Error::format(

@@ -8,7 +8,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use shardprop::atomic;
+use shardprop::io::atomic;
 
 use super::common::small_tmpfs;
 
@@ -258,7 +258,7 @@ fn stdout_through_a_link_to_a_pipe_is_written_in_place() {
         &[],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(o.stdout.starts_with(shardprop::checkpoint::MAGIC), "the checkpoint went to stdout");
+    assert!(o.stdout.starts_with(shardprop::run::checkpoint::MAGIC), "the checkpoint went to stdout");
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     assert_eq!(names(dir.path()), ["stdout"]);
 }

@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use shardprop::checkpoint::Checkpoint;
 use shardprop::data::{self, CsvOptions, Examples, binary, csv, idx};
+use shardprop::run::checkpoint::Checkpoint;
 
 use crate::common::temp_path;
 
@@ -196,16 +196,16 @@ fn random_byte_flips_give_errors_never_panics() {
     }
     // Issue 11: the checkpoint reader gets checkpoint bytes too, not only a dataset's; every
     // flip is caught (by the CRC here: tests/integration/fuzz.rs reseals to reach the decoder).
-    let spec = shardprop::session::RunSpec::new(dir.path().join("data.bin"));
-    let arch = shardprop::session::Architecture {
+    let spec = shardprop::run::spec::RunSpec::new(dir.path().join("data.bin"));
+    let arch = shardprop::run::session::Architecture {
         hidden: vec![2],
         activation: shardprop::Activation::Tanh,
         cross_entropy: true,
     };
     let cfg = shardprop::TrainConfig { epochs: 1, ..Default::default() };
-    let (mut s, _) = shardprop::session::Session::start(spec, &arch, cfg, 1).unwrap();
+    let (mut s, _) = shardprop::run::session::Session::start(spec, &arch, cfg, 1).unwrap();
     struct Quiet;
-    impl shardprop::session::Observer for Quiet {}
+    impl shardprop::run::session::Observer for Quiet {}
     s.run(None, &mut Quiet).unwrap();
     let good = s.checkpoint().to_bytes().unwrap();
     assert!(Checkpoint::from_bytes(&p, &good).is_ok());

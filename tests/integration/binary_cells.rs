@@ -285,7 +285,8 @@ fn binary_dataset_cells_statistics_reserved_and_trailing_bytes_are_validated() {
 
 #[test]
 fn training_on_an_unverified_binary_file_stops_at_a_bad_cell_before_using_it() {
-    use shardprop::session::{Architecture, RunSpec, Session};
+    use shardprop::run::session::{Architecture, Session};
+    use shardprop::run::spec::RunSpec;
     let dir = tempfile::tempdir().unwrap();
     let (_, good) = classification(dir.path());
     let p = dir.path().join("cells.bin");
@@ -295,7 +296,7 @@ fn training_on_an_unverified_binary_file_stops_at_a_bad_cell_before_using_it() {
     let cfg = shardprop::TrainConfig { epochs: 1, batch_size: 0, ..Default::default() };
     let (mut s, _) = Session::start(spec, &arch, cfg, 1).unwrap();
     struct Quiet;
-    impl shardprop::session::Observer for Quiet {}
+    impl shardprop::run::session::Observer for Quiet {}
     let e = s.run(None, &mut Quiet).unwrap_err().to_string();
     assert!(e.contains("cells.bin: byte") && e.contains("row 5, class cell 7: expected an integer class index"), "{e}");
     assert_eq!(s.state().global_step, 0, "the step that would read the cell never ran");

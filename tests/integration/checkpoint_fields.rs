@@ -7,10 +7,11 @@ use std::process::Command;
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use shardprop::checkpoint::Checkpoint;
 use shardprop::data::{Scale, Scaler, Task};
 use shardprop::optim::{Method, Schedule};
-use shardprop::session::{Architecture, Observer, RunSpec, Session};
+use shardprop::run::checkpoint::Checkpoint;
+use shardprop::run::session::{Architecture, Observer, Session};
+use shardprop::run::spec::RunSpec;
 use shardprop::{Activation, Head, Network, TrainConfig};
 
 fn iris() -> PathBuf {
@@ -321,7 +322,7 @@ fn checkpoints_written_by_train_and_resume_always_load_again() {
                 .output()
                 .unwrap();
             assert!(o.status.success(), "{opt} {sched}: {}", String::from_utf8_lossy(&o.stderr));
-            let written = shardprop::checkpoint::list_dir(&ck).unwrap();
+            let written = shardprop::run::checkpoint::list_dir(&ck).unwrap();
             assert!(written.len() > 3, "{opt} {sched}: {} checkpoints", written.len());
             let resumed = dir.path().join(format!("{opt}-{sched}-resumed.ckpt"));
             let o = Command::new(bin)
@@ -330,7 +331,7 @@ fn checkpoints_written_by_train_and_resume_always_load_again() {
                 .output()
                 .unwrap();
             assert!(o.status.success(), "{opt} {sched} resumed: {}", String::from_utf8_lossy(&o.stderr));
-            files.extend(shardprop::checkpoint::list_dir(&ck).unwrap());
+            files.extend(shardprop::run::checkpoint::list_dir(&ck).unwrap());
             files.extend([out, resumed]);
         }
     }

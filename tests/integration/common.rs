@@ -6,7 +6,7 @@ use std::process::Command;
 use ndarray::Array2;
 use rand::Rng;
 use shardprop::data::{Dataset, Targets, Task};
-use shardprop::gradcheck::max_or_nan;
+use shardprop::tools::gradcheck::max_or_nan;
 use shardprop::{Activation, Head, Network, rng};
 
 /// A seeded random matrix with entries uniform in [-1, 1].

@@ -80,13 +80,13 @@ fn the_parallel_reducer_gives_the_bits_of_the_sequential_tree_reference() {
                         data.target(i).write(y.row_mut(r));
                     }
                 }
-                let mut s = GradSum::zeros(&net);
+                let mut s = GradSum::zeros(net.weights());
                 net.backprop(&mut ws, rows.len(), &mut s);
                 s
             })
             .collect();
-        let mut want = Grad::zeros(&net);
-        Grad::reduce_tree(&sums, &mut want);
+        let mut want = Grad::zeros(net.weights());
+        shardprop::engine::tree::reduce_sequential(&sums, &mut want);
         for threads in [1, 2, 3] {
             let mut engine = Engine::<f32>::new(threads, shard).unwrap();
             let got = engine.gradient(&net, &data, &scaler, &idx);
@@ -108,14 +108,15 @@ fn the_parallel_reducer_gives_the_bits_of_the_sequential_tree_reference() {
 /// bitwise the same whichever threads computed which tiles.
 #[test]
 fn split_products_give_the_same_bits_for_1_2_3_4_7_and_16_threads() {
-    use shardprop::engine::{CHUNK, shard_len};
-    use shardprop::linalg::tile_count;
+    use shardprop::engine::shard_len;
+    use shardprop::kernel::matmul::tile_count;
+    use shardprop::nn::network::CHUNK_ROWS;
     // 784 inputs as MNIST: the kernel cuts the summed dimension differently for narrow and wide
     // tiles of short shards, so tiles that moved with the thread count would show in the bits.
     let sizes = [784, 300, 300, 5];
     // The guard against a vacuous pass: these products really are cut into several tiles.
-    assert!(tile_count(CHUNK, 300, 784) > 1 && tile_count(CHUNK, 300, 300) > 1);
-    assert!(tile_count(300, 784, CHUNK) > 1);
+    assert!(tile_count(CHUNK_ROWS, 300, 784) > 1 && tile_count(CHUNK_ROWS, 300, 300) > 1);
+    assert!(tile_count(300, 784, CHUNK_ROWS) > 1);
     let data = classification_data(2000, 784, 5, 21);
     let scaler = ScalerFit::fit(&data, Scale::Standard);
     let train = |threads: usize, cfg: &TrainConfig| {
@@ -146,12 +147,13 @@ fn split_products_give_the_same_bits_for_1_2_3_4_7_and_16_threads() {
 
 #[test]
 fn the_automatic_shard_size_depends_on_the_batch_alone() {
-    use shardprop::engine::{CHUNK, MAX_SHARDS, shard_len};
+    use shardprop::engine::{MAX_SHARDS, shard_len};
+    use shardprop::nn::network::CHUNK_ROWS;
     let shards = |m: usize| m.div_ceil(shard_len(m, 0));
     assert_eq!(shards(32), 1, "a small step is one shard");
-    assert_eq!(shards(CHUNK), 1);
-    assert_eq!((shards(CHUNK + 1), shards(1024)), (2, 4), "one chunk of rows per shard");
-    assert_eq!(shards(MAX_SHARDS * CHUNK), MAX_SHARDS);
+    assert_eq!(shards(CHUNK_ROWS), 1);
+    assert_eq!((shards(CHUNK_ROWS + 1), shards(1024)), (2, 4), "one chunk of rows per shard");
+    assert_eq!(shards(MAX_SHARDS * CHUNK_ROWS), MAX_SHARDS);
     assert_eq!(shards(60_000), MAX_SHARDS, "full batch: at most 64 shards");
     assert_eq!(shard_len(60_000, 0), 938);
     assert_eq!(shards(0), 0);

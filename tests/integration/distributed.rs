@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
 use shardprop::data::{Scale, ScalerFit};
-use shardprop::dist::Collective;
+use shardprop::engine::exchange::Collective;
 use shardprop::optim::Method;
 use shardprop::{Activation, Head, Network, TrainConfig, Trainer, rng};
 

@@ -1,10 +1,10 @@
 //! Conversions and checkpoints round-trip exactly.
 
-use shardprop::checkpoint::Checkpoint;
 use shardprop::data::{self, CsvOptions, Examples, Fingerprint, Scale, ScalerFit, binary};
 use shardprop::optim::{Method, Optimizer};
-use shardprop::session::RunSpec;
-use shardprop::train::TrainState;
+use shardprop::run::checkpoint::Checkpoint;
+use shardprop::run::spec::RunSpec;
+use shardprop::run::trainer::TrainState;
 use shardprop::{Activation, Head, Network, TrainConfig, rng};
 
 use crate::common::{classification_data, temp_path};
@@ -111,7 +111,7 @@ fn checkpoints_round_trip_and_damage_is_refused_with_its_own_message() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["format_version"], 1);
     c16.save(&v1_path).unwrap();
-    assert_eq!(Checkpoint::load_with_version(&v1_path).unwrap().1, shardprop::checkpoint::VERSION);
+    assert_eq!(Checkpoint::load_with_version(&v1_path).unwrap().1, shardprop::run::checkpoint::VERSION);
     // Issue 11: fields that disagree with the network are refused, not trusted.
     let mut three = c.clone();
     three.task = shardprop::data::Task::Classification { classes: vec!["a".into(), "b".into(), "c".into()] };
@@ -124,7 +124,8 @@ fn checkpoints_round_trip_and_damage_is_refused_with_its_own_message() {
     assert_eq!(*dim, serde_json::json!([2, 5]));
     *dim = serde_json::json!([5, 2]);
     let bad: Network<f32> = serde_json::from_value(v).unwrap();
-    let early = shardprop::session::EarlyStop { patience: 3, best_loss: 1.0, best_epoch: 1, bad_epochs: 0, best: bad };
+    let early =
+        shardprop::run::early_stop::EarlyStop { patience: 3, best_loss: 1.0, best_epoch: 1, bad_epochs: 0, best: bad };
     let with_early = Checkpoint { early: Some(early), ..c.clone() };
     let err = Checkpoint::from_bytes(&p, &with_early.to_bytes().unwrap()).unwrap_err().to_string();
     assert!(err.contains("early-stopping weights disagree with the network"), "{err}");

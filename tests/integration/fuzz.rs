@@ -28,11 +28,12 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use shardprop::checkpoint::Checkpoint;
 use shardprop::data::binary::{self, BinaryWriter};
 use shardprop::data::{self, CsvOptions, Examples, ScalerFit, Target, Task};
 use shardprop::optim::{Method, Schedule};
-use shardprop::session::{Architecture, Observer, RunSpec, Session};
+use shardprop::run::checkpoint::Checkpoint;
+use shardprop::run::session::{Architecture, Observer, Session};
+use shardprop::run::spec::RunSpec;
 use shardprop::{Activation, TrainConfig};
 
 const DEFAULT_SEED: u64 = 0x5eed_0011;

@@ -47,7 +47,11 @@ fn worst_error(sizes: &[usize], hidden: Activation, head: Head, seed: u64) -> f6
     let y = random_targets(head, m, sizes[sizes.len() - 1], seed + 2);
     let analytic = net.gradient(x.view(), y.view());
     let numeric = numeric_gradient(&net, &x, &y);
-    analytic.iter().zip(&numeric).map(|(a, n)| max_rel_err(a, n, FLOOR)).fold(0.0, shardprop::gradcheck::max_or_nan)
+    analytic
+        .iter()
+        .zip(&numeric)
+        .map(|(a, n)| max_rel_err(a, n, FLOOR))
+        .fold(0.0, shardprop::tools::gradcheck::max_or_nan)
 }
 
 #[test]

@@ -5,7 +5,7 @@ use ndarray::Array2;
 use shardprop::data::{Dataset, Examples, Scale, ScalerFit};
 use shardprop::{Activation, Engine, Float, Head, Network};
 
-use shardprop::gradcheck::max_or_nan;
+use shardprop::tools::gradcheck::max_or_nan;
 
 use crate::common::{classification_data, network, regression_data};
 

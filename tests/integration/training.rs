@@ -305,7 +305,7 @@ fn a_diverging_run_stops_with_exit_2_and_names_the_last_good_checkpoint() {
     assert!(err.contains("training diverged: the cost is") && err.contains("at epoch 1, step"), "{err}");
     assert!(!out.exists(), "diverged weights must not be written as the model");
     let good = err.split("the last good checkpoint is ").nth(1).and_then(|r| r.split(" (step").next()).expect(&err);
-    let c = shardprop::checkpoint::Checkpoint::load(std::path::Path::new(good)).unwrap();
+    let c = shardprop::run::checkpoint::Checkpoint::load(std::path::Path::new(good)).unwrap();
     let data = shardprop::data::csv::load(
         &iris,
         &shardprop::data::CsvOptions { target: Some("0".into()), regression: true, ..Default::default() },

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::atomic;
 use crate::error::{Error, Result};
+use crate::io::atomic;
 
 /// One named series of (x, y) points.
 pub struct Series {

@@ -7,6 +7,7 @@ use ndarray::{ArrayViewMut2, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::Float;
+use crate::kernel::fastmath::sigmoid_slice;
 
 /// An elementwise activation function `g`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,12 +77,12 @@ impl Activation {
     pub fn apply<T: Float>(self, mut z: ArrayViewMut2<T>) {
         match (self, z.as_slice_mut()) {
             (Self::Identity, _) => {}
-            (Self::Sigmoid, Some(z)) => T::sigmoid_slice(z),
+            (Self::Sigmoid, Some(z)) => sigmoid_slice(z),
             // A tile of a wider matrix: row by row, through the same function as a whole slice,
             // so an element's bits do not depend on where the tiles are cut.
             (Self::Sigmoid, None) => z.rows_mut().into_iter().for_each(|mut row| match row.as_slice_mut() {
-                Some(r) => T::sigmoid_slice(r),
-                None => row.iter_mut().for_each(|v| T::sigmoid_slice(std::slice::from_mut(v))),
+                Some(r) => sigmoid_slice(r),
+                None => row.iter_mut().for_each(|v| sigmoid_slice(std::slice::from_mut(v))),
             }),
             _ => z.mapv_inplace(|v| self.g(v)),
         }
@@ -95,16 +96,7 @@ impl Activation {
     }
 }
 
-/// The logistic sigmoid, stable for large `|z|`.
-#[inline]
-pub fn sigmoid<T: Float>(z: T) -> T {
-    if z >= T::zero() {
-        T::one() / (T::one() + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (T::one() + e)
-    }
-}
+pub use crate::kernel::fastmath::sigmoid;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 //!
 //! Exactness: a step's shards are the same as in one process. Rank `r` computes the shards of
 //! block `r`, a run of `B` consecutive shards where `B` is a power of two, and sums them with the
-//! same pairwise tree as one process would ([`crate::grad::tree_shape`]): such a block is a
+//! same pairwise tree as one process would ([`crate::engine::tree::tree_shape`]): such a block is a
 //! subtree. Then a reduce-scatter along the tree: an all-to-all gives rank `j` slice `j` of every
 //! block sum, rank `j` finishes the tree's upper levels for its slice in the same order as one
 //! process and divides by `m`, and an all-gather of the finished slices gives every rank all of
@@ -49,7 +49,7 @@ impl Blocks {
     /// most `ranks` blocks, but never the whole tree (the last addition always joins two blocks,
     /// so every rank finishes the same way).
     pub fn new(k: usize, ranks: usize) -> Self {
-        let top = crate::grad::top_stride(k).max(1);
+        let top = crate::engine::tree::top_stride(k).max(1);
         let block = k.div_ceil(ranks.max(1)).next_power_of_two().min(top);
         Self { k, block, blocks: k.div_ceil(block) }
     }

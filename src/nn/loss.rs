@@ -10,6 +10,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::Float;
+use crate::kernel::fastmath::sigmoid_slice;
 
 /// An output activation paired with the cost it is trained on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,8 +43,8 @@ impl Head {
     pub fn activate<T: Float>(self, mut z: ArrayViewMut2<T>) {
         match self {
             Self::SigmoidMse => match z.as_slice_mut() {
-                Some(z) => T::sigmoid_slice(z),
-                None => z.iter_mut().for_each(|v| T::sigmoid_slice(std::slice::from_mut(v))),
+                Some(z) => sigmoid_slice(z),
+                None => z.iter_mut().for_each(|v| sigmoid_slice(std::slice::from_mut(v))),
             },
             Self::IdentityMse => {}
             Self::SoftmaxCrossEntropy => {

@@ -6,8 +6,8 @@
 //! by one worker, which adds a run of consecutive shards as the tree says ([`group_len`]), or,
 //! when the step has fewer shards than threads or too few to share evenly
 //! ([`splits_products`]), by several threads sharing each product in output tiles fixed by the
-//! shapes ([`crate::linalg::matmul`]). The reducer adds the sums in a fixed pairwise tree
-//! ([`crate::grad::tree_shape`]) whose shape depends on the number of shards alone. Which thread
+//! shapes ([`crate::kernel::matmul::matmul`]). The reducer adds the sums in a fixed pairwise tree
+//! ([`crate::engine::tree::tree_shape`]) whose shape depends on the number of shards alone. Which thread
 //! ran which shard or tile never enters the arithmetic, so the weights are bitwise the same for
 //! any thread count (and, since blocks of the tree are subtrees, for any number of processes).
 
@@ -18,35 +18,36 @@ use std::time::{Duration, Instant};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
+pub mod exchange;
+pub mod tree;
+
 use crate::data::{Examples, Scaler};
-use crate::dist::{Blocks, Collective};
 use crate::error::{Error, Result};
-use crate::grad::{StepStats, top_stride, tree_shape};
-use crate::network::count_correct;
-use crate::optim::{Optimizer, UPDATE_CHUNK, update_layer};
+use crate::nn::StepStats;
+use crate::nn::network::{CHUNK_ROWS, count_correct};
+use crate::optim::{Optimizer, UPDATE_ELEMS, update_layer};
 use crate::{Float, Grad, GradSum, Network, Workspace};
+use exchange::{Blocks, Collective};
+use tree::{top_stride, tree_shape};
 
 /// At most this many worker threads (a pool is started at once; more would only wait).
 pub const MAX_THREADS: usize = 1024;
 /// At most this many shards per step, so partial-`Δ` memory stays bounded for full-batch steps.
 pub const MAX_SHARDS: usize = 64;
-/// Rows per chunk: a shard is processed in chunks of at most this many rows, so scratch buffers
-/// stay small and cache-friendly whatever the shard size.
-pub const CHUNK: usize = 256;
 /// Rows per shard in forward-only evaluation.
-pub const EVAL_SHARD: usize = CHUNK;
+pub const EVAL_SHARD: usize = CHUNK_ROWS;
 
 /// Rows per shard for a step of `m` examples: the configured `shard_size`, raised so there are at
 /// most [`MAX_SHARDS`] shards. A function of `m` and `shard_size` only.
 ///
-/// `shard_size` 0 (the default) chooses for speed from `m` alone: one [`CHUNK`] of 256 rows per
+/// `shard_size` 0 (the default) chooses for speed from `m` alone: one [`CHUNK_ROWS`] of 256 rows per
 /// shard (so a step of up to 256 examples is one shard), raised for steps of more than
 /// `64 × 256` examples. Measured on W1–W3 (docs/PERFORMANCE.md): with fewer shards than threads
 /// the shards' products are split over the threads, and splitting one shard's products over
 /// many threads scales worse than giving each thread its own shard, while shards much smaller
 /// than a chunk make `Δ = δᵀ a` a memory-bound product with a full `Δ` per shard to reduce.
 pub fn shard_len(m: usize, shard_size: usize) -> usize {
-    let size = if shard_size == 0 { CHUNK } else { shard_size };
+    let size = if shard_size == 0 { CHUNK_ROWS } else { shard_size };
     size.max(m.div_ceil(MAX_SHARDS))
 }
 
@@ -251,9 +252,9 @@ impl<T: Float> Engine<T> {
     pub fn gradient(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> &Grad<T> {
         if idx.is_empty() {
             // No examples: `D = 0` (every rank has the same empty batch, so none exchanges).
-            let grad = self.grad.get_or_insert_with(|| Grad::zeros(net));
-            if !grad.fits(net) {
-                *grad = Grad::zeros(net);
+            let grad = self.grad.get_or_insert_with(|| Grad::zeros(net.weights()));
+            if !grad.fits(net.weights()) {
+                *grad = Grad::zeros(net.weights());
             }
             grad.d.iter_mut().for_each(|d| d.fill(T::zero()));
             (grad.m, grad.loss_sum, grad.correct) = (0, 0.0, 0);
@@ -279,9 +280,9 @@ impl<T: Float> Engine<T> {
         self.pool.install(|| {
             for (l, d) in grad.d.iter_mut().enumerate() {
                 let d = d.as_slice_mut().expect("contiguous");
-                d.par_chunks_mut(UPDATE_CHUNK)
+                d.par_chunks_mut(UPDATE_ELEMS)
                     .enumerate()
-                    .for_each(|(c, out)| sum_shards(sums, l, c * UPDATE_CHUNK, out, idx.len()));
+                    .for_each(|(c, out)| sum_shards(sums, l, c * UPDATE_ELEMS, out, idx.len()));
             }
         });
         let stats = finish(sums);
@@ -340,15 +341,15 @@ impl<T: Float> Engine<T> {
         let g = group_len(own.len(), self.threads);
         let groups = own.len().div_ceil(g);
         let depth = g.trailing_zeros() as usize;
-        if self.sums.first().is_some_and(|s| !s.fits(net)) {
+        if self.sums.first().is_some_and(|s| !s.fits(net.weights())) {
             self.sums.clear();
             self.scratch.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
         }
         while self.sums.len() < groups.max(1) {
-            self.sums.push(GradSum::zeros(net));
+            self.sums.push(GradSum::zeros(net.weights()));
         }
-        if !self.grad.as_ref().is_some_and(|g| g.fits(net)) {
-            self.grad = Some(Grad::zeros(net));
+        if !self.grad.as_ref().is_some_and(|g| g.fits(net.weights())) {
+            self.grad = Some(Grad::zeros(net.weights()));
         }
         // Groups that can run at once: one per thread, or, when products are split, every shard
         // (a worker waiting inside a split product may take up another shard; there are fewer
@@ -357,7 +358,7 @@ impl<T: Float> Engine<T> {
         {
             // One workspace (and scratch stack) per group that can run at once, made before the
             // parallel section so that a steady-state step never allocates.
-            let rows = len.min(CHUNK);
+            let rows = len.min(CHUNK_ROWS);
             let mut pool = self.workspaces.lock().unwrap_or_else(|p| p.into_inner());
             let fitting = pool.iter().filter(|ws| ws.fits(net, rows)).count();
             for _ in fitting..running {
@@ -369,7 +370,7 @@ impl<T: Float> Engine<T> {
             }
             for stack in scratch.iter_mut() {
                 while stack.len() < depth {
-                    stack.push(GradSum::zeros(net));
+                    stack.push(GradSum::zeros(net.weights()));
                 }
             }
         }
@@ -379,7 +380,7 @@ impl<T: Float> Engine<T> {
         let started = Instant::now();
         self.pool.install(|| {
             sums.par_iter_mut().enumerate().for_each(|(j, sum)| {
-                let mut ws = take_workspace(workspaces, net, len.min(CHUNK));
+                let mut ws = take_workspace(workspaces, net, len.min(CHUNK_ROWS));
                 ws.set_split(split);
                 ws.set_busy(Some(Arc::clone(&times.tiles_busy_ns)));
                 // Made above: a run that does not split its products never enters rayon, so at
@@ -392,7 +393,7 @@ impl<T: Float> Engine<T> {
                 // in order, adding into its Δ.
                 let mut shard = |s: usize, out: &mut GradSum<T>| {
                     let rows = &idx[s * len..((s + 1) * len).min(m)];
-                    for (c, chunk) in rows.chunks(CHUNK).enumerate() {
+                    for (c, chunk) in rows.chunks(CHUNK_ROWS).enumerate() {
                         let t0 = Instant::now();
                         gather(&mut ws, data, scaler, chunk, split);
                         net.forward(&mut ws, chunk.len());
@@ -532,7 +533,7 @@ impl<T: Float> Engine<T> {
             for (a, b) in tree_shape(blocks) {
                 let (lo, hi) = recv.split_at_mut(b * slice);
                 let (x, y) = (&mut lo[a * slice..(a + 1) * slice], &hi[..slice]);
-                x.par_chunks_mut(UPDATE_CHUNK).zip(y.par_chunks(UPDATE_CHUNK)).for_each(|(x, y)| {
+                x.par_chunks_mut(UPDATE_ELEMS).zip(y.par_chunks(UPDATE_ELEMS)).for_each(|(x, y)| {
                     let t = Instant::now();
                     for (x, &y) in x.iter_mut().zip(y) {
                         *x += y;
@@ -540,7 +541,7 @@ impl<T: Float> Engine<T> {
                     busy.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 });
             }
-            out.par_chunks_mut(UPDATE_CHUNK).zip(recv[..slice].par_chunks(UPDATE_CHUNK)).for_each(|(out, x)| {
+            out.par_chunks_mut(UPDATE_ELEMS).zip(recv[..slice].par_chunks(UPDATE_ELEMS)).for_each(|(out, x)| {
                 for (o, &x) in out.iter_mut().zip(x) {
                     *o = x / mt;
                 }
@@ -696,7 +697,7 @@ pub fn group_len(k: usize, threads: usize) -> usize {
 /// The sum of shards `s..s + g` (those below `end`) into `out`, in the fixed tree's order:
 /// the left half into `out`, the right half into the next scratch sum, then one addition. `g`
 /// is a power of two and `s` a multiple of it, so this is a subtree of
-/// [`crate::grad::tree_shape`].
+/// [`crate::engine::tree::tree_shape`].
 fn subtree<T: Float>(
     s: usize,
     g: usize,
@@ -740,7 +741,7 @@ fn gather<T: Float>(ws: &mut Workspace<T>, data: &dyn Examples, scaler: &Scaler,
 }
 
 /// The tree's levels with strides below `limit`, in place: `Δ_s += Δ_{s+stride}` for the pairs
-/// of [`crate::grad::tree_shape`], pairs in parallel and, within a pair, elements in parallel.
+/// of [`crate::engine::tree::tree_shape`], pairs in parallel and, within a pair, elements in parallel.
 /// The example counts, losses and hits follow the same shape. With `limit = top_stride(len)` this
 /// leaves only the last addition, which the fused pass does.
 /// Each chunk's time is added to `busy` (nanoseconds, summed over threads).
@@ -760,7 +761,7 @@ fn tree_levels<T: Float>(bufs: &mut [GradSum<T>], limit: usize, busy: &AtomicU64
 fn add_into<T: Float>(a: &mut GradSum<T>, b: &GradSum<T>, busy: &AtomicU64) {
     for (x, y) in a.dw.iter_mut().zip(&b.dw) {
         let (x, y) = (x.as_slice_mut().expect("contiguous"), y.as_slice().expect("contiguous"));
-        x.par_chunks_mut(UPDATE_CHUNK).zip(y.par_chunks(UPDATE_CHUNK)).for_each(|(x, y)| {
+        x.par_chunks_mut(UPDATE_ELEMS).zip(y.par_chunks(UPDATE_ELEMS)).for_each(|(x, y)| {
             let t = Instant::now();
             for (x, &y) in x.iter_mut().zip(y) {
                 *x += y;

@@ -14,8 +14,13 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::linalg::{matmul, matmul_tiles};
+use crate::kernel::matmul::{matmul, matmul_tiles};
 use crate::{Activation, Float, GradSum, Head};
+
+/// Rows per chunk: a shard is processed in chunks of at most this many rows (the rows a
+/// [`Workspace`] holds at once), so scratch buffers stay small and cache-friendly whatever the
+/// shard size.
+pub const CHUNK_ROWS: usize = 256;
 
 /// A fully connected network `S_1 − S_2 − … − S_L`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -240,7 +245,7 @@ impl<T: Float> Network<T> {
         let mut ws = Workspace::new(self, x.nrows());
         ws.input_mut(x.nrows()).0.assign(&x);
         ws.input_mut(x.nrows()).1.assign(&y);
-        let mut sum = GradSum::zeros(self);
+        let mut sum = GradSum::zeros(self.weights());
         self.backprop(&mut ws, x.nrows(), &mut sum);
         let m = T::from_usize(x.nrows());
         sum.dw.into_iter().map(|d| d.mapv(|v| v / m)).collect()
@@ -264,7 +269,7 @@ fn check_trainable_size(sizes: &[usize], elem: usize) -> Result<()> {
     let units = sizes.iter().try_fold(0usize, |a, &s| a.checked_add(s)).ok_or_else(too_big)?;
     let bytes = params
         .checked_mul(5 * elem)
-        .and_then(|p| units.checked_mul(2 * crate::engine::CHUNK * elem).and_then(|u| p.checked_add(u)))
+        .and_then(|p| units.checked_mul(2 * CHUNK_ROWS * elem).and_then(|u| p.checked_add(u)))
         .ok_or_else(too_big)?;
     let memory = crate::memory::physical().unwrap_or(1 << 40);
     if bytes > memory {
@@ -310,7 +315,7 @@ impl<T: Float> Workspace<T> {
 
     /// Splits this shard's products over the current rayon pool's threads (`true`) or keeps them
     /// on the calling thread; the products' tiles, and so the bits, are the same either way
-    /// ([`crate::linalg::matmul`]).
+    /// ([`crate::kernel::matmul::matmul`]).
     pub fn set_split(&mut self, split: bool) {
         self.split = split;
     }

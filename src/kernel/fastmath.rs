@@ -5,6 +5,10 @@
 //! same order (no FMA contraction), so they give the same bits. `f64` (gradient checks) keeps
 //! libm's `exp`.
 
+use std::any::TypeId;
+
+use crate::Float;
+
 /// `e^x` for `f32`: Cody–Waite reduction `x = n ln 2 + r`, `|r| ≤ ln 2 / 2`, then the Cephes
 /// degree-7 polynomial for `e^r` (relative error about 1 ulp), scaled by `2^n` through the
 /// exponent bits. Inputs are clamped to `[−87.3, 88.7]`, where `e^x` is a normal `f32`.
@@ -44,6 +48,28 @@ fn sigmoid_avx2(z: &mut [f32]) {
     sigmoid_body(z)
 }
 
+/// Overwrites each `z` with the logistic sigmoid `1 / (1 + e^−z)`: the vectorised [`sigmoid_f32`]
+/// for `f32` (training), the stable scalar [`sigmoid`] for `f64` (gradient checks).
+pub fn sigmoid_slice<T: Float>(z: &mut [T]) {
+    if TypeId::of::<T>() == TypeId::of::<f32>() {
+        // T is f32, so this cast is the identity on the bits (checked again by bytemuck).
+        sigmoid_f32(bytemuck::cast_slice_mut(z));
+    } else {
+        z.iter_mut().for_each(|v| *v = sigmoid(*v));
+    }
+}
+
+/// The logistic sigmoid, stable for large `|z|`.
+#[inline]
+pub fn sigmoid<T: Float>(z: T) -> T {
+    if z >= T::zero() {
+        T::one() / (T::one() + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (T::one() + e)
+    }
+}
+
 /// Overwrites each `z` with `1 / (1 + e^−z)`.
 pub fn sigmoid_f32(z: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
@@ -66,7 +92,7 @@ mod tests {
         while x < 88.0 {
             let want = (x as f64).exp();
             let got = exp_f32(x) as f64;
-            worst = crate::gradcheck::max_or_nan(worst, ((got - want) / want).abs());
+            worst = crate::tools::gradcheck::max_or_nan(worst, ((got - want) / want).abs());
             x += 0.001_37;
         }
         assert!(worst < 2.5e-7, "worst relative error {worst:e}");

@@ -196,9 +196,9 @@ impl<T: Float> Trainer<T> {
     pub fn set_epochs(&mut self, epochs: usize) {
         self.cfg.epochs = epochs;
     }
-    /// Trains as one rank of several (see [`crate::dist`]): rank 0's weights and optimiser state
+    /// Trains as one rank of several (see [`crate::engine::exchange`]): rank 0's weights and optimiser state
     /// are broadcast to every rank first, so all ranks start identical.
-    pub fn set_collective(&mut self, c: std::sync::Arc<dyn crate::dist::Collective>) {
+    pub fn set_collective(&mut self, c: std::sync::Arc<dyn crate::engine::exchange::Collective>) {
         for w in self.net.weights_mut() {
             c.broadcast(bytemuck::cast_slice_mut(w.as_slice_mut().expect("contiguous")));
         }

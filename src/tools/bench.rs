@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::data::{Examples, Scaler};
 use crate::error::Result;
-use crate::linalg::kernel_call;
+use crate::kernel::matmul::kernel_call;
 use crate::{Activation, Head, Network, TrainConfig, Trainer, rng};
 
 /// A workload: a network and a batch size on the benchmark's data.
@@ -178,7 +178,7 @@ pub fn run(
     threads: usize,
     epochs: usize,
     roof: f64,
-    dist: Option<std::sync::Arc<dyn crate::dist::Collective>>,
+    dist: Option<std::sync::Arc<dyn crate::engine::exchange::Collective>>,
 ) -> Result<BenchResult> {
     let seed = 1;
     let net = Network::<f32>::new(&w.sizes, w.activation, w.head, &mut rng::seeded(seed, rng::STREAM_INIT))?;

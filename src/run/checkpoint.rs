@@ -18,12 +18,14 @@ use serde::{Deserialize, Serialize};
 
 use std::path::PathBuf;
 
+use crate::Network;
 use crate::data::{Fingerprint, Scaler, Task};
 use crate::error::{Error, Result};
+use crate::io::atomic;
 use crate::optim::Optimizer;
-use crate::session::{EarlyStop, RunSpec};
-use crate::train::{EpochReport, TrainConfig, TrainState};
-use crate::{Network, atomic};
+use crate::run::early_stop::EarlyStop;
+use crate::run::spec::RunSpec;
+use crate::run::trainer::{EpochReport, TrainConfig, TrainState};
 
 /// The first 8 bytes of every checkpoint.
 pub const MAGIC: &[u8; 8] = b"SHPCKPT\0";
@@ -117,12 +119,12 @@ impl Checkpoint {
             return Err(Error::format(path, "checksum mismatch (file is damaged or truncated)"));
         }
         let (mut ckpt, used): (Self, usize) =
-            crate::codec::decode(payload).map_err(|e| {
+            crate::io::codec::decode(payload).map_err(|e| {
                 Error::format(
                     path,
                     format!(
                         "byte {HEADER_LEN}: the payload does not decode as a checkpoint: {} (its checksum matches, so it was written damaged or by another program)",
-                        crate::codec::describe(&e)
+                        crate::io::codec::describe(&e)
                     ),
                 )
             })?;

@@ -6,102 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::{Deserialize, Serialize};
-
-use crate::checkpoint::Checkpoint;
-use crate::data::{self, CsvOptions, Examples, Fingerprint, Loaded, Scale, Scaler, ScalerFit, Target, Task};
+use crate::data::{self, Examples, Fingerprint, Loaded, Scale, Scaler, ScalerFit, Target, Task};
 use crate::engine::Evaluation;
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
-use crate::train::{EpochReport, TrainConfig, TrainState, Trainer};
+use crate::run::checkpoint::Checkpoint;
+use crate::run::early_stop::EarlyStop;
+use crate::run::spec::RunSpec;
+use crate::run::trainer::{EpochReport, TrainConfig, TrainState, Trainer};
 use crate::{Network, rng};
-
-/// Everything about a run that is not the maths: where the data is, how it is read, where
-/// checkpoints and metrics go. Stored in checkpoints so `resume` can reopen the same run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunSpec {
-    /// Training data.
-    pub train: PathBuf,
-    /// Test data, evaluated at the end.
-    pub test: Option<PathBuf>,
-    /// CSV target column(s).
-    pub target: Option<String>,
-    /// CSV header: forced on, off, or detected.
-    pub header: Option<bool>,
-    /// Regression instead of classification.
-    pub regression: bool,
-    /// Drop unparsable CSV rows (reported).
-    pub skip_bad_rows: bool,
-    /// Verify binary dataset checksums when opening.
-    pub verify: bool,
-    /// Feature scaling fitted on the training rows.
-    pub scale: Scale,
-    /// Fraction of the training rows held out (seeded) for validation.
-    pub validation: f64,
-    /// Stop when validation loss has not improved for this many epochs (0: never).
-    pub patience: usize,
-    /// Directory for periodic checkpoints.
-    pub checkpoint_dir: Option<PathBuf>,
-    /// Checkpoint every this many epochs (0: never).
-    pub checkpoint_every: usize,
-    /// Checkpoint every this many steps (0: never).
-    pub checkpoint_every_steps: u64,
-    /// Checkpoints kept in the directory.
-    pub keep: usize,
-    /// Metrics log (JSON lines), one object per epoch.
-    pub metrics: Option<PathBuf>,
-}
-
-impl RunSpec {
-    /// A spec that reads `train` with defaults and writes nothing.
-    pub fn new(train: PathBuf) -> Self {
-        Self {
-            train,
-            test: None,
-            target: None,
-            header: None,
-            regression: false,
-            skip_bad_rows: false,
-            verify: true,
-            scale: Scale::None,
-            validation: 0.0,
-            patience: 0,
-            checkpoint_dir: None,
-            checkpoint_every: 1,
-            checkpoint_every_steps: 0,
-            keep: 3,
-            metrics: None,
-        }
-    }
-
-    /// CSV options, with `classes` fixed for a test set.
-    pub fn csv(&self, classes: Option<Vec<String>>) -> CsvOptions {
-        CsvOptions {
-            target: self.target.clone(),
-            header: self.header,
-            regression: self.regression,
-            skip_bad_rows: self.skip_bad_rows,
-            classes,
-            unlabeled: None,
-            model: None,
-        }
-    }
-}
-
-/// Early-stopping state: the best validation loss so far and the weights that had it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EarlyStop {
-    /// Epochs without improvement that end the run.
-    pub patience: usize,
-    /// Best validation loss so far.
-    pub best_loss: f64,
-    /// Its 1-based epoch.
-    pub best_epoch: usize,
-    /// Epochs since it.
-    pub bad_epochs: usize,
-    /// The weights after that epoch.
-    pub best: Network<f32>,
-}
 
 /// A view of some rows of a dataset, in the given order.
 pub struct Subset<'a> {
@@ -416,7 +329,7 @@ impl Session {
     /// Trains as one rank of several: checks that every rank has the same training data (row
     /// and column counts and hash), then rank 0's weights are broadcast; rank 0 alone writes
     /// checkpoints.
-    pub fn set_collective(&mut self, c: Arc<dyn crate::dist::Collective>) -> Result<()> {
+    pub fn set_collective(&mut self, c: Arc<dyn crate::engine::exchange::Collective>) -> Result<()> {
         let f = &self.fingerprint;
         let mine = [f.rows, f.features, f.targets, f.hash];
         let mut all = vec![0u64; 4 * c.size()];
@@ -707,7 +620,7 @@ fn feature_names(loaded: &Loaded) -> Vec<String> {
 /// The newest checkpoint in `dir` that loads, is from global step `last` or before, and has
 /// finite weights.
 fn last_good_checkpoint(dir: &Path, last: u64) -> Option<(PathBuf, u64)> {
-    let files = crate::checkpoint::list_dir(dir).ok()?;
+    let files = crate::run::checkpoint::list_dir(dir).ok()?;
     files.into_iter().rev().find_map(|p| {
         let c = Checkpoint::load(&p).ok()?;
         (c.state.global_step <= last && finite_weights(&c.network)).then_some((p, c.state.global_step))

@@ -1,0 +1,8 @@
+//! A training run: the trainer (epochs, seeded shuffling, batches), the checkpoint that saves it,
+//! and the session that builds a run from files and drives its loop.
+
+pub mod checkpoint;
+pub mod early_stop;
+pub mod session;
+pub mod spec;
+pub mod trainer;
