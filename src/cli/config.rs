@@ -51,8 +51,13 @@ enum Kind {
     Count,
     /// A list of non-negative whole numbers (`--hidden 256,128`); one number is a list of one.
     Counts,
-    /// One of a fixed set of strings.
-    Choice(Vec<String>),
+    /// One of a fixed set of strings: the names `--help` lists, then any aliases also taken.
+    Choice {
+        /// The listed names.
+        names: Vec<String>,
+        /// Other spellings taken (`linear` for `identity`).
+        aliases: Vec<String>,
+    },
     /// A file or directory.
     Path,
     /// Any other string; an integer is taken too (`target = 4`, a column index).
@@ -71,7 +76,16 @@ impl Kind {
         } else if t == TypeId::of::<usize>() || t == TypeId::of::<u64>() {
             if arg.get_value_delimiter().is_some() { Kind::Counts } else { Kind::Count }
         } else if let Some(values) = parser.possible_values() {
-            Kind::Choice(values.map(|v| v.get_name().to_string()).collect())
+            let values: Vec<_> = values.collect();
+            let names: Vec<String> =
+                values.iter().filter(|v| !v.is_hide_set()).map(|v| v.get_name().to_string()).collect();
+            let aliases = values
+                .iter()
+                .flat_map(|v| v.get_name_and_aliases())
+                .filter(|n| !names.iter().any(|m| m == n))
+                .map(str::to_string)
+                .collect();
+            Kind::Choice { names, aliases }
         } else if t == TypeId::of::<PathBuf>() {
             Kind::Path
         } else {
@@ -85,7 +99,7 @@ impl Kind {
             Kind::Number => format!("a number ({key} = 0.5)"),
             Kind::Count => format!("a non-negative whole number ({key} = 20)"),
             Kind::Counts => format!("a list of non-negative whole numbers ({key} = [256, 128], or [] for none)"),
-            Kind::Choice(v) => format!("one of {} (a string: {key} = \"{}\")", v.join(", "), v[0]),
+            Kind::Choice { names, .. } => format!("one of {} (a string: {key} = \"{}\")", names.join(", "), names[0]),
             Kind::Path => format!("a path (a string: {key} = \"file\")"),
             Kind::Text => format!("a string ({key} = \"value\")"),
         }
@@ -107,7 +121,9 @@ impl Kind {
             (Kind::Count, v) => count(v),
             (Kind::Counts, V::Array(items)) => items.iter().map(count).collect::<Option<Vec<_>>>().map(|v| v.join(",")),
             (Kind::Counts, v) => count(v),
-            (Kind::Choice(names), V::String(s)) if names.contains(s) => Some(s.clone()),
+            (Kind::Choice { names, aliases }, V::String(s)) if names.contains(s) || aliases.contains(s) => {
+                Some(s.clone())
+            }
             (Kind::Path | Kind::Text, V::String(s)) => Some(s.clone()),
             (Kind::Text, V::Integer(i)) => Some(i.to_string()),
             _ => None,

@@ -15,6 +15,7 @@ use shardprop::Trainer;
 use shardprop::run::session::Observer;
 use shardprop::run::trainer::EpochReport;
 
+/// What a run shows and logs per epoch: an [`Observer`] of the session.
 pub struct Progress {
     quiet: bool,
     bar: Option<ProgressBar>,
@@ -23,6 +24,7 @@ pub struct Progress {
     metrics: Option<MetricsLog>,
     /// Why the metrics log is incomplete, naming it, once an append has failed.
     pub metrics_failed: Option<String>,
+    /// Warnings printed so far.
     pub warnings: usize,
 }
 
@@ -50,6 +52,8 @@ impl MetricsLog {
 }
 
 impl Progress {
+    /// Progress for a run of `epochs` epochs (silent with `quiet`), appending to the metrics
+    /// log `metrics` if given (opened here: a log that cannot be opened fails before training).
     pub fn new(quiet: bool, epochs: usize, metrics: Option<&Path>) -> Result<Self> {
         let metrics = match metrics {
             Some(p) => Some(MetricsLog {

@@ -8,12 +8,13 @@ use super::Examples;
 use crate::Float;
 
 /// Which scaling to fit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Scale {
     /// No scaling.
     #[default]
     None,
     /// To `[0, 1]` by the training minimum and maximum.
+    #[value(name = "minmax")]
     MinMax,
     /// To zero mean and unit variance.
     Standard,

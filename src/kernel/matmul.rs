@@ -23,11 +23,12 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 use crate::Float;
 
 /// A matrix-multiply kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kernel {
     /// The `gemm` crate (AVX-512 / AVX2 / SSE chosen at run time).
     Gemm,
     /// ndarray's default, `matrixmultiply`.
+    #[value(name = "matrixmultiply")]
     MatrixMultiply,
 }
 

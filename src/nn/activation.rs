@@ -10,7 +10,7 @@ use crate::Float;
 use crate::kernel::fastmath::sigmoid_slice;
 
 /// An elementwise activation function `g`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Activation {
     /// `g(z) = 1 / (1 + e^-z)`, `g' = a (1 - a)`.
     #[default]
@@ -20,6 +20,7 @@ pub enum Activation {
     /// `g(z) = max(0, z)`, `g' = [a > 0]`.
     Relu,
     /// `g(z) = z`, `g' = 1`.
+    #[value(alias = "linear")]
     Identity,
 }
 

@@ -13,14 +13,17 @@ use crate::Float;
 use crate::kernel::fastmath::sigmoid_slice;
 
 /// An output activation paired with the cost it is trained on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Head {
     /// Sigmoid outputs with the squared-error cost of the derivation (the default).
     #[default]
+    #[value(name = "mse")]
     SigmoidMse,
     /// Softmax outputs with the cross-entropy cost.
+    #[value(name = "cross-entropy")]
     SoftmaxCrossEntropy,
     /// Identity outputs with squared error: regression.
+    #[value(name = "regression")]
     IdentityMse,
 }
 

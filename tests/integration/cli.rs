@@ -554,7 +554,10 @@ fn config_file_mistakes_name_the_file_line_and_what_was_expected() {
         ("lr = -1.0\n", "c.toml:1:1: lr = -1.0: expected a positive learning rate of at most 1e6"),
         ("epochs = 1\nmomentum = 2\n", "c.toml:2:1: momentum = 2.0: expected a momentum in [0, 1)"),
         ("lr_step = 0\nlr_schedule = \"step\"\n", "c.toml:1:1: lr_step = 0: expected a decay every 1"),
-        ("activation = \"foo\"\n", "c.toml:1:1: activation = \"foo\": expected sigmoid, tanh, relu or identity"),
+        (
+            "activation = \"foo\"\n",
+            "c.toml:1:1: key \"activation\": expected one of sigmoid, tanh, relu, identity (a string: activation = \"sigmoid\"), found a string (\"foo\")",
+        ),
         (
             "epochs = -1\n",
             "c.toml:1:1: key \"epochs\": expected a non-negative whole number (epochs = 20), found an integer (-1)",

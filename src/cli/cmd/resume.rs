@@ -1,0 +1,54 @@
+//! `shardprop resume`: continue a run from a checkpoint file or directory.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use shardprop::run::checkpoint::Checkpoint;
+use shardprop::run::session::Session;
+
+use crate::cli::Dist;
+use crate::cli::args::ResumeArgs;
+use crate::cli::drive::{Start, drive};
+use crate::cli::load::{load_model, report_skipped};
+use crate::cli::output::{absolute, refuse_overwriting_inputs, refuse_same_outputs};
+
+/// Resumes the run in `a.checkpoint` (a directory: its newest loadable checkpoint), with the
+/// overrides the flags give; see [`drive`] for the exit status.
+pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
+    let (path, ckpt) = if a.checkpoint.is_dir() {
+        let (p, c, skipped) = Checkpoint::newest_in_dir(&a.checkpoint)?;
+        for s in skipped {
+            note!("warning: skipping a damaged checkpoint: {s}");
+        }
+        (p, c)
+    } else {
+        (a.checkpoint.clone(), load_model(&a.checkpoint)?)
+    };
+    let mut spec = ckpt.data.clone();
+    if let Some(d) = &a.data {
+        spec.train = d.clone();
+    }
+    if let Some(d) = &a.session.checkpoint_dir {
+        spec.checkpoint_dir = Some(absolute(d)?);
+    }
+    let t0 = Instant::now();
+    let inputs = [Some(&spec.train), spec.test.as_ref(), Some(&path)];
+    refuse_overwriting_inputs("--out", a.out.as_ref(), &inputs)?;
+    refuse_same_outputs(&[("--out", a.out.as_ref()), ("the run's metrics log", spec.metrics.as_ref())])?;
+    let (mut session, skipped) = Session::resume(ckpt, Some(spec), a.threads, a.force)
+        .with_context(|| format!("cannot resume from {}", path.display()))?;
+    report_skipped(&session.spec.train, &skipped);
+    if let Some(e) = a.epochs {
+        session.trainer.set_epochs(e);
+    }
+    let (done, total) = (session.state().epoch, session.trainer.config().epochs);
+    if done >= total && session.state().step == 0 {
+        note!(
+            "note: {} has done {done} epochs of {total}: nothing to train; its model is reported as it is",
+            path.display()
+        );
+    }
+    let start = Start { load_seconds: t0.elapsed().as_secs_f64(), resumed_from: Some(&path) };
+    drive(session, &a.session, a.out.as_deref(), start, dist)
+}

@@ -1,0 +1,105 @@
+//! `shardprop train`: a run from flags (and `--config`), to its end.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use shardprop::TrainConfig;
+use shardprop::data;
+use shardprop::run::session::{Architecture, Session};
+use shardprop::run::spec::RunSpec;
+
+use crate::cli::Dist;
+use crate::cli::args::TrainArgs;
+use crate::cli::choices::{Loss, LrSchedule};
+use crate::cli::drive::{Start, drive};
+use crate::cli::load::{csv_options, default_mnist, default_scale, report_skipped};
+use crate::cli::output::{absolute, refuse_overwriting_inputs, refuse_same_outputs};
+
+/// Trains a network as the flags say; see [`drive`] for the exit status.
+pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
+    check_train_flags(&a)?;
+    let data_path = a.data.clone().unwrap_or_else(default_mnist);
+    let scale = match a.scale {
+        Some(s) => s,
+        None => default_scale(&data_path)?,
+    };
+    let test = match &a.test {
+        // An MNIST directory as the test set means its test split.
+        Some(p) if p.is_dir() => Some(data::idx::images_in(p, "t10k")?),
+        Some(p) => Some(p.clone()),
+        None if data_path.is_dir() => data::idx::images_in(&data_path, "t10k").ok(),
+        None => None,
+    };
+    let inputs = [Some(&data_path), test.as_ref(), a.config.as_ref()];
+    for (flag, out) in [("--out", a.out.as_ref()), ("--metrics", a.run.metrics.as_ref())] {
+        refuse_overwriting_inputs(flag, out, &inputs)?;
+    }
+    refuse_same_outputs(&[("--out", a.out.as_ref()), ("--metrics", a.run.metrics.as_ref())])?;
+    let csv = csv_options(&a.csv, None);
+    let spec = RunSpec {
+        train: data_path,
+        test,
+        target: csv.target,
+        header: csv.header,
+        regression: csv.regression,
+        skip_bad_rows: csv.skip_bad_rows,
+        verify: !a.csv.no_verify,
+        scale,
+        validation: a.validation,
+        patience: a.early_stopping,
+        // Stored absolute: a resume from another directory writes where this run did.
+        checkpoint_dir: a.run.session.checkpoint_dir.as_deref().map(absolute).transpose()?,
+        checkpoint_every: a.run.checkpoint_every,
+        checkpoint_every_steps: a.run.checkpoint_every_steps,
+        keep: a.run.keep,
+        metrics: a.run.metrics.as_deref().map(absolute).transpose()?,
+    };
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        seed: a.seed,
+        shard_size: a.shard_size,
+        optimizer: a.optimizer.method(a.momentum),
+        l2: a.l2,
+        schedule: a.lr_schedule.schedule(a.epochs, a.lr_step, a.lr_gamma, a.lr_min),
+    };
+    let arch = Architecture {
+        hidden: a.hidden.clone(),
+        activation: a.activation,
+        cross_entropy: a.loss == Loss::CrossEntropy,
+    };
+    let t0 = Instant::now();
+    let (session, skipped) = Session::start(spec, &arch, cfg, a.threads).with_context(|| {
+        format!("cannot start training on {}", a.data.as_deref().unwrap_or(&default_mnist()).display())
+    })?;
+    let load_seconds = t0.elapsed().as_secs_f64();
+    report_skipped(&session.spec.train, &skipped);
+    drive(session, &a.run.session, a.out.as_deref(), Start { load_seconds, resumed_from: None }, dist)
+}
+
+/// Refuses numeric flags that would train on nonsense (NaN, infinities, out-of-range values)
+/// with a message naming the flag (or the config file's line that set it) and what was expected.
+fn check_train_flags(a: &TrainArgs) -> Result<()> {
+    let flag = |name: &str| a.origins.label(name);
+    let finite = |name: &str, v: f64, ok: bool, expected: &str| -> Result<()> {
+        if v.is_finite() && ok { Ok(()) } else { bail!("{} {v:?}: expected {expected}", flag(name)) }
+    };
+    finite("lr", a.lr, a.lr > 0.0 && a.lr <= 1e6, "a positive learning rate of at most 1e6")?;
+    finite("momentum", a.momentum, (0.0..1.0).contains(&a.momentum), "a momentum in [0, 1)")?;
+    finite("l2", a.l2, a.l2 >= 0.0, "a non-negative weight decay")?;
+    finite("lr-gamma", a.lr_gamma, a.lr_gamma > 0.0, "a positive decay factor")?;
+    finite("lr-min", a.lr_min, a.lr_min >= 0.0 && a.lr_min <= a.lr, "a final rate between 0 and --lr")?;
+    finite("validation", a.validation, (0.0..1.0).contains(&a.validation), "a fraction in [0, 1)")?;
+    if a.lr_schedule == LrSchedule::Step && a.lr_step == 0 {
+        bail!("{} 0: expected a decay every 1 or more epochs", flag("lr-step"));
+    }
+    if a.run.keep == 0 {
+        bail!("{} 0: expected to keep at least 1 checkpoint", flag("keep"));
+    }
+    if a.threads > shardprop::engine::MAX_THREADS {
+        bail!("{} {}: at most {}", flag("threads"), a.threads, shardprop::engine::MAX_THREADS);
+    }
+    Ok(())
+}
