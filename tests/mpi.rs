@@ -3,16 +3,15 @@
 
 #![cfg(feature = "mpi")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_shardprop")
-}
+// The integration tests' helpers; this binary uses a few of them.
+#[allow(dead_code)]
+#[path = "integration/common.rs"]
+mod common;
 
-fn digits() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv")
-}
+use common::{bin, digest, digits};
 
 fn train_args(extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
@@ -49,12 +48,6 @@ fn mpirun(ranks: usize, args: &[String]) -> Output {
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .output()
         .expect("mpirun runs (install openmpi-bin)")
-}
-
-fn digest(o: &Output) -> String {
-    assert!(o.status.success(), "failed ({:?}): {}", o.status, String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object (rank 0 alone prints)");
-    v["params_digest"].as_str().unwrap().to_string()
 }
 
 #[test]

@@ -6,21 +6,13 @@
 use std::fs::File;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use super::common::small_tmpfs;
-
-fn iris() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")
-}
+use super::common::{bin, iris, names, small_tmpfs, stderr};
 
 fn run(args: &[&str], stdout: Stdio) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shardprop")).args(args).stdout(stdout).output().expect("runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    Command::new(bin()).args(args).stdout(stdout).output().expect("runs")
 }
 
 /// Trains a small iris model at `path`.
@@ -43,13 +35,6 @@ fn fill(dir: &Path) {
     let block = vec![0u8; 4096];
     while f.write_all(&block).is_ok() {}
     let _ = f.write_all(&[0]); // the last partial page
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -101,7 +86,7 @@ fn a_closed_pipe_still_ends_printing_commands_quietly() {
     // 16,003 weights: `--weights` prints far more than a pipe holds, so a write meets the
     // closed pipe whenever the reader goes.
     self::model(&model, "2000");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shardprop"))
+    let mut child = Command::new(bin())
         .args(["inspect", model.to_str().unwrap(), "--weights"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -229,9 +214,9 @@ fn a_closed_or_full_stderr_never_costs_the_model() {
     // Progress and notes go to stderr; `2>&1 | head` closes it and a full disk refuses it.
     // Training (which ignores SIGPIPE) must still finish and write its model, exit 0.
     let dir = tempfile::tempdir().unwrap();
-    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv");
+    let digits = crate::common::digits();
     let train = |out: &Path, stderr: Stdio| {
-        let child = Command::new(env!("CARGO_BIN_EXE_shardprop"))
+        let child = Command::new(bin())
             .args(["train", "--data", digits.to_str().unwrap(), "--hidden", "8", "--epochs", "20"])
             .args(["--out", out.to_str().unwrap()])
             .stdout(Stdio::piped())
@@ -295,7 +280,7 @@ fn an_output_that_is_an_input_is_refused_and_the_data_kept() {
     // An MNIST directory stands for its files.
     let mnist = dir.path().join("mnist");
     std::fs::create_dir(&mnist).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist");
+    let src = crate::common::datasets().join("mnist");
     for f in std::fs::read_dir(&src).unwrap() {
         let f = f.unwrap();
         std::fs::copy(f.path(), mnist.join(f.file_name())).unwrap();
@@ -309,7 +294,7 @@ fn an_output_that_is_an_input_is_refused_and_the_data_kept() {
 
 #[test]
 fn an_mnist_directory_as_the_test_set_means_its_test_split() {
-    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist");
+    let mnist = crate::common::datasets().join("mnist");
     let images = mnist.join("train-images-idx3-ubyte.gz");
     let t10k = mnist.join("t10k-images-idx3-ubyte.gz");
     let run_with = |test: &Path| {
