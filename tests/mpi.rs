@@ -11,30 +11,13 @@ use std::process::{Command, Output};
 #[path = "integration/common.rs"]
 mod common;
 
-use common::{bin, digest, digits};
+use common::{bin, digest, digits, owned};
 
 fn train_args(extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "train",
-        "--data",
-        digits().to_str().unwrap(),
-        "--hidden",
-        "40",
-        "--batch-size",
-        "64",
-        "--epochs",
-        "4",
-        // 8 shards per step, so that every rank of up to 8 has a block of its own.
-        "--shard-size",
-        "8",
-        "--json",
-        "--quiet",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
+    let digits = digits();
+    let base = ["train", "--data", digits.to_str().unwrap(), "--hidden", "40", "--batch-size", "64", "--epochs", "4"];
+    // 8 shards per step, so that every rank of up to 8 has a block of its own.
+    owned(&[&base[..], &["--shard-size", "8", "--json", "--quiet"], extra].concat())
 }
 
 /// `mpirun -np ranks` of the binary with `args` (2 cores here: oversubscribe, no binding).

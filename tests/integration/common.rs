@@ -183,6 +183,11 @@ pub fn run_json(args: &[&str]) -> serde_json::Value {
     json(&o)
 }
 
+/// `args` as owned strings, for argument lists that hold a built path.
+pub fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
 /// The `params_digest` of a run's `--json` output: equal digests, equal weights to the bit.
 pub fn digest(o: &Output) -> String {
     json(o)["params_digest"].as_str().expect("params_digest").to_string()
@@ -212,6 +217,20 @@ pub fn names(dir: &Path) -> Vec<String> {
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
+}
+
+/// Makes a character device node at `path`, a private stand-in for a system device inside a
+/// temp dir (`1, 3` is a null device, `1, 7` one that is always full), never the real one: a
+/// path outside the temp dir fails the test. `false`, with the reason printed, where this test
+/// cannot make one (it needs root or CAP_MKNOD).
+pub fn mknod_char(path: &Path, major: u32, minor: u32) -> bool {
+    assert!(path.starts_with(std::env::temp_dir()), "{}: device nodes belong in a temp dir", path.display());
+    let made = Command::new("mknod").arg(path).args(["c", &major.to_string(), &minor.to_string()]).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot mknod here (needs root or CAP_MKNOD)");
+        return false;
+    }
+    true
 }
 
 /// `bytes` gzipped (fast compression).

@@ -6,28 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::common::{bin, digest, digits, run_bin_env as run};
+use crate::common::{bin, digest, digits, owned, run_bin_env as run};
 
 /// The training command of these tests: digits, 64-40-10, small batches (many steps).
 fn train_args(extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "train",
-        "--data",
-        digits().to_str().unwrap(),
-        "--hidden",
-        "40",
-        "--batch-size",
-        "32",
-        "--lr",
-        "0.5",
-        "--json",
-        "--quiet",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
+    let digits = digits();
+    let base = ["train", "--data", digits.to_str().unwrap(), "--hidden", "40", "--batch-size", "32", "--lr", "0.5"];
+    owned(&[&base[..], &["--json", "--quiet"], extra].concat())
 }
 
 fn train(extra: &[&str]) -> Output {
