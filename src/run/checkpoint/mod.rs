@@ -12,7 +12,7 @@
 //!
 //! A file that fails any check is refused with a message saying which; nothing is half-loaded.
 //!
-//! The framing is [`frame`]; the field-by-field checks of a decoded checkpoint are `validate`;
+//! The framing is `frame`; the field-by-field checks of a decoded checkpoint are `validate`;
 //! a directory of checkpoints (naming, keeping the newest, finding one that loads) is `dir`.
 
 mod dir;
@@ -100,8 +100,8 @@ impl Checkpoint {
     }
 
     /// Reads and checks a checkpoint file: the header first, then no more than the payload it
-    /// announces (capped by [`frame::MAX_PAYLOAD`] and half the machine's memory) and one byte
-    /// more, so an endless stream or a lying header cannot fill memory.
+    /// announces (capped by `frame::MAX_PAYLOAD`, 64 GiB, and half the machine's memory) and one
+    /// byte more, so an endless stream or a lying header cannot fill memory.
     pub fn load(path: &Path) -> Result<Self> {
         Ok(Self::load_with_version(path)?.0)
     }
