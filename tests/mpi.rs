@@ -3,39 +3,21 @@
 
 #![cfg(feature = "mpi")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_shardprop")
-}
+// The integration tests' helpers; this binary uses a few of them.
+#[allow(dead_code)]
+#[path = "integration/common.rs"]
+mod common;
 
-fn digits() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv")
-}
+use common::{bin, digest, digits, owned};
 
 fn train_args(extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "train",
-        "--data",
-        digits().to_str().unwrap(),
-        "--hidden",
-        "40",
-        "--batch-size",
-        "64",
-        "--epochs",
-        "4",
-        // 8 shards per step, so that every rank of up to 8 has a block of its own.
-        "--shard-size",
-        "8",
-        "--json",
-        "--quiet",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
+    let digits = digits();
+    let base = ["train", "--data", digits.to_str().unwrap(), "--hidden", "40", "--batch-size", "64", "--epochs", "4"];
+    // 8 shards per step, so that every rank of up to 8 has a block of its own.
+    owned(&[&base[..], &["--shard-size", "8", "--json", "--quiet"], extra].concat())
 }
 
 /// `mpirun -np ranks` of the binary with `args` (2 cores here: oversubscribe, no binding).
@@ -49,12 +31,6 @@ fn mpirun(ranks: usize, args: &[String]) -> Output {
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .output()
         .expect("mpirun runs (install openmpi-bin)")
-}
-
-fn digest(o: &Output) -> String {
-    assert!(o.status.success(), "failed ({:?}): {}", o.status, String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object (rank 0 alone prints)");
-    v["params_digest"].as_str().unwrap().to_string()
 }
 
 #[test]

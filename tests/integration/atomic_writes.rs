@@ -5,36 +5,11 @@
 //! dir, never a real system path.
 
 use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use shardprop::io::atomic;
 
-use super::common::small_tmpfs;
-
-fn shardprop(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_shardprop"));
-    c.args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("runs")
-}
-
-fn iris() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")
-}
-
-fn digits() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv")
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    v.sort();
-    v
-}
+use super::common::{digits, iris, mknod_char, names, run_bin_env as shardprop, small_tmpfs};
 
 #[test]
 fn a_symlink_is_followed_and_kept_and_a_regular_file_is_replaced() {
@@ -90,9 +65,7 @@ fn a_device_node_stays_a_device_through_train_out_and_convert() {
     let dir = tempfile::tempdir().unwrap();
     let null = dir.path().join("null");
     // A private null device (major 1, minor 3), never the system's /dev/null.
-    let made = Command::new("mknod").arg(&null).args(["c", "1", "3"]).status();
-    if !made.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: cannot mknod here (needs root or CAP_MKNOD)");
+    if !mknod_char(&null, 1, 3) {
         return;
     }
     if let Err(e) = std::fs::OpenOptions::new().write(true).open(&null) {

@@ -7,7 +7,7 @@ use std::path::Path;
 use shardprop::data::{self, CsvOptions, Examples, binary, csv, idx};
 use shardprop::run::checkpoint::Checkpoint;
 
-use crate::common::temp_path;
+use crate::common::{gzip, temp_path};
 
 fn write(path: &Path, bytes: &[u8]) {
     std::fs::File::create(path).unwrap().write_all(bytes).unwrap();
@@ -67,9 +67,7 @@ fn quoted_fields_crlf_string_labels_and_gzip_load() {
     assert_eq!(d.target(2).class(), Some(0));
 
     let gz = p.with_extension("csv.gz");
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
-    enc.write_all(&std::fs::read(&p).unwrap()).unwrap();
-    enc.finish().unwrap();
+    std::fs::write(&gz, gzip(&std::fs::read(&p).unwrap())).unwrap();
     let (g, _) = csv::load(&gz, &CsvOptions::default()).unwrap();
     assert_eq!(g.x(), d.x());
 }
@@ -204,9 +202,7 @@ fn random_byte_flips_give_errors_never_panics() {
     };
     let cfg = shardprop::TrainConfig { epochs: 1, ..Default::default() };
     let (mut s, _) = shardprop::run::session::Session::start(spec, &arch, cfg, 1).unwrap();
-    struct Quiet;
-    impl shardprop::run::session::Observer for Quiet {}
-    s.run(None, &mut Quiet).unwrap();
+    s.run(None, &mut crate::common::Quiet).unwrap();
     let good = s.checkpoint().to_bytes().unwrap();
     assert!(Checkpoint::from_bytes(&p, &good).is_ok());
     for _ in 0..300 {
@@ -224,7 +220,7 @@ fn random_byte_flips_give_errors_never_panics() {
 #[test]
 fn a_checkpoint_claiming_a_huge_string_is_refused_not_allocated() {
     let (_dir, model) = temp_path("iris.ckpt");
-    let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    let iris = crate::common::iris();
     let o = crate::common::run_bin(&[
         "train",
         "--data",
@@ -261,7 +257,7 @@ fn a_checkpoint_claiming_a_huge_string_is_refused_not_allocated() {
 
 #[test]
 fn a_validation_fraction_that_holds_no_row_is_refused() {
-    let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    let iris = crate::common::iris();
     let run = |f: &str| {
         crate::common::run_bin(&[
             "train",

@@ -3,17 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use shardprop::data::binary::{self, BinaryWriter, MappedDataset};
-use shardprop::data::{self, Examples, ScalerFit, Target, Task};
+use shardprop::data::{self, Examples, Target, Task};
 
-/// The metadata block's layout (docs/FORMAT.md), to re-encode altered statistics.
-#[derive(Serialize, Deserialize)]
-struct Meta {
-    task: Task,
-    feature_names: Vec<String>,
-    stats: ScalerFit,
-}
+use crate::common::{Meta, reseal_binary};
 
 const ROWS: usize = 6;
 const NF: usize = 3;
@@ -50,12 +43,9 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(b[i..i + 8].try_into().unwrap())
 }
 
-/// Recomputes the checksum over rows and metadata, then the header's.
+/// `b` with its checksums recomputed.
 fn reseal(mut b: Vec<u8>) -> Vec<u8> {
-    let crc = crc32fast::hash(&b[binary::HEADER_LEN..]);
-    b[48..52].copy_from_slice(&crc.to_le_bytes());
-    let crc = crc32fast::hash(&b[..60]);
-    b[60..64].copy_from_slice(&crc.to_le_bytes());
+    reseal_binary(&mut b);
     b
 }
 
@@ -295,9 +285,7 @@ fn training_on_an_unverified_binary_file_stops_at_a_bad_cell_before_using_it() {
     let arch = Architecture { hidden: vec![2], activation: shardprop::Activation::Sigmoid, cross_entropy: false };
     let cfg = shardprop::TrainConfig { epochs: 1, batch_size: 0, ..Default::default() };
     let (mut s, _) = Session::start(spec, &arch, cfg, 1).unwrap();
-    struct Quiet;
-    impl shardprop::run::session::Observer for Quiet {}
-    let e = s.run(None, &mut Quiet).unwrap_err().to_string();
+    let e = s.run(None, &mut crate::common::Quiet).unwrap_err().to_string();
     assert!(e.contains("cells.bin: byte") && e.contains("row 5, class cell 7: expected an integer class index"), "{e}");
     assert_eq!(s.state().global_step, 0, "the step that would read the cell never ran");
 }
@@ -322,7 +310,7 @@ fn an_empty_binary_dataset_is_not_evaluated_as_accuracy_zero() {
     let empty = dir.path().join("empty.bin");
     BinaryWriter::create(&empty, 4, &task).unwrap().finish(&task, &names).unwrap();
     let model = dir.path().join("m.ckpt");
-    let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    let iris = crate::common::iris();
     let o = crate::common::run_bin(&[
         "train",
         "--data",

@@ -2,7 +2,6 @@
 //! checkpoint written by training, one field altered, re-encoded with a valid checksum, loaded;
 //! the error must name the field. And every checkpoint that train and resume write loads again.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ndarray::Array2;
@@ -10,16 +9,11 @@ use serde::{Deserialize, Serialize};
 use shardprop::data::{Scale, Scaler, Task};
 use shardprop::optim::{Method, Schedule};
 use shardprop::run::checkpoint::Checkpoint;
-use shardprop::run::session::{Architecture, Observer, Session};
+use shardprop::run::session::{Architecture, Session};
 use shardprop::run::spec::RunSpec;
 use shardprop::{Activation, Head, Network, TrainConfig};
 
-fn iris() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")
-}
-
-struct Quiet;
-impl Observer for Quiet {}
+use crate::common::{Quiet, iris};
 
 /// A checkpoint of 2 epochs of training on iris with `method` and `schedule`, with a
 /// validation split and early stopping.
@@ -293,7 +287,7 @@ fn checkpoint_validate_checks_every_field() {
 #[test]
 fn checkpoints_written_by_train_and_resume_always_load_again() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_shardprop");
+    let bin = crate::common::bin();
     let mut files = Vec::new();
     let mut run = 0;
     for opt in ["sgd", "momentum", "nesterov", "adam", "rprop"] {

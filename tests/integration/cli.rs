@@ -1,25 +1,8 @@
 //! The `shardprop` binary: the contract of flags, JSON fields and exit codes.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn shardprop(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shardprop")).args(args).output().expect("runs")
-}
-
-fn datasets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "failed: {}", stderr(o));
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&o.stdout)))
-}
+use crate::common::{datasets, json, run_bin as shardprop, stderr};
 
 fn iris_train(extra: &[&str]) -> Output {
     let iris = datasets().join("iris.csv");
@@ -378,7 +361,7 @@ fn a_closed_pipe_ends_output_quietly() {
         model.to_str().unwrap(),
     ]));
     // The reader goes away after one byte; the writer must not panic.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shardprop"))
+    let mut child = Command::new(crate::common::bin())
         .args(["inspect", model.to_str().unwrap(), "--json", "--weights"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -1,11 +1,19 @@
-//! Helpers shared by the test modules.
+//! Helpers shared by the test modules: the binary and how to run it, the datasets, reading the
+//! CLI's output, file and directory helpers, synthetic data and networks, and error measures
+//! that fail on NaN.
+//!
+//! Also compiled into `tests/mpi.rs` (`#[path]`), which uses only a few of these.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use ndarray::Array2;
 use rand::Rng;
-use shardprop::data::{Dataset, Targets, Task};
+use serde::{Deserialize, Serialize};
+use shardprop::data::binary::HEADER_LEN;
+use shardprop::data::{Dataset, ScalerFit, Targets, Task};
+use shardprop::run::session::Observer;
 use shardprop::tools::gradcheck::max_or_nan;
 use shardprop::{Activation, Head, Network, rng};
 
@@ -137,7 +145,120 @@ pub fn small_tmpfs(dir: &Path, size: &str) -> Option<Mounted> {
     Some(Mounted(mnt))
 }
 
-/// Runs the `shardprop` binary with `args`; its status, stdout and stderr.
-pub fn run_bin(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_shardprop")).args(args).output().expect("the binary runs")
+// ---------------------------------------------------------------------------------------------
+// The binary and its output
+
+/// The path of the `shardprop` binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_shardprop")
 }
+
+/// Runs the `shardprop` binary with `args`; its status, stdout and stderr.
+pub fn run_bin(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().expect("the binary runs")
+}
+
+/// [`run_bin`] with the variables `env` added to its environment.
+pub fn run_bin_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(bin()).args(args).envs(env.iter().copied()).output().expect("the binary runs")
+}
+
+/// A run's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A run's stdout parsed as one JSON object (`--json`); fails the test, showing stderr, unless
+/// the run exited 0.
+pub fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "failed ({:?}): {}", o.status, stderr(o));
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+/// Runs the binary with `args` and parses its stdout with [`json`], naming `args` if it fails.
+pub fn run_json(args: &[&str]) -> serde_json::Value {
+    let o = run_bin(args);
+    assert!(o.status.success(), "{args:?} failed ({:?}): {}", o.status, stderr(&o));
+    json(&o)
+}
+
+/// `args` as owned strings, for argument lists that hold a built path.
+pub fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// The `params_digest` of a run's `--json` output: equal digests, equal weights to the bit.
+pub fn digest(o: &Output) -> String {
+    json(o)["params_digest"].as_str().expect("params_digest").to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+/// The repository's `datasets/` folder.
+pub fn datasets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets")
+}
+
+/// `datasets/iris.csv`: 150 rows, 4 features, 3 classes, with a header.
+pub fn iris() -> PathBuf {
+    datasets().join("iris.csv")
+}
+
+/// `datasets/digits.csv`: 8×8 digits, 64 features, 10 classes.
+pub fn digits() -> PathBuf {
+    datasets().join("digits.csv")
+}
+
+/// The names of the entries of `dir`, sorted.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// Makes a character device node at `path`, a private stand-in for a system device inside a
+/// temp dir (`1, 3` is a null device, `1, 7` one that is always full), never the real one: a
+/// path outside the temp dir fails the test. `false`, with the reason printed, where this test
+/// cannot make one (it needs root or CAP_MKNOD).
+pub fn mknod_char(path: &Path, major: u32, minor: u32) -> bool {
+    assert!(path.starts_with(std::env::temp_dir()), "{}: device nodes belong in a temp dir", path.display());
+    let made = Command::new("mknod").arg(path).args(["c", &major.to_string(), &minor.to_string()]).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot mknod here (needs root or CAP_MKNOD)");
+        return false;
+    }
+    true
+}
+
+/// `bytes` gzipped (fast compression).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// The metadata block of a binary dataset (docs/FORMAT.md), to decode, alter and re-encode.
+#[derive(Serialize, Deserialize)]
+pub struct Meta {
+    pub task: Task,
+    pub feature_names: Vec<String>,
+    pub stats: ScalerFit,
+}
+
+/// Recomputes a binary dataset's checksums, the rows-and-metadata one then the header's, so an
+/// altered file is caught by its validation, not its CRC. Shorter than a header: left alone.
+pub fn reseal_binary(b: &mut [u8]) {
+    if b.len() >= HEADER_LEN {
+        let crc = crc32fast::hash(&b[HEADER_LEN..]);
+        b[48..52].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32fast::hash(&b[..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// An observer of a training session that reports nothing.
+pub struct Quiet;
+impl Observer for Quiet {}

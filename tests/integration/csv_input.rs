@@ -3,18 +3,11 @@
 //! refused with its line, column and byte offset, by the parallel loader (an uncompressed file
 //! without quotes), the sequential one (quotes) and through gzip alike.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use shardprop::data::{CsvOptions, Dataset, Examples, csv};
 
-use crate::common::temp_path;
-
-fn gzip(path: &Path, bytes: &[u8]) {
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap();
-}
+use crate::common::{gzip, temp_path};
 
 /// `bytes` written as `data.csv` (the parallel loader when it has no quote), as `quoted.csv`
 /// with a quoted last field on its last line, which sends it to the sequential loader (the
@@ -30,7 +23,7 @@ fn three_ways(dir: &Path, bytes: &[u8]) -> Vec<PathBuf> {
     q.insert(last, b'"');
     std::fs::write(&quoted, &q).unwrap();
     let gz = dir.join("data.csv.gz");
-    gzip(&gz, bytes);
+    std::fs::write(&gz, gzip(bytes)).unwrap();
     vec![plain, quoted, gz]
 }
 
@@ -169,7 +162,7 @@ fn string_labels_without_a_header_keep_the_first_row() {
 /// read, so the model is the one trained on the same rows with a header.
 #[test]
 fn iris_without_its_header_trains_on_every_row() {
-    let iris = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")).unwrap();
+    let iris = std::fs::read_to_string(crate::common::iris()).unwrap();
     let names = ["setosa", "versicolor", "virginica"];
     let named: String = iris
         .lines()
@@ -216,7 +209,7 @@ fn a_single_class_training_set_is_refused_but_a_single_class_test_set_evaluates(
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("one.csv: every row has the label \"yes\": a classifier needs at least 2 classes"), "{err}");
 
-    let iris = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")).unwrap();
+    let iris = std::fs::read_to_string(crate::common::iris()).unwrap();
     let model = dir.path().join("iris.ckpt");
     let iris_path = dir.path().join("iris.csv");
     std::fs::write(&iris_path, &iris).unwrap();
@@ -367,7 +360,7 @@ fn a_header_of_numeric_names_over_string_labels_is_not_trained_on_as_a_row() {
 fn cr_only_line_ends_are_named_not_read_as_one_long_header() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("cr.csv");
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")).unwrap();
+    let text = std::fs::read_to_string(crate::common::iris()).unwrap();
     std::fs::write(&p, text.replace('\n', "\r")).unwrap();
     let err = shardprop::data::csv::load(&p, &shardprop::data::CsvOptions::default()).unwrap_err().to_string();
     assert!(err.contains("cr.csv:1:") && err.contains("line ends of CR alone are not supported"), "{err}");

@@ -31,7 +31,7 @@ fn binary_round_trip_keeps_rows_targets_and_scaling_statistics() {
 
 #[test]
 fn iris_converted_to_binary_has_the_same_rows_and_statistics() {
-    let iris = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    let iris = crate::common::iris();
     let (_dir, p) = temp_path("iris.bin");
     let (rows, _) = data::convert(&iris, &p, &CsvOptions::default()).unwrap();
     assert_eq!(rows, 150);
@@ -138,9 +138,9 @@ fn checkpoints_round_trip_and_damage_is_refused_with_its_own_message() {
 fn training_on_converted_mnist_gives_the_model_of_the_idx_files_with_the_same_flags() {
     // MNIST trains unscaled by default; its conversion records that default in its header, so
     // the same flags give the same model on either (they once differed: standard vs none).
-    let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist");
+    let mnist = crate::common::datasets().join("mnist");
     let (_dir, p) = temp_path("mnist.bin");
-    let bin = env!("CARGO_BIN_EXE_shardprop");
+    let bin = crate::common::bin();
     let o = crate::common::run_bin(&["convert", mnist.to_str().unwrap(), p.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(binary::MappedDataset::open(&p).unwrap().default_scale(), Scale::None);

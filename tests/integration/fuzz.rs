@@ -19,7 +19,7 @@
 //! Longer than most files: the mutators of the four formats, the child-process harness and the
 //! runs of the binary share the seeded case generator, and are read together.
 
-use crate::common::limit_address_space;
+use crate::common::{Meta, Quiet, gzip, iris, limit_address_space, reseal_binary};
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -27,12 +27,11 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use shardprop::data::binary::{self, BinaryWriter};
-use shardprop::data::{self, CsvOptions, Examples, ScalerFit, Target, Task};
+use shardprop::data::{self, CsvOptions, Examples, Target, Task};
 use shardprop::optim::{Method, Schedule};
 use shardprop::run::checkpoint::Checkpoint;
-use shardprop::run::session::{Architecture, Observer, Session};
+use shardprop::run::session::{Architecture, Session};
 use shardprop::run::spec::RunSpec;
 use shardprop::{Activation, TrainConfig};
 
@@ -332,13 +331,6 @@ fn mutate_bincode(r: &mut Rng, base: &Traced, donors: &[&Traced]) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // Base files, valid, that mutations start from
 
-fn iris() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")
-}
-
-struct Quiet;
-impl Observer for Quiet {}
-
 fn trained(method: Method, schedule: Schedule, patience: usize, regression: bool) -> Checkpoint {
     let spec = RunSpec {
         validation: if patience > 0 { 0.2 } else { 0.0 },
@@ -353,14 +345,6 @@ fn trained(method: Method, schedule: Schedule, patience: usize, regression: bool
     let (mut s, _) = Session::start(spec, &arch, cfg, 1).expect("iris trains");
     s.run(None, &mut Quiet).expect("iris trains");
     s.checkpoint()
-}
-
-/// The metadata block of a binary dataset (docs/FORMAT.md), to trace its primitives.
-#[derive(Serialize, Deserialize)]
-struct Meta {
-    task: Task,
-    feature_names: Vec<String>,
-    stats: ScalerFit,
 }
 
 struct BinBase {
@@ -499,15 +483,6 @@ fn mutate_checkpoint(r: &mut Rng, b: &Bases, base: usize) -> Vec<u8> {
     frame_checkpoint(if r.chance(5) { 1 } else { 2 }, &payload)
 }
 
-fn reseal_binary(b: &mut [u8]) {
-    if b.len() >= binary::HEADER_LEN {
-        let crc = crc32fast::hash(&b[binary::HEADER_LEN..]);
-        b[48..52].copy_from_slice(&crc.to_le_bytes());
-        let crc = crc32fast::hash(&b[..60]);
-        b[60..64].copy_from_slice(&crc.to_le_bytes());
-    }
-}
-
 fn mutate_binary(r: &mut Rng, bases: &Bases, base: usize) -> Vec<u8> {
     let base = &bases.bins[base];
     let mut b = base.bytes.clone();
@@ -568,12 +543,6 @@ fn mutate_binary(r: &mut Rng, bases: &Bases, base: usize) -> Vec<u8> {
         reseal_binary(&mut b);
     }
     b
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
 }
 
 fn mutate_idx(r: &mut Rng, bases: &Bases) -> Vec<(String, Vec<u8>)> {
@@ -1027,7 +996,7 @@ fn the_binary_exits_0_or_2_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let good_model = dir.path().join("good.ckpt");
     std::fs::write(&good_model, frame_checkpoint(2, &bases.ckpts[0].bytes)).unwrap();
-    let bin = env!("CARGO_BIN_EXE_shardprop");
+    let bin = crate::common::bin();
     let mut codes = [0usize; 2];
     for k in 0..runs {
         let mut r = Rng::new(seed, k, 2);

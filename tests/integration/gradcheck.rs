@@ -2,6 +2,7 @@
 //! 1 to 4 hidden layers of odd sizes.
 
 use ndarray::Array2;
+use shardprop::tools::gradcheck::central_differences;
 use shardprop::{Activation, Head, Network};
 
 use crate::common::{max_rel_err, network, random_matrix, random_targets};
@@ -14,24 +15,10 @@ const H: f64 = 1e-5;
 /// is zero up to rounding means nothing).
 const FLOOR: f64 = 1e-4;
 
-/// `(J(w + h e_k) − J(w − h e_k)) / 2h` for every parameter.
+/// The reference: `(J(w + h e_k) − J(w − h e_k)) / 2h` for every parameter, from the cost `J`
+/// alone (the forward pass), never from backprop.
 fn numeric_gradient(net: &Network<f64>, x: &Array2<f64>, y: &Array2<f64>) -> Vec<Array2<f64>> {
-    let mut probe = net.clone();
-    let mut grads = Vec::new();
-    for l in 0..net.weights().len() {
-        let mut g = Array2::zeros(net.weights()[l].raw_dim());
-        for idx in ndarray::indices(g.raw_dim()) {
-            let w0 = net.weights()[l][idx];
-            probe.weights_mut()[l][idx] = w0 + H;
-            let up = probe.cost(x.view(), y.view());
-            probe.weights_mut()[l][idx] = w0 - H;
-            let down = probe.cost(x.view(), y.view());
-            probe.weights_mut()[l][idx] = w0;
-            g[idx] = (up - down) / (2.0 * H);
-        }
-        grads.push(g);
-    }
-    grads
+    central_differences(net, H, |n| n.cost(x.view(), y.view()))
 }
 
 fn worst_error(sizes: &[usize], hidden: Activation, head: Head, seed: u64) -> f64 {

@@ -1,15 +1,11 @@
 //! It learns: XOR with a 2-2-1 sigmoid network by full-batch descent, iris to ≥ 95% training
 //! accuracy, and with a small learning rate full-batch loss never increases.
 
-use std::path::Path;
-
 use shardprop::data::{CsvOptions, Dataset, Scale, ScalerFit, csv};
 use shardprop::{Activation, Engine, Head, Network, TrainConfig, Trainer, rng};
 
 fn iris() -> Dataset {
-    csv::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv").as_path(), &CsvOptions::default())
-        .unwrap()
-        .0
+    csv::load(crate::common::iris().as_path(), &CsvOptions::default()).unwrap().0
 }
 
 fn train_xor(seed: u64) -> (Network<f32>, f64) {

@@ -5,34 +5,21 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn shardprop(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shardprop")).args(args).output().expect("runs")
-}
+use crate::common::{bin, iris, json, limit_address_space, run_bin as shardprop, stderr};
 
 /// Runs the binary with its address space limited to `bytes` (RLIMIT_AS): an allocation past it
 /// fails (and aborts) instead of touching gigabytes.
 fn shardprop_limited(bytes: u64, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardprop"));
+    let mut cmd = Command::new(bin());
     cmd.args(args);
-    crate::common::limit_address_space(&mut cmd, bytes);
+    limit_address_space(&mut cmd, bytes);
     cmd.output().expect("runs")
 }
 
-fn iris() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
+/// A successful run's stdout as text.
 fn stdout(o: &Output) -> String {
     assert!(o.status.success(), "failed: {}", stderr(o));
     String::from_utf8(o.stdout.clone()).expect("UTF-8")
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_str(&stdout(o)).expect("one JSON object")
 }
 
 fn s(p: &Path) -> &str {

@@ -6,21 +6,13 @@
 use std::fs::File;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use super::common::small_tmpfs;
-
-fn iris() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")
-}
+use super::common::{bin, iris, mknod_char, names, small_tmpfs, stderr};
 
 fn run(args: &[&str], stdout: Stdio) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shardprop")).args(args).stdout(stdout).output().expect("runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    Command::new(bin()).args(args).stdout(stdout).output().expect("runs")
 }
 
 /// Trains a small iris model at `path`.
@@ -45,21 +37,12 @@ fn fill(dir: &Path) {
     let _ = f.write_all(&[0]); // the last partial page
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn stdout_on_a_full_device_exits_2_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full");
     // A private node with /dev/full's numbers: every write fails with ENOSPC.
-    let made = Command::new("mknod").arg(&full).args(["c", "1", "7"]).status();
-    if !made.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: cannot mknod here (needs root or CAP_MKNOD)");
+    if !mknod_char(&full, 1, 7) {
         return;
     }
     let model = dir.path().join("m.ckpt");
@@ -101,7 +84,7 @@ fn a_closed_pipe_still_ends_printing_commands_quietly() {
     // 16,003 weights: `--weights` prints far more than a pipe holds, so a write meets the
     // closed pipe whenever the reader goes.
     self::model(&model, "2000");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shardprop"))
+    let mut child = Command::new(bin())
         .args(["inspect", model.to_str().unwrap(), "--weights"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -229,9 +212,9 @@ fn a_closed_or_full_stderr_never_costs_the_model() {
     // Progress and notes go to stderr; `2>&1 | head` closes it and a full disk refuses it.
     // Training (which ignores SIGPIPE) must still finish and write its model, exit 0.
     let dir = tempfile::tempdir().unwrap();
-    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv");
+    let digits = crate::common::digits();
     let train = |out: &Path, stderr: Stdio| {
-        let child = Command::new(env!("CARGO_BIN_EXE_shardprop"))
+        let child = Command::new(bin())
             .args(["train", "--data", digits.to_str().unwrap(), "--hidden", "8", "--epochs", "20"])
             .args(["--out", out.to_str().unwrap()])
             .stdout(Stdio::piped())
@@ -248,7 +231,7 @@ fn a_closed_or_full_stderr_never_costs_the_model() {
     assert_eq!(o.status.code(), Some(0), "{:?}", o.status);
     assert!(closed.is_file());
     let full = dir.path().join("full");
-    if Command::new("mknod").arg(&full).args(["c", "1", "7"]).status().is_ok_and(|s| s.success()) {
+    if mknod_char(&full, 1, 7) {
         let out = dir.path().join("full.ckpt");
         let o = train(&out, Stdio::from(File::options().write(true).open(&full).unwrap()));
         assert_eq!(o.status.code(), Some(0), "{:?}", o.status);
@@ -295,7 +278,7 @@ fn an_output_that_is_an_input_is_refused_and_the_data_kept() {
     // An MNIST directory stands for its files.
     let mnist = dir.path().join("mnist");
     std::fs::create_dir(&mnist).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist");
+    let src = crate::common::datasets().join("mnist");
     for f in std::fs::read_dir(&src).unwrap() {
         let f = f.unwrap();
         std::fs::copy(f.path(), mnist.join(f.file_name())).unwrap();
@@ -309,7 +292,7 @@ fn an_output_that_is_an_input_is_refused_and_the_data_kept() {
 
 #[test]
 fn an_mnist_directory_as_the_test_set_means_its_test_split() {
-    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist");
+    let mnist = crate::common::datasets().join("mnist");
     let images = mnist.join("train-images-idx3-ubyte.gz");
     let t10k = mnist.join("t10k-images-idx3-ubyte.gz");
     let run_with = |test: &Path| {

@@ -11,17 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{bin, gzip, iris, json as ok_json, stderr};
+
 /// How long one child may run: far beyond what these small inputs need.
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn iris() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv")
-}
 
 /// Runs shardprop with `args`, feeding `stdin` through a pipe when given; kills it and fails
 /// the test if it runs past [`LIMIT`].
 fn run(args: &[&str], stdin: Option<Vec<u8>>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shardprop"))
+    let mut child = Command::new(bin())
         .args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
@@ -58,15 +56,6 @@ fn run(args: &[&str], stdin: Option<Vec<u8>>) -> Output {
     Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok_json(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "{:?}: {}", o.status, stderr(o));
-    serde_json::from_slice(&o.stdout).expect("one JSON object")
-}
-
 /// A FIFO at `dir/name`, fed `bytes` by a writer thread once a reader opens it. The thread is
 /// not joined: if the reader never comes, it stays blocked in `open` until the tests end.
 fn fifo(dir: &Path, name: &str, bytes: Vec<u8>) -> PathBuf {
@@ -96,9 +85,7 @@ fn training_reads_a_pipe_or_fifo_once_and_gets_the_files_model() {
     let o = run(&train_args("/dev/stdin"), Some(bytes.clone()));
     assert_eq!(ok_json(&o)["params_digest"], want, "/dev/stdin: {}", stderr(&o));
 
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&bytes).unwrap();
-    let o = run(&train_args("/dev/stdin"), Some(gz.finish().unwrap()));
+    let o = run(&train_args("/dev/stdin"), Some(gzip(&bytes)));
     assert_eq!(ok_json(&o)["params_digest"], want, "gzipped /dev/stdin: {}", stderr(&o));
 
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +162,7 @@ fn evaluate_predict_and_convert_read_a_pipe_or_fifo_once() {
 fn an_endless_pipe_that_outgrows_memory_ends_in_exit_2_not_an_abort() {
     // `yes 1,0` into --data under a 1 GiB address space: the rows' buffers cannot grow past it.
     // Before, the failed allocation aborted (134); now it is an error naming the input.
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shardprop"));
+    let mut cmd = std::process::Command::new(bin());
     cmd.args(["train", "--data", "/dev/stdin", "--hidden", "2", "--epochs", "1", "--quiet"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -6,44 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_shardprop")
-}
-
-fn digits() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits.csv")
-}
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(bin()).args(args).envs(env.iter().copied()).output().expect("runs")
-}
-
-fn digest(o: &Output) -> String {
-    assert!(o.status.success(), "failed ({:?}): {}", o.status, String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
-    v["params_digest"].as_str().expect("params_digest").to_string()
-}
+use crate::common::{bin, digest, digits, owned, run_bin_env as run};
 
 /// The training command of these tests: digits, 64-40-10, small batches (many steps).
 fn train_args(extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "train",
-        "--data",
-        digits().to_str().unwrap(),
-        "--hidden",
-        "40",
-        "--batch-size",
-        "32",
-        "--lr",
-        "0.5",
-        "--json",
-        "--quiet",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
+    let digits = digits();
+    let base = ["train", "--data", digits.to_str().unwrap(), "--hidden", "40", "--batch-size", "32", "--lr", "0.5"];
+    owned(&[&base[..], &["--json", "--quiet"], extra].concat())
 }
 
 fn train(extra: &[&str]) -> Output {
@@ -336,7 +305,7 @@ fn a_signal_after_a_diverged_step_writes_no_checkpoint_that_would_not_load() {
     // the last good one, and every checkpoint left loads.
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ck");
-    let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
+    let iris = crate::common::iris();
     let o = run(
         &[
             "train",

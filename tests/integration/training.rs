@@ -1,15 +1,15 @@
 //! Optimisers against hand-computed steps, L2 against finite differences of the regularised
 //! cost, early stopping, the metrics log, plots, config files and the gradcheck command.
 
-use std::path::Path;
 use std::process::Command;
 
 use ndarray::{Array2, array};
 use shardprop::data::{Scale, ScalerFit};
 use shardprop::optim::{Method, Optimizer};
+use shardprop::tools::gradcheck::central_differences;
 use shardprop::{Activation, Engine, Grad, Head, Network, TrainConfig, Trainer};
 
-use crate::common::{classification_data, network};
+use crate::common::{bin, classification_data, network, run_json as json_of};
 
 fn one_layer(w: Array2<f32>) -> Network<f32> {
     Network::from_weights(&[2, 1], Activation::Sigmoid, Head::SigmoidMse, vec![w]).unwrap()
@@ -100,16 +100,10 @@ fn l2_gradient_matches_finite_differences_of_the_regularised_cost() {
             n.weights().iter().map(|w| w.slice(ndarray::s![.., 1..]).iter().map(|v| v * v).sum::<f64>()).sum();
         n.cost(x.view(), y.view()) + lambda / (2.0 * 40.0) * penalty
     };
-    let mut probe = net.clone();
-    for (l, a) in applied.iter().enumerate() {
+    let numeric = central_differences(&net, 1e-5, cost);
+    for (l, (a, num)) in applied.iter().zip(&numeric).enumerate() {
         for idx in ndarray::indices(a.raw_dim()) {
-            let w0 = net.weights()[l][idx];
-            probe.weights_mut()[l][idx] = w0 + 1e-5;
-            let up = cost(&probe);
-            probe.weights_mut()[l][idx] = w0 - 1e-5;
-            let down = cost(&probe);
-            probe.weights_mut()[l][idx] = w0;
-            let n = (up - down) / 2e-5;
+            let n = num[idx];
             let err = (a[idx] - n).abs() / a[idx].abs().max(n.abs()).max(1e-4);
             assert!(err < 1e-6, "layer {l} {idx:?}: applied {} vs numeric {n}", a[idx]);
         }
@@ -122,18 +116,9 @@ fn l2_gradient_matches_finite_differences_of_the_regularised_cost() {
     );
 }
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_shardprop")
-}
-
+/// `datasets/iris.csv` as text, for argument lists and config files.
 fn iris() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv").to_str().unwrap().to_string()
-}
-
-fn json_of(args: &[&str]) -> serde_json::Value {
-    let o = Command::new(bin()).args(args).output().unwrap();
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
+    crate::common::iris().to_str().unwrap().to_string()
 }
 
 #[test]
@@ -285,8 +270,8 @@ fn a_diverging_run_stops_with_exit_2_and_names_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ck");
     let out = dir.path().join("m.ckpt");
-    let iris = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/iris.csv");
-    let bin = env!("CARGO_BIN_EXE_shardprop");
+    let iris = crate::common::iris();
+    let bin = crate::common::bin();
     let o = std::process::Command::new(bin)
         .args(["train", "--data", iris.to_str().unwrap(), "--task", "regression", "--target", "0", "--hidden", "8"])
         .args(["--activation", "identity", "--lr", "1000", "--epochs", "50", "--quiet", "--keep", "100"])

@@ -75,7 +75,7 @@ fn truncating_the_dataset_during_training_exits_2_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let bin = binary_file(dir.path(), 20_000);
     let metrics = dir.path().join("metrics.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shardprop"))
+    let mut child = Command::new(crate::common::bin())
         .args(["train", "--data", bin.to_str().unwrap(), "--hidden", "16", "--epochs", "100000"])
         .args(["--batch-size", "64", "--threads", "1", "--quiet", "--metrics", metrics.to_str().unwrap()])
         .stdout(Stdio::null())
