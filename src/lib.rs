@@ -13,11 +13,18 @@
 //! * `Δ^(l)` ([`GradSum`]): `Σ_i δ^(l+1) a^(l)ᵀ` over the examples of a shard or step.
 //! * `D^(l) = Δ^(l) / m` ([`Grad`]); the step is `W^(l) -= α D^(l)`.
 //!
-//! The path of one example: a loader in [`data`] yields a row of features and targets, [`train`]
-//! shuffles indices with a seeded portable RNG and takes a batch, [`engine`] cuts the batch into
+//! The path of one example: a loader in [`data`] yields a row of features and targets, the
+//! [`Trainer`] ([`run::trainer`]) shuffles indices with a seeded portable RNG and takes a batch, [`engine`] cuts the batch into
 //! shards fixed by `m` and the shard size alone, runs [`Network::backprop`] on each shard as matrix
 //! products, sums the shards' [`GradSum`]s in a fixed pairwise tree into `D` (a [`Grad`]), and an
 //! optimiser from [`optim`] applies it in the same pass.
+//!
+//! The modules, bottom to top (each imports only from those above it in this list):
+//! [`error`], [`float`], [`memory`], [`rng`] (the notation and the ground rules); [`io`] (durable
+//! files); [`kernel`] (products, fast elementwise maths); [`nn`] (the maths of one network);
+//! [`optim`]; [`data`] (loaders and the row view); [`engine`] (the parallel step, the fixed tree,
+//! the MPI exchange); [`run`] (the trainer, checkpoints, a run from files); [`report`] and
+//! [`tools`]. The binary's `cli` sits on top. docs/ARCHITECTURE.md draws the map.
 #![warn(missing_docs)]
 
 pub mod data;
