@@ -19,7 +19,7 @@
 //! products, sums the shards' [`GradSum`]s in a fixed pairwise tree into `D` (a [`Grad`]), and an
 //! optimiser from [`optim`] applies it in the same pass.
 //!
-//! The modules, bottom to top (each imports only from those above it in this list):
+//! The modules, bottom to top (each imports only from those listed before it):
 //! [`error`], [`float`], [`memory`], [`rng`] (the notation and the ground rules); [`io`] (durable
 //! files); [`kernel`] (products, fast elementwise maths); [`nn`] (the maths of one network);
 //! [`optim`]; [`data`] (loaders and the row view); [`engine`] (the parallel step, the fixed tree,
