@@ -189,6 +189,8 @@ pub struct MappedDataset {
     /// the map is unmapped.
     _fault: super::sigbus::Registration,
     map: Mmap,
+    /// The rows as `f32`s, a view into `map` made once when opening ([`RowFloats`]).
+    rows: RowFloats,
     hdr: Header,
     stats: ScalerFit,
     rows_since_release: AtomicUsize,
@@ -289,7 +291,9 @@ impl MappedDataset {
         // Pages are handed back after about this many rows, so resident memory stays bounded.
         let release_every = (RELEASE_BYTES / (hdr.row_width() * 4)).max(1);
         let len = map.len() as u64;
+        let rows = RowFloats::of(&map, hdr.meta_len as usize);
         let mut d = Self {
+            rows,
             map,
             hdr,
             stats: meta.stats,
@@ -411,12 +415,11 @@ impl MappedDataset {
         Ok(())
     }
 
+    #[inline]
     fn floats(&self) -> &[f32] {
-        let bytes = &self.map[HEADER_LEN..self.map.len() - self.hdr.meta_len as usize];
-        // SAFETY: the map is page-aligned and HEADER_LEN is a multiple of 4, so the pointer is
-        // aligned for f32; the length was checked against the header; every bit pattern is an f32;
-        // the host is little-endian (checked in open_with).
-        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), bytes.len() / 4) }
+        // SAFETY: `rows` points into `self.map`, which lives (mapped, read-only, at the same
+        // address) as long as `self` and so as long as the slice; see [`RowFloats::of`].
+        unsafe { std::slice::from_raw_parts(self.rows.ptr.as_ptr(), self.rows.len) }
     }
 
     /// The scaler of kind `scale`, from statistics gathered when the file was written.
@@ -427,6 +430,34 @@ impl MappedDataset {
     /// The scaling a run uses when `--scale` is not given: the converted source's default.
     pub fn default_scale(&self) -> Scale {
         self.hdr.default_scale
+    }
+}
+
+/// The rows of a mapped file as `f32`s: bytes `HEADER_LEN..len - meta_len` of the map, viewed
+/// once when the file is opened rather than on every row read.
+struct RowFloats {
+    ptr: std::ptr::NonNull<f32>,
+    len: usize,
+}
+
+// SAFETY: a pointer into a read-only mapping that the owning `MappedDataset` keeps alive; it is
+// only ever read through shared slices, so sharing it between threads is as safe as `&[f32]`.
+unsafe impl Send for RowFloats {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for RowFloats {}
+
+impl RowFloats {
+    /// The rows of `map`, whose header was decoded (so it holds `HEADER_LEN` bytes, rows, then
+    /// `meta_len` bytes of metadata).
+    fn of(map: &Mmap, meta_len: usize) -> Self {
+        let bytes = &map[HEADER_LEN..map.len() - meta_len];
+        // The map is page-aligned and HEADER_LEN is a multiple of 4, so the pointer is aligned
+        // for f32; the length was checked against the header; every bit pattern is an f32; the
+        // host is little-endian (checked in open_with). The map moves with its owner without
+        // its pages moving, so the pointer stays valid as long as the map.
+        debug_assert!(bytes.as_ptr().cast::<f32>().is_aligned());
+        let ptr = std::ptr::NonNull::new(bytes.as_ptr().cast::<f32>().cast_mut()).expect("a map is never at null");
+        Self { ptr, len: bytes.len() / 4 }
     }
 }
 

@@ -9,11 +9,13 @@ pub mod idx;
 pub mod open;
 mod scale;
 pub mod sigbus;
+pub mod view;
 
 use std::path::Path;
 
 pub use scale::{Scale, Scaler, ScalerFit};
 use serde::{Deserialize, Serialize};
+pub use view::Rows;
 
 use crate::error::{Error, Result};
 

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 pub mod exchange;
 pub mod tree;
 
-use crate::data::{Examples, Scaler};
+use crate::data::{Examples, Rows, Scaler};
 use crate::error::{Error, Result};
 use crate::nn::StepStats;
 use crate::nn::network::{CHUNK_ROWS, count_correct};
@@ -97,6 +97,8 @@ pub struct Engine<T: Float> {
     dflat: Vec<T>,
     /// Every rank's (loss, hits, examples, stop vote).
     side: Vec<f64>,
+    /// A step's rows as the dataset numbers them, when the view maps them ([`Rows::resolve`]).
+    resolved: Vec<usize>,
     /// The blocks' losses, summed in the tree's order.
     losses: Vec<f64>,
     stop_vote: bool,
@@ -191,6 +193,7 @@ impl<T: Float> Engine<T> {
             recv: Vec::new(),
             dflat: Vec::new(),
             side: Vec::new(),
+            resolved: Vec::new(),
             losses: Vec::new(),
             stop_vote: false,
             stop_any: false,
@@ -247,9 +250,24 @@ impl<T: Float> Engine<T> {
         Arc::clone(&self.pool)
     }
 
-    /// `D^(l) = Δ^(l)/m` over the examples `idx` of `data`: shards in parallel, then the ordered
+    /// `D^(l) = Δ^(l)/m` over the rows `idx` of `data`: shards in parallel, then the ordered
     /// reduction. Allocates only the first time (or when the network or shard shape grows).
-    pub fn gradient(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> &Grad<T> {
+    pub fn gradient<'a>(
+        &mut self,
+        net: &Network<T>,
+        data: impl Into<Rows<'a>>,
+        scaler: &Scaler,
+        idx: &[usize],
+    ) -> &Grad<T> {
+        let data = data.into();
+        let mut resolved = std::mem::take(&mut self.resolved);
+        self.gradient_of(net, data.data(), scaler, data.resolve(idx, &mut resolved));
+        self.resolved = resolved;
+        self.grad.as_ref().expect("made by gradient_of")
+    }
+
+    /// [`Engine::gradient`] over rows `idx` as `data` numbers them.
+    fn gradient_of(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler, idx: &[usize]) -> &Grad<T> {
         if idx.is_empty() {
             // No examples: `D = 0` (every rank has the same empty batch, so none exchanges).
             let grad = self.grad.get_or_insert_with(|| Grad::zeros(net.weights()));
@@ -418,7 +436,24 @@ impl<T: Float> Engine<T> {
     /// `D = Σ_s Δ_s / m` chunk by chunk (the same bits as [`Engine::gradient`]) and lets `opt`
     /// update each chunk of weights while it is in cache. `D` is not kept as a whole array: the
     /// step returns the batch's example count, summed cost and hits (`Grad::d` is not updated).
-    pub fn step(
+    pub fn step<'a>(
+        &mut self,
+        net: &mut Network<T>,
+        data: impl Into<Rows<'a>>,
+        scaler: &Scaler,
+        idx: &[usize],
+        opt: &mut Optimizer<T>,
+        lr: f64,
+    ) -> StepStats {
+        let data = data.into();
+        let mut resolved = std::mem::take(&mut self.resolved);
+        let stats = self.step_of(net, data.data(), scaler, data.resolve(idx, &mut resolved), opt, lr);
+        self.resolved = resolved;
+        stats
+    }
+
+    /// [`Engine::step`] over rows `idx` as `data` numbers them.
+    fn step_of(
         &mut self,
         net: &mut Network<T>,
         data: &dyn Examples,
@@ -579,7 +614,8 @@ impl<T: Float> Engine<T> {
 
     /// Forward pass over `data` (in shards of [`eval_shard_rows`] rows): cost, hits and outputs.
     /// The outputs take `rows × S_L` values: for many classes, use [`Engine::evaluate_streamed`].
-    pub fn evaluate(&mut self, net: &Network<T>, data: &dyn Examples, scaler: &Scaler) -> Evaluation {
+    pub fn evaluate<'a>(&mut self, net: &Network<T>, data: impl Into<Rows<'a>>, scaler: &Scaler) -> Evaluation {
+        let data = data.into();
         let mut outputs = Array2::<f32>::zeros((data.len(), net.n_outputs()));
         let mut ev = self.evaluate_streamed(net, data, scaler, |first, batch| {
             outputs.slice_mut(ndarray::s![first..first + batch.nrows(), ..]).assign(&batch);
@@ -594,13 +630,14 @@ impl<T: Float> Engine<T> {
     /// holds at most about [`EVAL_BATCH_VALUES`] outputs (and at least one shard), so a model with
     /// 40,000 classes evaluates a million rows in a few hundred MB. Cost and hits are the same
     /// bits as [`Engine::evaluate`]'s: the per-shard sums are added in the same order.
-    pub fn evaluate_streamed(
+    pub fn evaluate_streamed<'a>(
         &mut self,
         net: &Network<T>,
-        data: &dyn Examples,
+        data: impl Into<Rows<'a>>,
         scaler: &Scaler,
         mut each: impl FnMut(usize, ArrayView2<'_, f32>),
     ) -> Evaluation {
+        let data = data.into();
         let n = data.len();
         let k = net.n_outputs();
         let shard = eval_shard_rows(net.sizes());
@@ -621,11 +658,11 @@ impl<T: Float> Engine<T> {
                     .enumerate()
                     .map(|(s, mut out)| {
                         let start = first + s * shard;
-                        let rows: Vec<usize> = (start..start + out.nrows()).collect();
+                        let rows: Vec<usize> = (start..start + out.nrows()).map(|i| data.row(i)).collect();
                         let mut ws = take_workspace(workspaces, net, shard);
                         ws.set_split(split);
                         ws.set_busy(None); // evaluation is not a training step
-                        gather(&mut ws, data, scaler, &rows, split);
+                        gather(&mut ws, data.data(), scaler, &rows, split);
                         net.forward(&mut ws, rows.len());
                         let (h, y) = ws.output_and_targets(rows.len());
                         let part = (net.head().loss_sum(h, y), count_correct(net.head(), h, y));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::data::{self, Examples, Fingerprint, Loaded, Scale, Scaler, ScalerFit, Target, Task};
+use crate::data::{self, Fingerprint, Loaded, Rows, Scale, Scaler, ScalerFit, Task};
 use crate::engine::Evaluation;
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
@@ -15,49 +15,6 @@ use crate::run::early_stop::EarlyStop;
 use crate::run::spec::RunSpec;
 use crate::run::trainer::{EpochReport, TrainConfig, TrainState, Trainer};
 use crate::{Network, rng};
-
-/// A view of some rows of a dataset, in the given order.
-pub struct Subset<'a> {
-    inner: &'a dyn Examples,
-    rows: &'a [usize],
-}
-
-impl<'a> Subset<'a> {
-    /// Rows `rows` of `inner`.
-    pub fn new(inner: &'a dyn Examples, rows: &'a [usize]) -> Self {
-        Self { inner, rows }
-    }
-}
-
-impl Examples for Subset<'_> {
-    fn len(&self) -> usize {
-        self.rows.len()
-    }
-    fn n_features(&self) -> usize {
-        self.inner.n_features()
-    }
-    fn n_targets(&self) -> usize {
-        self.inner.n_targets()
-    }
-    fn features(&self, i: usize) -> &[f32] {
-        self.inner.features(self.rows[i])
-    }
-    fn target(&self, i: usize) -> Target<'_> {
-        self.inner.target(self.rows[i])
-    }
-    fn rows_read(&self, rows: usize) {
-        self.inner.rows_read(rows)
-    }
-    fn rows_checked(&self) -> bool {
-        self.inner.rows_checked()
-    }
-    fn check_row(&self, i: usize) -> Result<()> {
-        self.inner.check_row(self.rows[i])
-    }
-    fn check_source(&self) -> Result<()> {
-        self.inner.check_source()
-    }
-}
 
 /// What a run reports as it goes.
 pub trait Observer {
@@ -161,7 +118,7 @@ fn open(spec: &RunSpec, seed: u64, classes: Option<Vec<String>>) -> Result<(Open
         if spec.scale != Scale::None {
             data::check_rows(ex, train.iter().copied())?;
         }
-        let scaler = ScalerFit::fit(&Subset::new(ex, &train), spec.scale);
+        let scaler = ScalerFit::fit(Rows::subset(ex, &train), spec.scale);
         (Some(train), val, scaler)
     };
     if let Some(j) = scaler.overflowing_feature() {
@@ -305,8 +262,8 @@ impl Session {
     }
 
     /// The training rows.
-    pub fn train_examples(&self) -> TrainView<'_> {
-        train_view(&self.data, &self.train_rows)
+    pub fn train_examples(&self) -> Rows<'_> {
+        train_rows(&self.data, &self.train_rows)
     }
 
     /// The checkpoint of the run as it stands.
@@ -393,7 +350,7 @@ impl Session {
             let epoch = self.trainer.state().epoch;
             let hook = stop_after.is_some_and(|n| self.trainer.state().global_step.saturating_add(1) >= n);
             self.trainer.engine_mut().vote_stop(hook || stop.is_some_and(|s| s.load(Ordering::SeqCst)));
-            let done = match self.trainer.step(&train_view(&self.data, &self.train_rows), &self.scaler) {
+            let done = match self.trainer.step(train_rows(&self.data, &self.train_rows), &self.scaler) {
                 Ok(done) => done,
                 Err(Error::Diverged(msg)) => {
                     // The cost of step N is taken at the weights after step N − 1, so those
@@ -487,7 +444,7 @@ impl Session {
     }
 
     fn evaluate_validation(&mut self) -> Evaluation {
-        self.trainer.evaluate(&Subset::new(self.data.examples(), &self.val_rows), &self.scaler)
+        self.trainer.evaluate(Rows::subset(self.data.examples(), &self.val_rows), &self.scaler)
     }
 
     /// Evaluates the network on `path` (a test set), with the run's scaling and classes. Returns
@@ -550,63 +507,10 @@ impl Session {
     }
 }
 
-fn train_view<'a>(data: &'a Loaded, rows: &'a Option<Vec<usize>>) -> TrainView<'a> {
+fn train_rows<'a>(data: &'a Loaded, rows: &'a Option<Vec<usize>>) -> Rows<'a> {
     match rows {
-        Some(rows) => TrainView::Rows(Subset::new(data.examples(), rows)),
-        None => TrainView::All(data.examples()),
-    }
-}
-
-/// The training rows of a session: all of the file, or those not held out for validation.
-pub enum TrainView<'a> {
-    /// Every row.
-    All(&'a dyn Examples),
-    /// The rows left after the validation split.
-    Rows(Subset<'a>),
-}
-
-impl TrainView<'_> {
-    fn inner(&self) -> &dyn Examples {
-        match self {
-            TrainView::All(e) => *e,
-            TrainView::Rows(s) => s,
-        }
-    }
-}
-
-impl Examples for TrainView<'_> {
-    fn len(&self) -> usize {
-        self.inner().len()
-    }
-    fn n_features(&self) -> usize {
-        self.inner().n_features()
-    }
-    fn n_targets(&self) -> usize {
-        self.inner().n_targets()
-    }
-    fn features(&self, i: usize) -> &[f32] {
-        self.inner().features(i)
-    }
-    fn target(&self, i: usize) -> Target<'_> {
-        self.inner().target(i)
-    }
-    fn content_hash(&self) -> Option<u64> {
-        match self {
-            TrainView::All(e) => e.content_hash(),
-            TrainView::Rows(_) => None,
-        }
-    }
-    fn rows_read(&self, rows: usize) {
-        self.inner().rows_read(rows)
-    }
-    fn rows_checked(&self) -> bool {
-        self.inner().rows_checked()
-    }
-    fn check_row(&self, i: usize) -> Result<()> {
-        self.inner().check_row(i)
-    }
-    fn check_source(&self) -> Result<()> {
-        self.inner().check_source()
+        Some(rows) => Rows::subset(data.examples(), rows),
+        None => Rows::all(data.examples()),
     }
 }
 
