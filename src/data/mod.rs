@@ -308,6 +308,13 @@ impl Loaded {
             Loaded::Mapped(d) => &d.task,
         }
     }
+    /// Feature names, in column order.
+    pub fn feature_names(&self) -> &[String] {
+        match self {
+            Loaded::Memory(d) => &d.feature_names,
+            Loaded::Mapped(d) => &d.feature_names,
+        }
+    }
     /// Statistics for the scaler, gathered at load or conversion time.
     pub fn fit_scaler(&self, scale: Scale) -> Scaler {
         match self {
