@@ -1,193 +1,24 @@
-//! The shardprop binary dataset format (see `docs/FORMAT.md`): a 64-byte header, row-major
-//! little-endian `f32` rows (features then target), then a metadata block. Training reads it
-//! memory-mapped, so a file larger than RAM trains with resident memory bounded by the page cache.
+//! Reading a binary dataset: [`MappedDataset`] maps the file, checks its header, metadata and
+//! (with `verify`) every row, and serves rows to training straight from the page cache.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memmap2::{Mmap, UncheckedAdvice};
-use serde::{Deserialize, Serialize};
 
-use super::{Examples, Scale, Scaler, ScalerFit, Target, Task};
+use super::{HEADER_LEN, Header, Meta, TARGET_CLASS};
+use crate::data::{Examples, Scale, Scaler, ScalerFit, Target, Task};
 use crate::error::{Error, Result};
-use crate::io::atomic::AtomicFile;
 
-/// The first 8 bytes of every shardprop dataset file.
-pub const MAGIC: &[u8; 8] = b"SHPDATA\0";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
-/// Header size in bytes; rows start here (4-byte aligned).
-pub const HEADER_LEN: usize = 64;
-const BYTE_ORDER_MARK: u32 = 0x0102_0304;
-const DTYPE_F32: u32 = 1;
-const TARGET_CLASS: u32 = 0;
-const TARGET_VALUES: u32 = 1;
 /// A mapped file's pages are released from this process after about this many bytes of rows read.
 const RELEASE_BYTES: usize = 256 << 20;
-
-/// Whether `path` starts with [`MAGIC`].
-pub fn has_magic(path: &Path) -> Result<bool> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut head = [0u8; 8];
-    let mut got = 0;
-    while got < 8 {
-        match f.read(&mut head[got..]).map_err(|e| Error::io(path, e))? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got == 8 && &head == MAGIC)
-}
-
-/// The scaling a run on `path` uses when `--scale` is not given, if `path` is a regular file in
-/// the binary format (its header is read and checked; a pipe is never touched).
-pub fn default_scale_of(path: &Path) -> Result<Option<Scale>> {
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) || !has_magic(path)? {
-        return Ok(None);
-    }
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut h = Vec::with_capacity(HEADER_LEN);
-    (&mut f).take(HEADER_LEN as u64).read_to_end(&mut h).map_err(|e| Error::io(path, e))?;
-    Ok(Some(Header::decode(path, &h, len)?.default_scale))
-}
-
-/// The metadata block after the rows.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Meta {
-    task: Task,
-    feature_names: Vec<String>,
-    stats: ScalerFit,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Header {
-    rows: u64,
-    n_features: u32,
-    n_targets: u32,
-    target_kind: u32,
-    meta_len: u64,
-    checksum: u32,
-    /// The scaling a run on this file uses when `--scale` is not given (bytes 52..56): that of
-    /// the source it was converted from, so that training on the conversion gives the source's
-    /// model. 0 standard (every file written before this field), 1 none (MNIST IDX), 2 minmax.
-    default_scale: Scale,
-}
-
-fn scale_code(s: Scale) -> u32 {
-    match s {
-        Scale::Standard => 0,
-        Scale::None => 1,
-        Scale::MinMax => 2,
-    }
-}
-
-impl Header {
-    fn row_width(&self) -> usize {
-        self.n_features as usize + if self.target_kind == TARGET_CLASS { 1 } else { self.n_targets as usize }
-    }
-
-    fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut h = [0u8; HEADER_LEN];
-        h[0..8].copy_from_slice(MAGIC);
-        h[8..12].copy_from_slice(&VERSION.to_le_bytes());
-        h[12..16].copy_from_slice(&BYTE_ORDER_MARK.to_le_bytes());
-        h[16..24].copy_from_slice(&self.rows.to_le_bytes());
-        h[24..28].copy_from_slice(&self.n_features.to_le_bytes());
-        h[28..32].copy_from_slice(&self.n_targets.to_le_bytes());
-        h[32..36].copy_from_slice(&self.target_kind.to_le_bytes());
-        h[36..40].copy_from_slice(&DTYPE_F32.to_le_bytes());
-        h[40..48].copy_from_slice(&self.meta_len.to_le_bytes());
-        h[48..52].copy_from_slice(&self.checksum.to_le_bytes());
-        h[52..56].copy_from_slice(&scale_code(self.default_scale).to_le_bytes());
-        // 56..60 reserved (zero); the header checksum covers everything before it.
-        let crc = crc32fast::hash(&h[..60]);
-        h[60..64].copy_from_slice(&crc.to_le_bytes());
-        h
-    }
-
-    fn decode(path: &Path, h: &[u8], file_len: u64) -> Result<Self> {
-        if h.len() < HEADER_LEN {
-            return Err(Error::format(
-                path,
-                format!("file is {} bytes, shorter than the {HEADER_LEN}-byte header", h.len()),
-            ));
-        }
-        if &h[0..8] != MAGIC {
-            return Err(Error::format(path, "byte 0: bad magic, not a shardprop dataset file"));
-        }
-        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-        let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().expect("8 bytes"));
-        let version = u32_at(8);
-        if version != VERSION {
-            return Err(Error::format(
-                path,
-                format!("byte 8: format version {version}, this build reads version {VERSION}"),
-            ));
-        }
-        if u32_at(12) != BYTE_ORDER_MARK {
-            return Err(Error::format(path, "byte 12: byte-order mark is wrong (not little-endian data, or damaged)"));
-        }
-        if crc32fast::hash(&h[..60]) != u32_at(60) {
-            return Err(Error::format(path, "byte 60: header checksum mismatch (file is damaged)"));
-        }
-        let default_scale = match u32_at(52) {
-            0 => Scale::Standard,
-            1 => Scale::None,
-            2 => Scale::MinMax,
-            c => {
-                return Err(Error::format(
-                    path,
-                    format!("byte 52: default scaling code {c}, expected 0 (standard), 1 (none) or 2 (minmax)"),
-                ));
-            }
-        };
-        if let Some(i) = (56..60).find(|&i| h[i] != 0) {
-            return Err(Error::format(
-                path,
-                format!("byte {i}: reserved header bytes 56..60 must be zero, found {:#04x}", h[i]),
-            ));
-        }
-        if u32_at(36) != DTYPE_F32 {
-            return Err(Error::format(path, format!("byte 36: dtype {} is not f32 (1)", u32_at(36))));
-        }
-        let hdr = Self {
-            rows: u64_at(16),
-            n_features: u32_at(24),
-            n_targets: u32_at(28),
-            target_kind: u32_at(32),
-            meta_len: u64_at(40),
-            checksum: u32_at(48),
-            default_scale,
-        };
-        if hdr.target_kind > TARGET_VALUES || hdr.n_features == 0 || hdr.n_targets == 0 {
-            return Err(Error::format(path, "byte 24: feature/target counts or target kind are invalid"));
-        }
-        let data_len = (hdr.rows as u128) * (hdr.row_width() as u128) * 4;
-        let expected = HEADER_LEN as u128 + data_len + hdr.meta_len as u128;
-        if expected != file_len as u128 {
-            return Err(Error::format(
-                path,
-                format!(
-                    "size mismatch: header says {} rows of {} values plus {} metadata bytes ({expected} bytes in all), but the file is {file_len} bytes (truncated?)",
-                    hdr.rows,
-                    hdr.row_width(),
-                    hdr.meta_len
-                ),
-            ));
-        }
-        Ok(hdr)
-    }
-}
 
 /// A dataset file opened by memory mapping.
 pub struct MappedDataset {
     /// Names the file if reading the map faults. First, so it is dropped (unregistered) before
     /// the map is unmapped.
-    _fault: super::sigbus::Registration,
+    _fault: crate::data::sigbus::Registration,
     map: Mmap,
     /// The rows as `f32`s, a view into `map` made once when opening ([`RowFloats`]).
     rows: RowFloats,
@@ -231,10 +62,10 @@ impl MappedDataset {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: the map is read-only. A file truncated underneath us would make a read fault
         // (SIGBUS): the length is re-checked before every training step (`check_source`), and
-        // the fault handler of [`super::sigbus`] turns the remaining race into a message.
+        // the fault handler of [`crate::data::sigbus`] turns the remaining race into a message.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         // Registered before the first read of the map (the header and metadata, too, may fault).
-        let fault = super::sigbus::Registration::new(map.as_ptr(), map.len(), path);
+        let fault = crate::data::sigbus::Registration::new(map.as_ptr(), map.len(), path);
         let hdr = Header::decode(path, &map, map.len() as u64)?;
         // Training reads rows in shuffled order: no read-ahead or fault-around of neighbours.
         let _ = map.advise(memmap2::Advice::Random);
@@ -276,7 +107,7 @@ impl MappedDataset {
             Task::Regression { targets } => [("target", targets), ("feature", &meta.feature_names)],
         };
         for (what, list) in names {
-            if let Some(dup) = super::first_duplicate(list) {
+            if let Some(dup) = crate::data::first_duplicate(list) {
                 return Err(Error::format(
                     path,
                     format!(
@@ -517,128 +348,4 @@ impl Examples for MappedDataset {
             let _ = unsafe { self.map.unchecked_advise(UncheckedAdvice::DontNeed) };
         }
     }
-}
-
-/// Streams rows into a new dataset file, atomically: the file appears complete or not at all.
-pub struct BinaryWriter {
-    out: AtomicFile,
-    path: PathBuf,
-    hdr: Header,
-    crc: crc32fast::Hasher,
-    stats: ScalerFit,
-    buf: Vec<u8>,
-}
-
-impl BinaryWriter {
-    /// Starts a file for rows of `n_features` features and targets of `task`.
-    pub fn create(path: &Path, n_features: usize, task: &Task) -> Result<Self> {
-        let target_kind = if task.classes().is_some() { TARGET_CLASS } else { TARGET_VALUES };
-        let hdr = Header {
-            rows: 0,
-            n_features: n_features as u32,
-            n_targets: task.n_outputs() as u32,
-            target_kind,
-            meta_len: 0,
-            checksum: 0,
-            default_scale: Scale::Standard,
-        };
-        if !AtomicFile::replaces(path)? {
-            // The header is written last, after a seek back: a FIFO or device cannot take it.
-            return Err(Error::format(path, "not a regular file: a binary dataset must be written to a file"));
-        }
-        let mut out = AtomicFile::create(path)?;
-        out.write_all(&[0u8; HEADER_LEN])?;
-        Ok(Self {
-            out,
-            path: path.to_path_buf(),
-            hdr,
-            crc: crc32fast::Hasher::new(),
-            stats: ScalerFit::new(n_features),
-            buf: Vec::new(),
-        })
-    }
-
-    /// Records the scaling a run on this file uses when `--scale` is not given (the source's
-    /// default; standard unless set).
-    pub fn with_default_scale(mut self, scale: Scale) -> Self {
-        self.hdr.default_scale = scale;
-        self
-    }
-
-    /// Appends one row. Refuses what a reader would refuse: non-finite features or target
-    /// values, a class index outside the task's classes.
-    pub fn push(&mut self, features: &[f32], target: Target<'_>) -> Result<()> {
-        debug_assert_eq!(features.len(), self.hdr.n_features as usize);
-        let row = self.hdr.rows + 1;
-        if let Some(j) = features.iter().position(|v| !v.is_finite()) {
-            return Err(Error::format(
-                &self.path,
-                format!("row {row}, feature {}: {} is not a finite number", j + 1, features[j]),
-            ));
-        }
-        match target {
-            Target::Class(c) if c >= self.hdr.n_targets as usize || self.hdr.target_kind != TARGET_CLASS => {
-                return Err(Error::format(
-                    &self.path,
-                    format!("row {row}: class {c} is not one of the task's {} classes", self.hdr.n_targets),
-                ));
-            }
-            Target::Values(v) if v.len() != self.hdr.n_targets as usize || self.hdr.target_kind != TARGET_VALUES => {
-                return Err(Error::format(
-                    &self.path,
-                    format!("row {row}: {} target values, the task has {}", v.len(), self.hdr.n_targets),
-                ));
-            }
-            Target::Values(v) if v.iter().any(|v| !v.is_finite()) => {
-                return Err(Error::format(&self.path, format!("row {row}: a target value is not a finite number")));
-            }
-            _ => {}
-        }
-        self.stats.push(features);
-        self.buf.clear();
-        for v in features {
-            self.buf.extend_from_slice(&v.to_le_bytes());
-        }
-        match target {
-            Target::Class(c) => self.buf.extend_from_slice(&(c as f32).to_le_bytes()),
-            Target::Values(v) => v.iter().for_each(|v| self.buf.extend_from_slice(&v.to_le_bytes())),
-        }
-        self.crc.update(&self.buf);
-        self.hdr.rows += 1;
-        let path = self.path.clone();
-        self.out.writer().write_all(&self.buf).map_err(|e| Error::io(&path, e))
-    }
-
-    /// Writes the metadata and the header, then commits the file atomically.
-    pub fn finish(mut self, task: &Task, feature_names: &[String]) -> Result<u64> {
-        let meta = Meta { task: task.clone(), feature_names: feature_names.to_vec(), stats: self.stats.clone() };
-        let bytes = bincode::serde::encode_to_vec(&meta, bincode::config::standard())
-            .map_err(|e| Error::format(&self.path, format!("cannot encode metadata: {e}")))?;
-        self.crc.update(&bytes);
-        self.out.write_all(&bytes)?;
-        self.hdr.meta_len = bytes.len() as u64;
-        self.hdr.checksum = self.crc.clone().finalize();
-        let path = self.path.clone();
-        let w = self.out.writer();
-        w.seek(SeekFrom::Start(0)).map_err(|e| Error::io(&path, e))?;
-        w.write_all(&self.hdr.encode()).map_err(|e| Error::io(&path, e))?;
-        let rows = self.hdr.rows;
-        self.out.commit()?;
-        Ok(rows)
-    }
-}
-
-/// Writes every row of `data` to `path`.
-pub fn write(
-    path: &Path,
-    data: &dyn Examples,
-    task: &Task,
-    feature_names: &[String],
-    default_scale: Scale,
-) -> Result<u64> {
-    let mut w = BinaryWriter::create(path, data.n_features(), task)?.with_default_scale(default_scale);
-    for i in 0..data.len() {
-        w.push(data.features(i), data.target(i))?;
-    }
-    w.finish(task, feature_names)
 }
