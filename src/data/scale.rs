@@ -147,7 +147,7 @@ impl ScalerFit {
     }
 
     /// The scaler of kind `scale`. Constant features are shifted but not stretched.
-    pub fn finish(&self, scale: Scale) -> Scaler {
+    pub fn scaler(&self, scale: Scale) -> Scaler {
         let n = self.sum.len();
         let mut s = Scaler::identity(n);
         s.kind = scale;
@@ -226,6 +226,6 @@ impl ScalerFit {
                 fit.push(data.features(i));
             }
         }
-        fit.finish(scale)
+        fit.scaler(scale)
     }
 }

@@ -119,6 +119,8 @@ impl Session {
         self.rank
     }
 
+    /// Writes a periodic checkpoint (rank 0, with a checkpoint directory, finite weights); a
+    /// failure is a warning, not an error.
     fn save_periodic(&self, obs: &mut dyn Observer) {
         if self.rank != 0 {
             return;
@@ -168,55 +170,16 @@ impl Session {
             };
             let step = self.trainer.state().step;
             obs.step(epoch, if done.is_some() { steps } else { step }, steps, &self.trainer);
-            if let Some(mut report) = done {
-                report.global_step = self.trainer.state().global_step;
-                if self.split.validates() {
-                    self.data.examples().check_source()?;
-                    let ev = self.evaluate_validation();
-                    report.val_loss = Some(ev.loss());
-                    report.val_accuracy = self.task.classes().map(|_| ev.accuracy());
-                    if let Some(e) = &mut self.early {
-                        e.record(report.epoch, ev.loss(), self.trainer.network());
-                    }
-                }
-                obs.epoch(&report);
-                self.history.push(report);
-                let every = self.spec.checkpoint_every;
-                if every > 0 && self.trainer.state().epoch.is_multiple_of(every) {
-                    self.save_periodic(obs);
-                }
-            } else {
-                let every = self.spec.checkpoint_every_steps;
-                if every > 0 && self.trainer.state().global_step.is_multiple_of(every) {
-                    self.save_periodic(obs);
-                }
+            let epoch_ended = done.is_some();
+            if let Some(report) = done {
+                self.end_epoch(report, obs)?;
+            }
+            if self.checkpoint_due(epoch_ended) {
+                self.save_periodic(obs);
             }
             // Every rank stops after the same step: the votes travel with the step's exchange.
             if self.trainer.engine_mut().stop_agreed() {
-                if !finite_weights(self.trainer.network()) {
-                    // The step just taken diverged before any cost could show it: a checkpoint
-                    // of these weights would be refused on loading, so none is written.
-                    let step = self.trainer.state().global_step;
-                    let good = self.last_good(step.checked_sub(1));
-                    return Err(Error::Diverged(format!(
-                        "stopped by a signal after step {step}, whose weights are not finite (training diverged); no checkpoint written; {good}"
-                    )));
-                }
-                let ckpt = self.checkpoint();
-                let path = match &self.spec.checkpoint_dir {
-                    Some(dir) => dir.join(ckpt.file_name()),
-                    None => PathBuf::from("shardprop-interrupted.ckpt"),
-                };
-                if self.rank == 0 {
-                    match &self.spec.checkpoint_dir {
-                        Some(dir) => ckpt.save_in_dir(dir, self.spec.keep.max(1))?,
-                        None => {
-                            ckpt.save(&path)?;
-                            path.clone()
-                        }
-                    };
-                }
-                return Ok(Outcome::Stopped { checkpoint: path });
+                return self.stop_with_checkpoint();
             }
         }
         if let Some(e) = &self.early
@@ -232,6 +195,66 @@ impl Session {
         Ok(Outcome::Finished)
     }
 
+    /// After the step that ended an epoch: the validation figures (and early stopping's record of
+    /// them) into `report`, which the observer sees and the history keeps.
+    fn end_epoch(&mut self, mut report: EpochReport, obs: &mut dyn Observer) -> Result<()> {
+        report.global_step = self.trainer.state().global_step;
+        if self.split.validates() {
+            self.data.examples().check_source()?;
+            let ev = self.evaluate_validation();
+            report.val_loss = Some(ev.loss());
+            report.val_accuracy = self.task.classes().map(|_| ev.accuracy());
+            if let Some(e) = &mut self.early {
+                e.record(report.epoch, ev.loss(), self.trainer.network());
+            }
+        }
+        obs.epoch(&report);
+        self.history.push(report);
+        Ok(())
+    }
+
+    /// Whether the step just taken is due a periodic checkpoint: every `checkpoint_every`
+    /// epochs at an epoch's end, else every `checkpoint_every_steps` global steps (0: never).
+    fn checkpoint_due(&self, epoch_ended: bool) -> bool {
+        let state = self.trainer.state();
+        let (every, count) = if epoch_ended {
+            (self.spec.checkpoint_every as u64, state.epoch as u64)
+        } else {
+            (self.spec.checkpoint_every_steps, state.global_step)
+        };
+        every > 0 && count.is_multiple_of(every)
+    }
+
+    /// Ends the run after a stop every rank agreed on: writes the checkpoint to resume from (rank
+    /// 0 only; in the checkpoint directory, or `shardprop-interrupted.ckpt` without one), unless
+    /// the weights are not finite.
+    fn stop_with_checkpoint(&self) -> Result<Outcome> {
+        if !finite_weights(self.trainer.network()) {
+            // The step just taken diverged before any cost could show it: a checkpoint of these
+            // weights would be refused on loading, so none is written.
+            let step = self.trainer.state().global_step;
+            let good = self.last_good(step.checked_sub(1));
+            return Err(Error::Diverged(format!(
+                "stopped by a signal after step {step}, whose weights are not finite (training diverged); no checkpoint written; {good}"
+            )));
+        }
+        let ckpt = self.checkpoint();
+        let path = match &self.spec.checkpoint_dir {
+            Some(dir) => dir.join(ckpt.file_name()),
+            None => PathBuf::from("shardprop-interrupted.ckpt"),
+        };
+        if self.rank == 0 {
+            match &self.spec.checkpoint_dir {
+                Some(dir) => ckpt.save_in_dir(dir, self.spec.keep.max(1))?,
+                None => {
+                    ckpt.save(&path)?;
+                    path.clone()
+                }
+            };
+        }
+        Ok(Outcome::Stopped { checkpoint: path })
+    }
+
     /// Names the newest checkpoint of this run's directory from step `last` or before whose
     /// weights are finite, for a message about a diverged run.
     fn last_good(&self, last: Option<u64>) -> String {
@@ -244,6 +267,7 @@ impl Session {
         }
     }
 
+    /// Cost and hits of the network on the validation rows.
     fn evaluate_validation(&mut self) -> Evaluation {
         self.trainer.evaluate(self.split.validation(&self.data), &self.scaler)
     }

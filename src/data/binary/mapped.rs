@@ -255,7 +255,7 @@ impl MappedDataset {
 
     /// The scaler of kind `scale`, from statistics gathered when the file was written.
     pub fn scaler(&self, scale: Scale) -> Scaler {
-        self.stats.finish(scale)
+        self.stats.scaler(scale)
     }
 
     /// The scaling a run uses when `--scale` is not given: the converted source's default.
