@@ -154,7 +154,9 @@ impl<T: Float> Engine<T> {
     }
 
     /// `D^(l) = Δ^(l)/m` over the rows `idx` of `data`: shards in parallel, then the ordered
-    /// reduction. Allocates only the first time (or when the network or shard shape grows).
+    /// reduction. `idx` numbers the rows of the view; a view's row map is applied here, once for
+    /// the step ([`Rows::resolve`]). Allocates only the first time (or when the network, the
+    /// shard shape or a mapped batch grows).
     pub fn gradient<'a>(
         &mut self,
         net: &Network<T>,
@@ -215,7 +217,8 @@ impl<T: Float> Engine<T> {
         grad
     }
 
-    /// One optimiser step over the examples `idx`: the shards' `Δ` in parallel as in
+    /// One optimiser step over the rows `idx` of `data` (mapped once, as in [`Engine::gradient`]):
+    /// the shards' `Δ` in parallel as in
     /// [`Engine::gradient`], then one fused parallel pass that finishes the tree into
     /// `D = Σ_s Δ_s / m` chunk by chunk (the same bits as [`Engine::gradient`]) and lets `opt`
     /// update each chunk of weights while it is in cache. `D` is not kept as a whole array: the
