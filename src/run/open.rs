@@ -9,7 +9,7 @@ use crate::rng;
 use crate::run::spec::RunSpec;
 
 /// The training file of a run, opened and split.
-pub(crate) struct Opened {
+pub(crate) struct TrainingData {
     /// The rows of the file.
     pub data: Loaded,
     /// Which of them train and which validate.
@@ -47,7 +47,7 @@ impl Split {
     }
 }
 
-impl Opened {
+impl TrainingData {
     /// Opens `spec.train` (with `classes` fixed, when resuming a classifier) and holds out the
     /// validation rows, shuffled by `seed`. Returns the CSV lines skipped too.
     pub fn open(spec: &RunSpec, seed: u64, classes: Option<Vec<String>>) -> Result<(Self, Vec<u64>)> {

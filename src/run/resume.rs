@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::run::checkpoint::Checkpoint;
-use crate::run::open::Opened;
+use crate::run::open::TrainingData;
 use crate::run::session::Session;
 use crate::run::spec::RunSpec;
 use crate::run::trainer::Trainer;
@@ -16,24 +16,24 @@ impl Session {
     pub fn resume(ckpt: Checkpoint, spec: Option<RunSpec>, threads: usize, force: bool) -> Result<(Self, Vec<u64>)> {
         let spec = spec.unwrap_or_else(|| ckpt.data.clone());
         let classes = ckpt.task.classes().map(|c| c.to_vec());
-        let (opened, skipped) = Opened::open(&spec, ckpt.config.seed, classes)?;
-        check_resumable(&spec, &opened, &ckpt, force)?;
+        let (training, skipped) = TrainingData::open(&spec, ckpt.config.seed, classes)?;
+        check_resumable(&spec, &training, &ckpt, force)?;
         let mut state = ckpt.state;
-        if opened.fingerprint != ckpt.fingerprint {
+        if training.fingerprint != ckpt.fingerprint {
             // Forced onto other data: the stopped epoch's order means nothing here; start the
             // epoch afresh (its running sums too). The run's fingerprint becomes this data's.
             (state.step, state.epoch_loss_sum, state.epoch_correct, state.epoch_examples) = (0, 0.0, 0, 0);
         }
         let trainer = Trainer::resume(ckpt.network, ckpt.config, state, ckpt.optimizer, threads)?;
-        let session = Self::assemble(spec, opened, ckpt.scaler, ckpt.task, trainer, ckpt.history, ckpt.early);
+        let session = Self::assemble(spec, training, ckpt.scaler, ckpt.task, trainer, ckpt.history, ckpt.early);
         Ok((session, skipped))
     }
 }
 
-/// Whether `opened` can continue `ckpt`: the same data (by fingerprint) unless `force`, and in any
+/// Whether `training` can continue `ckpt`: the same data (by fingerprint) unless `force`, and in any
 /// case rows of as many features and targets as the network's inputs and outputs.
-fn check_resumable(spec: &RunSpec, opened: &Opened, ckpt: &Checkpoint, force: bool) -> Result<()> {
-    let (mine, theirs) = (&opened.fingerprint, &ckpt.fingerprint);
+fn check_resumable(spec: &RunSpec, training: &TrainingData, ckpt: &Checkpoint, force: bool) -> Result<()> {
+    let (mine, theirs) = (&training.fingerprint, &ckpt.fingerprint);
     if mine != theirs && !force {
         return Err(Error::Mismatch(format!(
             "{}: this is not the data the checkpoint was trained on (checkpoint: {} rows x {} features, hash {:016x}; \\
@@ -47,7 +47,7 @@ fn check_resumable(spec: &RunSpec, opened: &Opened, ckpt: &Checkpoint, force: bo
             mine.hash
         )));
     }
-    let ex = opened.data.examples();
+    let ex = training.data.examples();
     if ex.n_features() != ckpt.network.n_inputs() {
         return Err(Error::Mismatch(format!(
             "{}: has {} features per row, but the model takes {}",

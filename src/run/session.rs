@@ -16,7 +16,7 @@ pub use crate::run::architecture::Architecture;
 use crate::run::checkpoint::Checkpoint;
 use crate::run::early_stop::EarlyStop;
 pub use crate::run::observer::{Observer, Outcome};
-use crate::run::open::{self, Opened, Split};
+use crate::run::open::{self, Split, TrainingData};
 use crate::run::spec::RunSpec;
 use crate::run::trainer::{EpochReport, TrainConfig, TrainState, Trainer};
 
@@ -46,21 +46,21 @@ pub struct Session {
 impl Session {
     /// Opens the data and builds a fresh network. Returns the CSV lines skipped.
     pub fn start(spec: RunSpec, arch: &Architecture, cfg: TrainConfig, threads: usize) -> Result<(Self, Vec<u64>)> {
-        let (opened, skipped) = Opened::open(&spec, cfg.seed, None)?;
-        let scaler = opened.fit_scaler(&spec)?;
-        opened.check_validation_rows(&spec)?;
-        opened.check_two_classes(&spec)?;
-        let task = opened.data.task().clone();
-        let net = arch.build(opened.data.examples().n_features(), &task, cfg.seed)?;
+        let (training, skipped) = TrainingData::open(&spec, cfg.seed, None)?;
+        let scaler = training.fit_scaler(&spec)?;
+        training.check_validation_rows(&spec)?;
+        training.check_two_classes(&spec)?;
+        let task = training.data.task().clone();
+        let net = arch.build(training.data.examples().n_features(), &task, cfg.seed)?;
         let early = (spec.patience > 0).then(|| EarlyStop::new(spec.patience, &net));
         let trainer = Trainer::new(net, cfg, threads)?;
-        Ok((Self::assemble(spec, opened, scaler, task, trainer, Vec::new(), early), skipped))
+        Ok((Self::assemble(spec, training, scaler, task, trainer, Vec::new(), early), skipped))
     }
 
-    /// A session over `opened` with the rest of its state (new, or from a checkpoint).
+    /// A session over `training` with the rest of its state (new, or from a checkpoint).
     pub(crate) fn assemble(
         spec: RunSpec,
-        opened: Opened,
+        training: TrainingData,
         scaler: Scaler,
         task: Task,
         trainer: Trainer<f32>,
@@ -69,12 +69,12 @@ impl Session {
     ) -> Self {
         Self {
             spec,
-            feature_names: opened.data.feature_names().to_vec(),
-            data: opened.data,
-            split: opened.split,
+            feature_names: training.data.feature_names().to_vec(),
+            data: training.data,
+            split: training.split,
             scaler,
             task,
-            fingerprint: opened.fingerprint,
+            fingerprint: training.fingerprint,
             trainer,
             history,
             early,
