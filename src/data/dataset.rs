@@ -26,7 +26,7 @@ pub struct Dataset {
     /// Where the rows came from, for messages.
     pub source: String,
     /// Columns of the file that were read past: neither features nor targets (evaluating or
-    /// predicting with a model whose features were matched by name, see [`ModelColumns`]).
+    /// predicting with a model whose features were matched by name, see [`super::ModelColumns`]).
     pub ignored_columns: Vec<String>,
 }
 

@@ -49,7 +49,7 @@ pub const EVAL_BATCH_VALUES: usize = 1 << 24;
 const EVAL_SHARD_VALUES: usize = 1 << 22;
 
 /// Rows per shard in forward-only evaluation of a network of these layer sizes: [`EVAL_SHARD`],
-/// fewer when a shard's scratch buffers would pass [`EVAL_SHARD_VALUES`] values (a million
+/// fewer when a shard's scratch buffers would pass `EVAL_SHARD_VALUES` values (a million
 /// classes make a 256-row shard's buffers gigabytes).
 pub fn eval_shard_rows(sizes: &[usize]) -> usize {
     let units = sizes.iter().fold(0usize, |a, &s| a.saturating_add(s)).max(1);

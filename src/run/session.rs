@@ -1,7 +1,7 @@
 //! A training run from files to checkpoints: the loop that trains with periodic atomic
 //! checkpoints, early stopping and a stop flag (for signals), and builds the [`Checkpoint`] that
-//! lets `resume` continue bit for bit. Opening the data is [`crate::run::open`]'s, resuming
-//! [`crate::run::resume`]'s.
+//! lets `resume` continue bit for bit. Opening the data is `run/open.rs`'s, resuming
+//! `run/resume.rs`'s.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
