@@ -4,7 +4,7 @@
 use ndarray::ArrayViewMut1;
 use serde::{Deserialize, Serialize};
 
-use super::Examples;
+use super::view::Rows;
 use crate::Float;
 
 /// Which scaling to fit.
@@ -148,7 +148,7 @@ impl ScalerFit {
     }
 
     /// The scaler of kind `scale`. Constant features are shifted but not stretched.
-    pub fn finish(&self, scale: Scale) -> Scaler {
+    pub fn scaler(&self, scale: Scale) -> Scaler {
         let n = self.sum.len();
         let mut s = Scaler::identity(n);
         s.kind = scale;
@@ -218,14 +218,15 @@ impl ScalerFit {
         Ok(())
     }
 
-    /// Fits `scale` to every row of `data`.
-    pub fn fit(data: &dyn Examples, scale: Scale) -> Scaler {
+    /// Fits `scale` to every row of `data` (a dataset, or [`Rows`] of one), in row order.
+    pub fn fit<'a>(data: impl Into<Rows<'a>>, scale: Scale) -> Scaler {
+        let data = data.into();
         let mut fit = Self::new(data.n_features());
         if scale != Scale::None {
             for i in 0..data.len() {
                 fit.push(data.features(i));
             }
         }
-        fit.finish(scale)
+        fit.scaler(scale)
     }
 }

@@ -13,6 +13,19 @@
 //! receives `2 (R − 1)/R · P` values per step, as a ring all-reduce does, and MPI's own
 //! summation order is never trusted.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::Engine;
+use super::tree::{tree_levels, tree_shape};
+use crate::data::{Examples, Scaler};
+use crate::nn::StepStats;
+use crate::optim::UPDATE_ELEMS;
+use crate::{Float, Network};
+
 /// What distributed training needs from a message-passing layer.
 pub trait Collective: Send + Sync {
     /// This process's rank, `0..size()`.
@@ -32,16 +45,16 @@ pub trait Collective: Send + Sync {
     fn abort(&self, code: i32) -> !;
 }
 
-/// The shards of a step as ranks see them: `k` shards in blocks of `block` shards; rank `r` owns
-/// block `r` (none when `r ≥ blocks`).
+/// The shards of a step as ranks see them: `k` shards in blocks of `block_len` shards; rank `r`
+/// owns block `r` (none when `r ≥ n_blocks`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Blocks {
     /// Shards in the step.
     pub k: usize,
     /// Shards per block (a power of two).
-    pub block: usize,
-    /// Non-empty blocks, `⌈k / block⌉`, at most the rank count.
-    pub blocks: usize,
+    pub block_len: usize,
+    /// Non-empty blocks, `⌈k / block_len⌉`, at most the rank count.
+    pub n_blocks: usize,
 }
 
 impl Blocks {
@@ -50,14 +63,126 @@ impl Blocks {
     /// so every rank finishes the same way).
     pub fn new(k: usize, ranks: usize) -> Self {
         let top = crate::engine::tree::top_stride(k).max(1);
-        let block = k.div_ceil(ranks.max(1)).next_power_of_two().min(top);
-        Self { k, block, blocks: k.div_ceil(block) }
+        let block_len = k.div_ceil(ranks.max(1)).next_power_of_two().min(top);
+        Self { k, block_len, n_blocks: k.div_ceil(block_len) }
     }
 
     /// The shards of rank `r`.
     pub fn shards_of(&self, r: usize) -> std::ops::Range<usize> {
-        let lo = (r * self.block).min(self.k);
-        lo..((r + 1) * self.block).min(self.k)
+        let lo = (r * self.block_len).min(self.k);
+        lo..((r + 1) * self.block_len).min(self.k)
+    }
+}
+
+impl<T: Float> Engine<T> {
+    /// `D = Δ/m` of a step trained across ranks, into `self.dflat`, with the same bits as one
+    /// process: this rank computes its block of shards and sums it with the tree's lower levels
+    /// (a block is a subtree), then a reduce-scatter along the fixed tree: an all-to-all sends
+    /// slice `j` of the flat block sum to rank `j`, which finishes the tree's upper levels for its
+    /// slice in the order every rank would and divides by `m`; an all-gather of the finished
+    /// slices gives every rank all of `D`. Each rank receives `2 (R − 1) ⌈P/R⌉` values per step
+    /// (`comm_bytes`), against `(R − 1) P` for an all-gather of block sums.
+    pub(super) fn distributed_d(
+        &mut self,
+        net: &Network<T>,
+        data: &dyn Examples,
+        scaler: &Scaler,
+        idx: &[usize],
+    ) -> StepStats {
+        let c = Arc::clone(self.dist.as_ref().expect("distributed"));
+        let (k, groups) = self.partial_sums(net, data, scaler, idx);
+        let (ranks, rank) = (c.size(), c.rank());
+        let layout = Blocks::new(k, ranks);
+        let own = layout.shards_of(rank);
+        let t0 = Instant::now();
+        let busy = &self.times.step_busy_ns;
+        if !own.is_empty() {
+            // The rest of this rank's subtree, over its group sums.
+            let block = &mut self.sums[..groups];
+            self.pool.install(|| tree_levels(block, groups, busy));
+        }
+        let p = net.n_params();
+        let slice = p.div_ceil(ranks).max(1);
+        for buf in [&mut self.send, &mut self.recv, &mut self.dflat] {
+            buf.resize(slice * ranks, T::zero());
+        }
+        // The block sum, flat (layer after layer), padded with zeros to R slices.
+        let mut at = 0;
+        if !own.is_empty() {
+            for d in &self.sums[0].dw {
+                let d = d.as_slice().expect("contiguous");
+                self.send[at..at + d.len()].copy_from_slice(d);
+                at += d.len();
+            }
+        }
+        self.send[at..].fill(T::zero());
+        let mine = if own.is_empty() { None } else { Some(&self.sums[0]) };
+        let my_stats = [
+            mine.map_or(0.0, |s| s.loss),
+            mine.map_or(0.0, |s| s.correct as f64),
+            mine.map_or(0.0, |s| s.m as f64),
+            f64::from(u8::from(self.stop_vote)),
+        ];
+        let reduced = t0.elapsed();
+
+        let t1 = Instant::now();
+        c.all_to_all(bytemuck::cast_slice(&self.send), bytemuck::cast_slice_mut(&mut self.recv));
+        let all = &mut self.rank_stats[..4 * ranks];
+        c.all_gather(bytemuck::cast_slice(&my_stats), bytemuck::cast_slice_mut(all));
+        let exchanged = t1.elapsed();
+
+        // The tree's upper levels over the blocks, for this rank's slice, then `/ m`.
+        let t2 = Instant::now();
+        let blocks = layout.n_blocks;
+        let recv = &mut self.recv;
+        let mt = T::from_usize(idx.len().max(1));
+        let out = &mut self.send[..slice];
+        self.pool.install(|| {
+            for (a, b) in tree_shape(blocks) {
+                let (lo, hi) = recv.split_at_mut(b * slice);
+                let (x, y) = (&mut lo[a * slice..(a + 1) * slice], &hi[..slice]);
+                x.par_chunks_mut(UPDATE_ELEMS).zip(y.par_chunks(UPDATE_ELEMS)).for_each(|(x, y)| {
+                    let t = Instant::now();
+                    for (x, &y) in x.iter_mut().zip(y) {
+                        *x += y;
+                    }
+                    busy.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                });
+            }
+            out.par_chunks_mut(UPDATE_ELEMS).zip(recv[..slice].par_chunks(UPDATE_ELEMS)).for_each(|(out, x)| {
+                for (o, &x) in out.iter_mut().zip(x) {
+                    *o = x / mt;
+                }
+            });
+        });
+        let finished = t2.elapsed();
+
+        let t3 = Instant::now();
+        c.all_gather(bytemuck::cast_slice(&self.send[..slice]), bytemuck::cast_slice_mut(&mut self.dflat));
+        let gathered = t3.elapsed();
+        let t = std::mem::size_of::<T>();
+        self.times.comm_bytes += ((ranks - 1) * (2 * slice * t + std::mem::size_of_val(&my_stats))) as u64;
+        self.times.comm += exchanged + gathered;
+        self.times.reduce_step += reduced + finished;
+        // Wall time of passes the whole pool ran: as busy time summed over threads.
+        let busy_ns = (reduced + finished).as_nanos() as u64 * self.threads as u64;
+        self.times.reduce_busy_ns.fetch_add(busy_ns, Ordering::Relaxed);
+
+        let all = &self.rank_stats[..4 * ranks];
+        self.stop_any = all.chunks(4).any(|s| s[3] != 0.0);
+        // Losses summed in the tree's order over the blocks, as one process sums its shards.
+        let losses = &mut self.losses;
+        losses.clear();
+        losses.extend(all.chunks(4).take(blocks).map(|s| s[0]));
+        for (a, b) in tree_shape(blocks) {
+            losses[a] += losses[b];
+        }
+        let block_stats = || all.chunks(4).take(blocks);
+        StepStats {
+            m: block_stats().map(|s| s[2] as usize).sum(),
+            loss_sum: losses.first().copied().unwrap_or(0.0),
+            correct: block_stats().map(|s| s[1] as usize).sum(),
+        }
     }
 }
 
@@ -67,12 +192,12 @@ mod tests {
 
     #[test]
     fn blocks_are_aligned_power_of_two_subtrees_and_never_the_whole_tree() {
-        assert_eq!(Blocks::new(6, 2), Blocks { k: 6, block: 4, blocks: 2 });
-        assert_eq!(Blocks::new(6, 4), Blocks { k: 6, block: 2, blocks: 3 });
-        assert_eq!(Blocks::new(6, 3), Blocks { k: 6, block: 2, blocks: 3 });
-        assert_eq!(Blocks::new(6, 8), Blocks { k: 6, block: 1, blocks: 6 });
-        assert_eq!(Blocks::new(2, 1), Blocks { k: 2, block: 1, blocks: 2 });
-        assert_eq!(Blocks::new(1, 4), Blocks { k: 1, block: 1, blocks: 1 });
+        assert_eq!(Blocks::new(6, 2), Blocks { k: 6, block_len: 4, n_blocks: 2 });
+        assert_eq!(Blocks::new(6, 4), Blocks { k: 6, block_len: 2, n_blocks: 3 });
+        assert_eq!(Blocks::new(6, 3), Blocks { k: 6, block_len: 2, n_blocks: 3 });
+        assert_eq!(Blocks::new(6, 8), Blocks { k: 6, block_len: 1, n_blocks: 6 });
+        assert_eq!(Blocks::new(2, 1), Blocks { k: 2, block_len: 1, n_blocks: 2 });
+        assert_eq!(Blocks::new(1, 4), Blocks { k: 1, block_len: 1, n_blocks: 1 });
         assert_eq!(Blocks::new(64, 4).shards_of(3), 48..64);
         assert_eq!(Blocks::new(6, 4).shards_of(3), 6..6);
     }

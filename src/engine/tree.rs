@@ -1,8 +1,16 @@
 //! The fixed pairwise tree in which partial sums are added: its shape depends on the number of
-//! sums alone, so the bits of `D` never depend on the thread or rank count.
+//! sums alone, so the bits of `D` never depend on the thread or rank count. Here too the engine's
+//! parallel passes over it (a worker's run of shards, the lower levels, the last addition) and
+//! the plain sequential reference they must match.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rayon::prelude::*;
 
 use crate::Float;
-use crate::nn::{Grad, GradSum};
+use crate::nn::{Grad, GradSum, StepStats};
+use crate::optim::UPDATE_ELEMS;
 
 /// The order in which `k` partial sums are added: a fixed pairwise tree that depends on `k`
 /// alone. For `stride = 1, 2, 4, …` below `k`, every `s` that is a multiple of `2·stride` with
@@ -38,6 +46,98 @@ pub fn reduce_sequential<T: Float>(sums: &[GradSum<T>], out: &mut Grad<T>) {
     out.m = m;
     out.loss_sum = work.first().map_or(0.0, |w| w.loss);
     out.correct = sums.iter().map(|s| s.correct).sum();
+}
+
+/// The sum of shards `s..s + g` (those below `end`) into `out`, in the fixed tree's order:
+/// the left half into `out`, the right half into the next scratch sum, then one addition. `g`
+/// is a power of two and `s` a multiple of it, so this is a subtree of
+/// [`tree_shape`].
+pub(super) fn subtree<T: Float>(
+    s: usize,
+    g: usize,
+    end: usize,
+    out: &mut GradSum<T>,
+    stack: &mut [GradSum<T>],
+    shard: &mut impl FnMut(usize, &mut GradSum<T>),
+) {
+    if g == 1 {
+        shard(s, out);
+        return;
+    }
+    let half = g / 2;
+    subtree(s, half, end, out, stack, shard);
+    if s + half < end {
+        let (tmp, rest) = stack.split_first_mut().expect("a scratch sum per level");
+        subtree(s + half, half, end, tmp, rest, shard);
+        out.add(tmp);
+    }
+}
+
+/// The tree's levels with strides below `limit`, in place: `Δ_s += Δ_{s+stride}` for the pairs
+/// of [`tree_shape`], pairs in parallel and, within a pair, elements in parallel.
+/// The example counts, losses and hits follow the same shape. With `limit = top_stride(len)` this
+/// leaves only the last addition, which the fused pass does.
+/// Each chunk's time is added to `busy` (nanoseconds, summed over threads).
+pub(super) fn tree_levels<T: Float>(bufs: &mut [GradSum<T>], limit: usize, busy: &AtomicU64) {
+    let mut stride = 1;
+    while stride < limit {
+        bufs.par_chunks_mut(2 * stride).for_each(|c| {
+            if c.len() > stride {
+                let (a, b) = c.split_at_mut(stride);
+                add_into(&mut a[0], &b[0], busy);
+            }
+        });
+        stride *= 2;
+    }
+}
+
+/// `a += b`: the sums, elementwise in parallel chunks (each chunk's time into `busy`), and the
+/// example counts, losses and hits.
+fn add_into<T: Float>(a: &mut GradSum<T>, b: &GradSum<T>, busy: &AtomicU64) {
+    for (x, y) in a.dw.iter_mut().zip(&b.dw) {
+        let (x, y) = (x.as_slice_mut().expect("contiguous"), y.as_slice().expect("contiguous"));
+        x.par_chunks_mut(UPDATE_ELEMS).zip(y.par_chunks(UPDATE_ELEMS)).for_each(|(x, y)| {
+            let t = Instant::now();
+            for (x, &y) in x.iter_mut().zip(y) {
+                *x += y;
+            }
+            busy.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        });
+    }
+    a.loss += b.loss;
+    a.correct += b.correct;
+    a.m += b.m;
+}
+
+/// Writes `D` for elements `start..start + out.len()` of layer `l`: the tree's last addition
+/// `(Δ_0 + Δ_top) / m` after [`tree_levels`]. Gives the same bits as [`Grad::reduce_tree`]
+/// however the elements are split among threads.
+pub(super) fn sum_shards<T: Float>(sums: &[GradSum<T>], l: usize, start: usize, out: &mut [T], m: usize) {
+    let range = start..start + out.len();
+    let a = &sums[0].dw[l].as_slice().expect("contiguous")[range.clone()];
+    let mt = T::from_usize(m.max(1));
+    let top = top_stride(sums.len());
+    if top > 0 {
+        let b = &sums[top].dw[l].as_slice().expect("contiguous")[range];
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            *o = (a + b) / mt;
+        }
+    } else {
+        for (o, &a) in out.iter_mut().zip(a) {
+            *o = a / mt;
+        }
+    }
+}
+
+/// The step's example count, summed cost and hits, from the tree's last addition.
+pub(super) fn top_stats<T: Float>(sums: &[GradSum<T>]) -> StepStats {
+    let top = top_stride(sums.len());
+    let (a, b) = (&sums[0], (top > 0).then(|| &sums[top]));
+    StepStats {
+        m: a.m + b.map_or(0, |b| b.m),
+        loss_sum: a.loss + b.map_or(0.0, |b| b.loss),
+        correct: a.correct + b.map_or(0, |b| b.correct),
+    }
 }
 
 #[cfg(test)]

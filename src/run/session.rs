@@ -1,100 +1,31 @@
-//! A training run from files to checkpoints: opens the data, holds out validation rows, trains
-//! with periodic atomic checkpoints, early stopping and a stop flag (for signals), and builds the
-//! [`Checkpoint`] that lets `resume` continue bit for bit.
+//! A training run from files to checkpoints: the loop that trains with periodic atomic
+//! checkpoints, early stopping and a stop flag (for signals), and builds the [`Checkpoint`] that
+//! lets `resume` continue bit for bit. Opening the data is `run/open.rs`'s, resuming
+//! `run/resume.rs`'s.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::data::{self, Examples, Fingerprint, Loaded, Scale, Scaler, ScalerFit, Target, Task};
+use crate::Network;
+use crate::data::{self, Fingerprint, Loaded, Rows, Scaler, Task};
 use crate::engine::Evaluation;
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
+pub use crate::run::architecture::Architecture;
 use crate::run::checkpoint::Checkpoint;
 use crate::run::early_stop::EarlyStop;
+pub use crate::run::observer::{Observer, Outcome};
+use crate::run::open::{self, Split, TrainingData};
 use crate::run::spec::RunSpec;
 use crate::run::trainer::{EpochReport, TrainConfig, TrainState, Trainer};
-use crate::{Network, rng};
-
-/// A view of some rows of a dataset, in the given order.
-pub struct Subset<'a> {
-    inner: &'a dyn Examples,
-    rows: &'a [usize],
-}
-
-impl<'a> Subset<'a> {
-    /// Rows `rows` of `inner`.
-    pub fn new(inner: &'a dyn Examples, rows: &'a [usize]) -> Self {
-        Self { inner, rows }
-    }
-}
-
-impl Examples for Subset<'_> {
-    fn len(&self) -> usize {
-        self.rows.len()
-    }
-    fn n_features(&self) -> usize {
-        self.inner.n_features()
-    }
-    fn n_targets(&self) -> usize {
-        self.inner.n_targets()
-    }
-    fn features(&self, i: usize) -> &[f32] {
-        self.inner.features(self.rows[i])
-    }
-    fn target(&self, i: usize) -> Target<'_> {
-        self.inner.target(self.rows[i])
-    }
-    fn rows_read(&self, rows: usize) {
-        self.inner.rows_read(rows)
-    }
-    fn rows_checked(&self) -> bool {
-        self.inner.rows_checked()
-    }
-    fn check_row(&self, i: usize) -> Result<()> {
-        self.inner.check_row(self.rows[i])
-    }
-    fn check_source(&self) -> Result<()> {
-        self.inner.check_source()
-    }
-}
-
-/// What a run reports as it goes.
-pub trait Observer {
-    /// After every step: the epoch (0-based), the step within it and the steps per epoch.
-    fn step(&mut self, _epoch: usize, _step: usize, _steps: usize, _trainer: &Trainer<f32>) {}
-    /// After every epoch (with validation figures when there is a validation set).
-    fn epoch(&mut self, _report: &EpochReport) {}
-    /// A checkpoint was written.
-    fn checkpoint(&mut self, _path: &Path) {}
-    /// Something failed that did not stop the run (e.g. a checkpoint could not be written).
-    fn warning(&mut self, _msg: &str) {}
-}
-
-/// How a run ended.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    /// All epochs done.
-    Finished,
-    /// Validation loss stopped improving; the best epoch's weights were restored.
-    EarlyStopped {
-        /// The best epoch (1-based).
-        best_epoch: usize,
-    },
-    /// The stop flag was raised; a checkpoint was written here.
-    Stopped {
-        /// The checkpoint to resume from.
-        checkpoint: PathBuf,
-    },
-}
 
 /// A training run.
 pub struct Session {
     /// The run's files and options.
     pub spec: RunSpec,
     data: Loaded,
-    train_rows: Option<Vec<usize>>,
-    val_rows: Vec<usize>,
+    split: Split,
     /// Feature scaling fitted on the training rows.
     pub scaler: Scaler,
     /// What the outputs mean.
@@ -112,130 +43,24 @@ pub struct Session {
     rank: usize,
 }
 
-/// The network a new run builds.
-#[derive(Clone, Debug)]
-pub struct Architecture {
-    /// Hidden layer sizes.
-    pub hidden: Vec<usize>,
-    /// Hidden activation.
-    pub activation: crate::Activation,
-    /// Classification cost: cross-entropy (softmax outputs) instead of squared error.
-    pub cross_entropy: bool,
-}
-
-struct Opened {
-    data: Loaded,
-    train_rows: Option<Vec<usize>>,
-    val_rows: Vec<usize>,
-    scaler: Scaler,
-    fingerprint: Fingerprint,
-}
-
-fn open(spec: &RunSpec, seed: u64, classes: Option<Vec<String>>) -> Result<(Opened, Vec<u64>)> {
-    if !(0.0..1.0).contains(&spec.validation) {
-        return Err(Error::Config(format!("--validation must be in [0, 1), got {}", spec.validation)));
-    }
-    if spec.patience > 0 && spec.validation == 0.0 {
-        return Err(Error::Config("--early-stopping needs a validation set (--validation 0.1, say)".into()));
-    }
-    let (data, skipped) = data::load(&spec.train, &spec.csv(classes), spec.verify)?;
-    let ex = data.examples();
-    let fingerprint = Fingerprint::of(ex);
-    let n = ex.len();
-    let n_val = (spec.validation * n as f64).round() as usize;
-    let (train_rows, val_rows, scaler) = if n_val == 0 {
-        (None, Vec::new(), data.fit_scaler(spec.scale))
-    } else {
-        if n_val >= n {
-            return Err(Error::Config(format!("--validation {} leaves no training rows of {n}", spec.validation)));
-        }
-        let mut perm: Vec<usize> = (0..n).collect();
-        rng::shuffle(&mut rng::seeded(seed, rng::STREAM_SPLIT), &mut perm);
-        let mut val = perm[..n_val].to_vec();
-        let mut train = perm[n_val..].to_vec();
-        val.sort_unstable();
-        train.sort_unstable();
-        // Rows read outside training steps are checked here, once (a binary file opened without
-        // `verify`): the validation rows, and the training rows when the scaler is refitted.
-        data::check_rows(ex, val.iter().copied())?;
-        if spec.scale != Scale::None {
-            data::check_rows(ex, train.iter().copied())?;
-        }
-        let scaler = ScalerFit::fit(&Subset::new(ex, &train), spec.scale);
-        (Some(train), val, scaler)
-    };
-    if let Some(j) = scaler.overflowing_feature() {
-        let names = feature_names(&data);
-        return Err(Error::Mismatch(format!(
-            "{}: feature {} ({}): its values span more than the largest f32, so --scale minmax cannot map \
-             them to [0, 1] in f32; use --scale standard or none, or rescale the column",
-            spec.train.display(),
-            j + 1,
-            names.get(j).map_or("?", |s| s.as_str())
-        )));
-    }
-    Ok((Opened { data, train_rows, val_rows, scaler, fingerprint }, skipped))
-}
-
 impl Session {
     /// Opens the data and builds a fresh network. Returns the CSV lines skipped.
     pub fn start(spec: RunSpec, arch: &Architecture, cfg: TrainConfig, threads: usize) -> Result<(Self, Vec<u64>)> {
-        let (o, skipped) = open(&spec, cfg.seed, None)?;
-        if spec.validation > 0.0 && o.val_rows.is_empty() {
-            // (Resume keeps what the run had: this is checked when a run starts.)
-            let n = o.data.examples().len();
-            let least = (0.5 / n.max(1) as f64 * 1e4).ceil() / 1e4;
-            return Err(Error::Config(format!(
-                "--validation {}: {} of {n} rows rounds to none held out; give at least {least}, or 0 for no validation",
-                spec.validation,
-                spec.validation * n as f64
-            )));
-        }
-        let task = o.data.task().clone();
-        // (A test set may hold one class; it is read against the model's classes.) The task may
-        // name more classes than the rows use (MNIST's ten): look at the labels, stopping at the
-        // first that differs, so a usual file costs a few rows.
-        if let Some(classes) = task.classes() {
-            let ex = o.data.examples();
-            let first = (!ex.is_empty()).then(|| ex.target(0).class()).flatten();
-            if let Some(c) = first
-                && (1..ex.len()).all(|i| ex.target(i).class() == Some(c))
-            {
-                return Err(Error::Mismatch(format!(
-                    "{}: every row has the label {:?}: a classifier needs at least 2 classes \
-                     (use --task regression to fit a single value)",
-                    spec.train.display(),
-                    classes.get(c).map_or("?", |s| s.as_str())
-                )));
-            }
-        }
-        let head = match (&task, arch.cross_entropy) {
-            (Task::Regression { .. }, true) => {
-                return Err(Error::Config("cross-entropy needs classification, not regression".into()));
-            }
-            (Task::Regression { .. }, false) => crate::Head::IdentityMse,
-            (_, true) => crate::Head::SoftmaxCrossEntropy,
-            _ => crate::Head::SigmoidMse,
-        };
-        let mut sizes = vec![o.data.examples().n_features()];
-        sizes.extend(arch.hidden.iter().copied().filter(|&h| h > 0));
-        sizes.push(task.n_outputs());
-        let net = Network::new(&sizes, arch.activation, head, &mut rng::seeded(cfg.seed, rng::STREAM_INIT))?;
-        let early = (spec.patience > 0).then(|| EarlyStop {
-            patience: spec.patience,
-            best_loss: f64::INFINITY,
-            best_epoch: 0,
-            bad_epochs: 0,
-            best: net.clone(),
-        });
+        let (training, skipped) = TrainingData::open(&spec, cfg.seed, None)?;
+        let scaler = training.fit_scaler(&spec)?;
+        training.check_validation_rows(&spec)?;
+        training.check_two_classes(&spec)?;
+        let task = training.data.task().clone();
+        let net = arch.build(training.data.examples().n_features(), &task, cfg.seed)?;
+        let early = (spec.patience > 0).then(|| EarlyStop::new(spec.patience, &net));
         let trainer = Trainer::new(net, cfg, threads)?;
-        let scaler = o.scaler.clone();
-        Ok((Self::assemble(spec, o, scaler, task, trainer, Vec::new(), early), skipped))
+        Ok((Self::assemble(spec, training, scaler, task, trainer, Vec::new(), early), skipped))
     }
 
-    fn assemble(
+    /// A session over `training` with the rest of its state (new, or from a checkpoint).
+    pub(crate) fn assemble(
         spec: RunSpec,
-        o: Opened,
+        training: TrainingData,
         scaler: Scaler,
         task: Task,
         trainer: Trainer<f32>,
@@ -244,13 +69,12 @@ impl Session {
     ) -> Self {
         Self {
             spec,
-            feature_names: feature_names(&o.data),
-            data: o.data,
-            train_rows: o.train_rows,
-            val_rows: o.val_rows,
+            feature_names: training.data.feature_names().to_vec(),
+            data: training.data,
+            split: training.split,
             scaler,
             task,
-            fingerprint: o.fingerprint,
+            fingerprint: training.fingerprint,
             trainer,
             history,
             early,
@@ -258,55 +82,9 @@ impl Session {
         }
     }
 
-    /// Reopens a checkpoint's run (its data, or `spec` when given) to continue it. Refuses data
-    /// whose fingerprint differs from the checkpoint's unless `force`.
-    pub fn resume(ckpt: Checkpoint, spec: Option<RunSpec>, threads: usize, force: bool) -> Result<(Self, Vec<u64>)> {
-        let spec = spec.unwrap_or_else(|| ckpt.data.clone());
-        let classes = ckpt.task.classes().map(|c| c.to_vec());
-        let (o, skipped) = open(&spec, ckpt.config.seed, classes)?;
-        if o.fingerprint != ckpt.fingerprint && !force {
-            return Err(Error::Mismatch(format!(
-                "{}: this is not the data the checkpoint was trained on (checkpoint: {} rows x {} features, hash {:016x}; \\
-                 this file: {} rows x {} features, hash {:016x}); use --force to train on it anyway",
-                spec.train.display(),
-                ckpt.fingerprint.rows,
-                ckpt.fingerprint.features,
-                ckpt.fingerprint.hash,
-                o.fingerprint.rows,
-                o.fingerprint.features,
-                o.fingerprint.hash
-            )));
-        }
-        if o.data.examples().n_features() != ckpt.network.n_inputs() {
-            return Err(Error::Mismatch(format!(
-                "{}: has {} features per row, but the model takes {}",
-                spec.train.display(),
-                o.data.examples().n_features(),
-                ckpt.network.n_inputs()
-            )));
-        }
-        if o.data.examples().n_targets() != ckpt.network.n_outputs() {
-            return Err(Error::Mismatch(format!(
-                "{}: has {} targets per row, but the model has {} outputs",
-                spec.train.display(),
-                o.data.examples().n_targets(),
-                ckpt.network.n_outputs()
-            )));
-        }
-        let mut state = ckpt.state;
-        if o.fingerprint != ckpt.fingerprint {
-            // Forced onto other data: the stopped epoch's order means nothing here; start the
-            // epoch afresh (its running sums too). The run's fingerprint becomes this data's.
-            (state.step, state.epoch_loss_sum, state.epoch_correct, state.epoch_examples) = (0, 0.0, 0, 0);
-        }
-        let trainer = Trainer::resume(ckpt.network, ckpt.config, state, ckpt.optimizer, threads)?;
-        // The checkpoint's scaler, not a refit: with --force on other data it must not move.
-        Ok((Self::assemble(spec, o, ckpt.scaler, ckpt.task, trainer, ckpt.history, ckpt.early), skipped))
-    }
-
     /// The training rows.
-    pub fn train_examples(&self) -> TrainView<'_> {
-        train_view(&self.data, &self.train_rows)
+    pub fn train_examples(&self) -> Rows<'_> {
+        self.split.train(&self.data)
     }
 
     /// The checkpoint of the run as it stands.
@@ -330,22 +108,7 @@ impl Session {
     /// and column counts and hash), then rank 0's weights are broadcast; rank 0 alone writes
     /// checkpoints.
     pub fn set_collective(&mut self, c: Arc<dyn crate::engine::exchange::Collective>) -> Result<()> {
-        let f = &self.fingerprint;
-        let mine = [f.rows, f.features, f.targets, f.hash];
-        let mut all = vec![0u64; 4 * c.size()];
-        c.all_gather(bytemuck::cast_slice(&mine), bytemuck::cast_slice_mut(&mut all));
-        if let Some(r) = all.chunks(4).position(|x| x != mine) {
-            return Err(Error::Mismatch(format!(
-                "{}: rank {} has other training data than rank {r} ({} rows x {} features here, {} x {} there); \
-                 every rank must read the same dataset",
-                self.spec.train.display(),
-                c.rank(),
-                f.rows,
-                f.features,
-                all[4 * r],
-                all[4 * r + 1]
-            )));
-        }
+        open::check_same_data_on_every_rank(&self.spec, &self.fingerprint, c.as_ref())?;
         self.rank = c.rank();
         self.trainer.set_collective(c);
         Ok(())
@@ -356,6 +119,8 @@ impl Session {
         self.rank
     }
 
+    /// Writes a periodic checkpoint (rank 0, with a checkpoint directory, finite weights); a
+    /// failure is a warning, not an error.
     fn save_periodic(&self, obs: &mut dyn Observer) {
         if self.rank != 0 {
             return;
@@ -387,13 +152,13 @@ impl Session {
         // Test hook: behave as if a signal arrived during global step N (1-based), exactly.
         let stop_after: Option<u64> = std::env::var("SHARDPROP_STOP_AFTER_STEP").ok().and_then(|v| v.parse().ok());
         while !self.trainer.finished() {
-            if self.early.as_ref().is_some_and(|e| e.bad_epochs >= e.patience) {
+            if self.early.as_ref().is_some_and(EarlyStop::exhausted) {
                 break;
             }
             let epoch = self.trainer.state().epoch;
             let hook = stop_after.is_some_and(|n| self.trainer.state().global_step.saturating_add(1) >= n);
             self.trainer.engine_mut().vote_stop(hook || stop.is_some_and(|s| s.load(Ordering::SeqCst)));
-            let done = match self.trainer.step(&train_view(&self.data, &self.train_rows), &self.scaler) {
+            let done = match self.trainer.step(self.split.train(&self.data), &self.scaler) {
                 Ok(done) => done,
                 Err(Error::Diverged(msg)) => {
                     // The cost of step N is taken at the weights after step N − 1, so those
@@ -405,73 +170,89 @@ impl Session {
             };
             let step = self.trainer.state().step;
             obs.step(epoch, if done.is_some() { steps } else { step }, steps, &self.trainer);
-            if let Some(mut report) = done {
-                report.global_step = self.trainer.state().global_step;
-                if !self.val_rows.is_empty() {
-                    self.data.examples().check_source()?;
-                    let ev = self.evaluate_validation();
-                    report.val_loss = Some(ev.loss());
-                    report.val_accuracy = self.task.classes().map(|_| ev.accuracy());
-                    if let Some(e) = &mut self.early {
-                        if ev.loss() < e.best_loss {
-                            (e.best_loss, e.best_epoch, e.bad_epochs) = (ev.loss(), report.epoch, 0);
-                            e.best = self.trainer.network().clone();
-                        } else {
-                            e.bad_epochs += 1;
-                        }
-                    }
-                }
-                obs.epoch(&report);
-                self.history.push(report);
-                let every = self.spec.checkpoint_every;
-                if every > 0 && self.trainer.state().epoch.is_multiple_of(every) {
-                    self.save_periodic(obs);
-                }
-            } else {
-                let every = self.spec.checkpoint_every_steps;
-                if every > 0 && self.trainer.state().global_step.is_multiple_of(every) {
-                    self.save_periodic(obs);
-                }
+            let epoch_ended = done.is_some();
+            if let Some(report) = done {
+                self.end_epoch(report, obs)?;
+            }
+            if self.checkpoint_due(epoch_ended) {
+                self.save_periodic(obs);
             }
             // Every rank stops after the same step: the votes travel with the step's exchange.
             if self.trainer.engine_mut().stop_agreed() {
-                if !finite_weights(self.trainer.network()) {
-                    // The step just taken diverged before any cost could show it: a checkpoint
-                    // of these weights would be refused on loading, so none is written.
-                    let step = self.trainer.state().global_step;
-                    let good = self.last_good(step.checked_sub(1));
-                    return Err(Error::Diverged(format!(
-                        "stopped by a signal after step {step}, whose weights are not finite (training diverged); no checkpoint written; {good}"
-                    )));
-                }
-                let ckpt = self.checkpoint();
-                let path = match &self.spec.checkpoint_dir {
-                    Some(dir) => dir.join(ckpt.file_name()),
-                    None => PathBuf::from("shardprop-interrupted.ckpt"),
-                };
-                if self.rank == 0 {
-                    match &self.spec.checkpoint_dir {
-                        Some(dir) => ckpt.save_in_dir(dir, self.spec.keep.max(1))?,
-                        None => {
-                            ckpt.save(&path)?;
-                            path.clone()
-                        }
-                    };
-                }
-                return Ok(Outcome::Stopped { checkpoint: path });
+                return self.stop_with_checkpoint();
             }
         }
         if let Some(e) = &self.early
             && e.best_epoch > 0
         {
             let best_epoch = e.best_epoch;
-            let stopped_early = e.bad_epochs >= e.patience && !self.trainer.finished();
+            let stopped_early = e.exhausted() && !self.trainer.finished();
             self.trainer.set_network(e.best.clone());
             if stopped_early {
                 return Ok(Outcome::EarlyStopped { best_epoch });
             }
         }
         Ok(Outcome::Finished)
+    }
+
+    /// After the step that ended an epoch: the validation figures (and early stopping's record of
+    /// them) into `report`, which the observer sees and the history keeps.
+    fn end_epoch(&mut self, mut report: EpochReport, obs: &mut dyn Observer) -> Result<()> {
+        report.global_step = self.trainer.state().global_step;
+        if self.split.validates() {
+            self.data.examples().check_source()?;
+            let ev = self.evaluate_validation();
+            report.val_loss = Some(ev.loss());
+            report.val_accuracy = self.task.classes().map(|_| ev.accuracy());
+            if let Some(e) = &mut self.early {
+                e.record(report.epoch, ev.loss(), self.trainer.network());
+            }
+        }
+        obs.epoch(&report);
+        self.history.push(report);
+        Ok(())
+    }
+
+    /// Whether the step just taken is due a periodic checkpoint: every `checkpoint_every`
+    /// epochs at an epoch's end, else every `checkpoint_every_steps` global steps (0: never).
+    fn checkpoint_due(&self, epoch_ended: bool) -> bool {
+        let state = self.trainer.state();
+        let (every, count) = if epoch_ended {
+            (self.spec.checkpoint_every as u64, state.epoch as u64)
+        } else {
+            (self.spec.checkpoint_every_steps, state.global_step)
+        };
+        every > 0 && count.is_multiple_of(every)
+    }
+
+    /// Ends the run after a stop every rank agreed on: writes the checkpoint to resume from (rank
+    /// 0 only; in the checkpoint directory, or `shardprop-interrupted.ckpt` without one), unless
+    /// the weights are not finite.
+    fn stop_with_checkpoint(&self) -> Result<Outcome> {
+        if !finite_weights(self.trainer.network()) {
+            // The step just taken diverged before any cost could show it: a checkpoint of these
+            // weights would be refused on loading, so none is written.
+            let step = self.trainer.state().global_step;
+            let good = self.last_good(step.checked_sub(1));
+            return Err(Error::Diverged(format!(
+                "stopped by a signal after step {step}, whose weights are not finite (training diverged); no checkpoint written; {good}"
+            )));
+        }
+        let ckpt = self.checkpoint();
+        let path = match &self.spec.checkpoint_dir {
+            Some(dir) => dir.join(ckpt.file_name()),
+            None => PathBuf::from("shardprop-interrupted.ckpt"),
+        };
+        if self.rank == 0 {
+            match &self.spec.checkpoint_dir {
+                Some(dir) => ckpt.save_in_dir(dir, self.spec.keep.max(1))?,
+                None => {
+                    ckpt.save(&path)?;
+                    path.clone()
+                }
+            };
+        }
+        Ok(Outcome::Stopped { checkpoint: path })
     }
 
     /// Names the newest checkpoint of this run's directory from step `last` or before whose
@@ -486,8 +267,9 @@ impl Session {
         }
     }
 
+    /// Cost and hits of the network on the validation rows.
     fn evaluate_validation(&mut self) -> Evaluation {
-        self.trainer.evaluate(&Subset::new(self.data.examples(), &self.val_rows), &self.scaler)
+        self.trainer.evaluate(self.split.validation(&self.data), &self.scaler)
     }
 
     /// Evaluates the network on `path` (a test set), with the run's scaling and classes. Returns
@@ -547,73 +329,6 @@ impl Session {
     /// The optimiser.
     pub fn optimizer(&self) -> &Optimizer<f32> {
         self.trainer.optimizer()
-    }
-}
-
-fn train_view<'a>(data: &'a Loaded, rows: &'a Option<Vec<usize>>) -> TrainView<'a> {
-    match rows {
-        Some(rows) => TrainView::Rows(Subset::new(data.examples(), rows)),
-        None => TrainView::All(data.examples()),
-    }
-}
-
-/// The training rows of a session: all of the file, or those not held out for validation.
-pub enum TrainView<'a> {
-    /// Every row.
-    All(&'a dyn Examples),
-    /// The rows left after the validation split.
-    Rows(Subset<'a>),
-}
-
-impl TrainView<'_> {
-    fn inner(&self) -> &dyn Examples {
-        match self {
-            TrainView::All(e) => *e,
-            TrainView::Rows(s) => s,
-        }
-    }
-}
-
-impl Examples for TrainView<'_> {
-    fn len(&self) -> usize {
-        self.inner().len()
-    }
-    fn n_features(&self) -> usize {
-        self.inner().n_features()
-    }
-    fn n_targets(&self) -> usize {
-        self.inner().n_targets()
-    }
-    fn features(&self, i: usize) -> &[f32] {
-        self.inner().features(i)
-    }
-    fn target(&self, i: usize) -> Target<'_> {
-        self.inner().target(i)
-    }
-    fn content_hash(&self) -> Option<u64> {
-        match self {
-            TrainView::All(e) => e.content_hash(),
-            TrainView::Rows(_) => None,
-        }
-    }
-    fn rows_read(&self, rows: usize) {
-        self.inner().rows_read(rows)
-    }
-    fn rows_checked(&self) -> bool {
-        self.inner().rows_checked()
-    }
-    fn check_row(&self, i: usize) -> Result<()> {
-        self.inner().check_row(i)
-    }
-    fn check_source(&self) -> Result<()> {
-        self.inner().check_source()
-    }
-}
-
-fn feature_names(loaded: &Loaded) -> Vec<String> {
-    match loaded {
-        Loaded::Memory(d) => d.feature_names.clone(),
-        Loaded::Mapped(d) => d.feature_names.clone(),
     }
 }
 

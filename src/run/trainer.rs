@@ -7,7 +7,7 @@ use std::time::Instant;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Examples, Scaler};
+use crate::data::{Rows, Scaler};
 use crate::error::{Error, Result};
 use crate::optim::{Method, Optimizer, Schedule};
 use crate::rng::{self, RngState};
@@ -185,7 +185,7 @@ impl<T: Float> Trainer<T> {
     }
     /// Forward pass of the current network over `data` with the trainer's workers: cost and
     /// hits, in bounded memory (the outputs are not kept).
-    pub fn evaluate(&mut self, data: &dyn Examples, scaler: &Scaler) -> crate::engine::Evaluation {
+    pub fn evaluate<'a>(&mut self, data: impl Into<Rows<'a>>, scaler: &Scaler) -> crate::engine::Evaluation {
         self.engine.evaluate_streamed(&self.net, data, scaler, |_, _| {})
     }
     /// The engine (for evaluation with the same workers).
@@ -221,7 +221,8 @@ impl<T: Float> Trainer<T> {
     }
 
     /// One gradient step on `data`; returns the epoch's report when the step completed an epoch.
-    pub fn step(&mut self, data: &dyn Examples, scaler: &Scaler) -> Result<Option<EpochReport>> {
+    pub fn step<'a>(&mut self, data: impl Into<Rows<'a>>, scaler: &Scaler) -> Result<Option<EpochReport>> {
+        let data = data.into();
         let n = data.len();
         if n == 0 {
             return Err(Error::Mismatch("no training rows".into()));
@@ -261,7 +262,7 @@ impl<T: Float> Trainer<T> {
         let idx = &self.perm[lo..(lo + batch).min(n)];
         // No cell reaches the engine unchecked, and a file truncated since it was opened is
         // reported here rather than by a fault in the middle of the step.
-        crate::data::check_rows(data, idx.iter().copied())?;
+        data.check(idx.iter().copied())?;
         let lr = self.current_lr();
         let grad = self.engine.step(&mut self.net, data, scaler, idx, &mut self.opt, lr);
         if !grad.loss_sum.is_finite() {
@@ -313,7 +314,8 @@ impl<T: Float> Trainer<T> {
     }
 
     /// Runs steps until the current epoch ends.
-    pub fn run_epoch(&mut self, data: &dyn Examples, scaler: &Scaler) -> Result<EpochReport> {
+    pub fn run_epoch<'a>(&mut self, data: impl Into<Rows<'a>>, scaler: &Scaler) -> Result<EpochReport> {
+        let data = data.into();
         loop {
             if let Some(report) = self.step(data, scaler)? {
                 return Ok(report);
@@ -328,12 +330,13 @@ impl<T: Float> Trainer<T> {
     }
 
     /// Runs the remaining epochs (inside the pool), calling `on_epoch` after each.
-    pub fn train(
+    pub fn train<'a>(
         &mut self,
-        data: &dyn Examples,
+        data: impl Into<Rows<'a>>,
         scaler: &Scaler,
         mut on_epoch: impl FnMut(&EpochReport) + Send,
     ) -> Result<Vec<EpochReport>> {
+        let data = data.into();
         self.in_pool(|t| {
             let mut reports = Vec::new();
             while !t.finished() {
