@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use shardprop::data::Examples;
 use shardprop::run::checkpoint::Checkpoint;
 use shardprop::run::session::{Outcome, Session};
 
