@@ -105,20 +105,23 @@ impl<'a> RecordReader<'a> {
     pub fn from_input(input: Input) -> Result<Self> {
         let path = input.path().to_path_buf();
         let (r, bom) = skip_bom(&path, input.into_text())?;
-        let mut rr = Self::over(r, &path, 1);
-        rr.next_offset = bom;
-        Ok(rr)
+        Ok(Self::from_reader(r, &path, 1, bom))
     }
 
     /// Reads records from `bytes`, a run of whole lines of `path` starting at line `first_line`
     /// and byte `first_offset`.
     pub fn from_bytes(bytes: &'a [u8], path: &Path, first_line: u64, first_offset: u64) -> Self {
-        let mut rr = Self::over(Box::new(bytes), path, first_line);
-        rr.next_offset = first_offset;
-        rr
+        Self::from_reader(Box::new(bytes), path, first_line, first_offset)
     }
 
-    fn over(r: Box<dyn BufRead + Send + 'a>, path: &Path, first_line: u64) -> Self {
+    /// Reads records from `r`, the rest of `path` from the start of line `first_line`, at byte
+    /// `first_offset` of the (uncompressed) file.
+    pub(super) fn from_reader(
+        r: Box<dyn BufRead + Send + 'a>,
+        path: &Path,
+        first_line: u64,
+        first_offset: u64,
+    ) -> Self {
         Self {
             r,
             path: path.to_path_buf(),
@@ -127,7 +130,7 @@ impl<'a> RecordReader<'a> {
             quoted: false,
             fields: Vec::new(),
             next_line: first_line,
-            next_offset: 0,
+            next_offset: first_offset,
             ahead: None,
             line: 0,
             offset: 0,
