@@ -9,15 +9,14 @@ use crate::data::{CsvOptions, Scale, Task, binary};
 use crate::error::Result;
 
 /// Converts a CSV file to the binary format in two streaming passes (the first learns the class
-/// names, the second writes rows), so memory stays bounded whatever the file size. A pipe or
-/// FIFO, which can be read only once, is loaded into memory in one pass instead. Returns the rows
-/// written and the lines skipped.
+/// names, the second writes rows, through the same open file), so memory stays bounded whatever
+/// the file size. A pipe or FIFO, which can be read only once, is loaded into memory in one pass
+/// instead. Returns the rows written and the lines skipped.
 pub fn convert(input: Input, output: &Path, opts: &CsvOptions) -> Result<(u64, Vec<u64>)> {
-    let path = input.path().to_path_buf();
-    if !input.is_regular() {
+    let Some(again) = input.rewinder()? else {
         let (d, skipped) = load_input(input, opts)?;
         return Ok((binary::write(output, &d, &d.task, &d.feature_names, Scale::Standard)?, skipped));
-    }
+    };
     let mut classes = ClassMap::default();
     let mut skipped = Vec::new();
     let layout = stream(input, opts, &mut classes, &mut skipped, |_, _| Ok(()))?;
@@ -30,7 +29,7 @@ pub fn convert(input: Input, output: &Path, opts: &CsvOptions) -> Result<(u64, V
     let mut fixed = task.classes().map(ClassMap::fixed).unwrap_or_default();
     let mut w = binary::BinaryWriter::create(output, features.len(), &task)?;
     let mut skipped_again = Vec::new();
-    stream(Input::open(&path)?, opts, &mut fixed, &mut skipped_again, |row, target| w.push(row, target))?;
+    stream(again.rewind()?, opts, &mut fixed, &mut skipped_again, |row, target| w.push(row, target))?;
     let names: Vec<String> = features.iter().map(|&j| layout.names[j].clone()).collect();
     Ok((w.finish(&task, &names)?, skipped))
 }
