@@ -1,10 +1,11 @@
 //! Opening an input exactly once. A regular file may be reopened, sniffed again or memory-mapped;
 //! a pipe or FIFO (`--data <(cat f)`, `/dev/stdin`, `mkfifo`) yields its bytes only once, so its
 //! first bytes are read into a buffer, looked at there (binary magic, gzip magic, a UTF-8 BOM),
-//! and handed back in front of the rest of the stream.
+//! and handed back in front of the rest of the stream. A regular file read twice (`convert`'s
+//! two passes) is read again through the handle it was opened with ([`Input::rewinder`]).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Cursor, Read};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -22,6 +23,8 @@ pub struct Input {
     regular: bool,
     head: Vec<u8>,
     rest: Box<dyn Read + Send>,
+    /// A regular file's open file, a second handle on it (sharing its offset).
+    file: Option<File>,
 }
 
 impl Input {
@@ -29,14 +32,25 @@ impl Input {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let regular = file.metadata().map_err(|e| Error::io(path, e))?.is_file();
-        Self::over(path, regular, Box::new(file))
+        let again = if regular { Some(file.try_clone().map_err(|e| Error::io(path, e))?) } else { None };
+        Self::over(path, again, Box::new(file))
     }
 
-    fn over(path: &Path, regular: bool, mut rest: Box<dyn Read + Send>) -> Result<Self> {
+    /// `rest` from its first byte; `file`, a handle on it when it is a regular file.
+    fn over(path: &Path, file: Option<File>, mut rest: Box<dyn Read + Send>) -> Result<Self> {
         let mut head = vec![0u8; HEAD];
         let got = read_up_to(&mut rest, &mut head).map_err(|e| Error::io(path, e))?;
         head.truncate(got);
-        Ok(Self { path: path.to_path_buf(), regular, head, rest })
+        Ok(Self { path: path.to_path_buf(), regular: file.is_some(), head, rest, file })
+    }
+
+    /// For a regular file, a way to read it again from its first byte through the file opened
+    /// here (a second handle, not the path opened again: a file renamed or replaced meanwhile is
+    /// not picked up); `None` for a pipe, FIFO or device, which yields its bytes only once.
+    pub fn rewinder(&self) -> Result<Option<Rewinder>> {
+        let Some(file) = &self.file else { return Ok(None) };
+        let file = file.try_clone().map_err(|e| Error::io(&self.path, e))?;
+        Ok(Some(Rewinder { path: self.path.clone(), file }))
     }
 
     /// The path it was opened from.
@@ -72,6 +86,21 @@ impl Input {
         } else {
             Box::new(BufReader::with_capacity(1 << 20, self.into_reader()))
         }
+    }
+}
+
+/// A regular file opened as an [`Input`], to be read again from the start ([`Input::rewinder`]).
+pub struct Rewinder {
+    path: PathBuf,
+    file: File,
+}
+
+impl Rewinder {
+    /// The file from its first byte, its head sniffed as by [`Input::open`].
+    pub fn rewind(mut self) -> Result<Input> {
+        self.file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(&self.path, e))?;
+        let again = self.file.try_clone().map_err(|e| Error::io(&self.path, e))?;
+        Input::over(&self.path, Some(again), Box::new(self.file))
     }
 }
 
