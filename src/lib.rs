@@ -20,7 +20,7 @@
 //! optimiser from [`optim`] applies it in the same pass.
 //!
 //! The modules, bottom to top (each imports only from those listed before it):
-//! [`error`], [`float`], [`memory`], [`rng`] (the notation and the ground rules); [`io`] (durable
+//! [`error`], [`float`], [`hash`], [`memory`], [`rng`] (the notation and the ground rules); [`io`] (durable
 //! files); [`kernel`] (products, fast elementwise maths); [`nn`] (the maths of one network);
 //! [`optim`]; [`data`] (loaders and the row view); [`engine`] (the parallel step, the fixed tree,
 //! the MPI exchange); [`run`] (the trainer, checkpoints, a run from files); [`report`] and
@@ -31,6 +31,7 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod float;
+pub mod hash;
 pub mod io;
 pub mod kernel;
 pub mod memory;

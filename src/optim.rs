@@ -149,7 +149,10 @@ pub struct Optimizer<T> {
     pub l2: f64,
     /// Steps taken.
     pub t: u64,
-    /// `state[slot][l]`, shaped like `W^(l)`.
+    /// `state[slot][l]`, shaped like `W^(l)`. Slot 0, `past_grad`, is what the method remembers of
+    /// past gradients: the velocity (momentum, Nesterov), Adam's first moment `m`, iRPROP−'s
+    /// previous gradient. Slot 1, `step_state`, is what sets each weight's own step: Adam's second
+    /// moment `v`, iRPROP−'s step size. Plain gradient descent keeps neither.
     pub state: Vec<Vec<Array2<T>>>,
 }
 
@@ -213,20 +216,27 @@ impl<T: Float> Optimizer<T> {
         let ctx = self.begin_step(lr, grad.m);
         for (l, (w, d)) in net.weights_mut().iter_mut().zip(&grad.d).enumerate() {
             let cols = w.ncols();
-            let (s0, s1) = self.slots_mut(l);
+            let (past_grad, step_state) = self.slots_mut(l);
             let d = d.as_slice().expect("contiguous");
-            update_layer(&ctx, cols, w.as_slice_mut().expect("contiguous"), s0, s1, None, |start, out| {
-                out.copy_from_slice(&d[start..start + out.len()])
-            });
+            update_layer(
+                &ctx,
+                cols,
+                w.as_slice_mut().expect("contiguous"),
+                past_grad,
+                step_state,
+                None,
+                |start, out| out.copy_from_slice(&d[start..start + out.len()]),
+            );
         }
     }
 
-    /// The state slices of layer `l` (empty when the method keeps fewer slots).
+    /// Layer `l`'s `(past_grad, step_state)` slices (see [`Optimizer::state`]; empty when the
+    /// method keeps fewer slots).
     pub fn slots_mut(&mut self, l: usize) -> (&mut [T], &mut [T]) {
         let mut it = self.state.iter_mut();
-        let s0 = it.next().map_or(&mut [][..], |s| s[l].as_slice_mut().expect("contiguous"));
-        let s1 = it.next().map_or(&mut [][..], |s| s[l].as_slice_mut().expect("contiguous"));
-        (s0, s1)
+        let past_grad = it.next().map_or(&mut [][..], |s| s[l].as_slice_mut().expect("contiguous"));
+        let step_state = it.next().map_or(&mut [][..], |s| s[l].as_slice_mut().expect("contiguous"));
+        (past_grad, step_state)
     }
 }
 
@@ -239,46 +249,47 @@ pub fn update_layer<T: Float>(
     ctx: &StepCtx<T>,
     cols: usize,
     w: &mut [T],
-    s0: &mut [T],
-    s1: &mut [T],
+    past_grad: &mut [T],
+    step_state: &mut [T],
     busy: Option<&std::sync::atomic::AtomicU64>,
     fill: impl Fn(usize, &mut [T]) + Sync,
 ) {
     let ctx = *ctx;
-    let run = |c: usize, w: &mut [T], s0: &mut [T], s1: &mut [T]| {
+    let run = |c: usize, w: &mut [T], past_grad: &mut [T], step_state: &mut [T]| {
         let started = busy.map(|_| std::time::Instant::now());
         let mut buf = [T::zero(); UPDATE_ELEMS];
         let d = &mut buf[..w.len()];
         fill(c * UPDATE_ELEMS, d);
-        update_chunk(&ctx, cols, c * UPDATE_ELEMS, w, d, s0, s1);
+        update_chunk(&ctx, cols, c * UPDATE_ELEMS, w, d, past_grad, step_state);
         if let (Some(busy), Some(t)) = (busy, started) {
             busy.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
         }
     };
     let w = w.par_chunks_mut(UPDATE_ELEMS);
-    match (s0.is_empty(), s1.is_empty()) {
+    match (past_grad.is_empty(), step_state.is_empty()) {
         (true, _) => w.enumerate().for_each(|(c, w)| run(c, w, &mut [], &mut [])),
-        (false, true) => {
-            w.zip(s0.par_chunks_mut(UPDATE_ELEMS)).enumerate().for_each(|(c, (w, s0))| run(c, w, s0, &mut []))
-        }
-        (false, false) => w
-            .zip(s0.par_chunks_mut(UPDATE_ELEMS))
-            .zip(s1.par_chunks_mut(UPDATE_ELEMS))
+        (false, true) => w
+            .zip(past_grad.par_chunks_mut(UPDATE_ELEMS))
             .enumerate()
-            .for_each(|(c, ((w, s0), s1))| run(c, w, s0, s1)),
+            .for_each(|(c, (w, past_grad))| run(c, w, past_grad, &mut [])),
+        (false, false) => w
+            .zip(past_grad.par_chunks_mut(UPDATE_ELEMS))
+            .zip(step_state.par_chunks_mut(UPDATE_ELEMS))
+            .enumerate()
+            .for_each(|(c, ((w, past_grad), step_state))| run(c, w, past_grad, step_state)),
     }
 }
 
 /// Updates the weights `w` (flat indices `start..`) of one layer with gradient `d` and state
-/// `s0`, `s1` (empty when unused).
+/// `past_grad`, `step_state` (empty when unused).
 pub fn update_chunk<T: Float>(
     ctx: &StepCtx<T>,
     cols: usize,
     start: usize,
     w: &mut [T],
     d: &[T],
-    s0: &mut [T],
-    s1: &mut [T],
+    past_grad: &mut [T],
+    step_state: &mut [T],
 ) {
     let lr = ctx.lr;
     let decayed = |i: usize, w: T, d: T| {
@@ -298,14 +309,14 @@ pub fn update_chunk<T: Float>(
         }
         Method::Momentum { mu } => {
             let mu = T::from_f64(mu);
-            for (i, ((w, &d), v)) in w.iter_mut().zip(d).zip(s0.iter_mut()).enumerate() {
+            for (i, ((w, &d), v)) in w.iter_mut().zip(d).zip(past_grad.iter_mut()).enumerate() {
                 *v = mu * *v + decayed(i, *w, d);
                 *w -= lr * *v;
             }
         }
         Method::Nesterov { mu } => {
             let mu = T::from_f64(mu);
-            for (i, ((w, &d), v)) in w.iter_mut().zip(d).zip(s0.iter_mut()).enumerate() {
+            for (i, ((w, &d), v)) in w.iter_mut().zip(d).zip(past_grad.iter_mut()).enumerate() {
                 let g = decayed(i, *w, d);
                 *v = mu * *v + g;
                 *w -= lr * (g + mu * *v);
@@ -315,7 +326,9 @@ pub fn update_chunk<T: Float>(
             // 1 − β in f64, then rounded (as PyTorch forms it), not from the rounded β.
             let (b1, b2, eps) = (T::from_f64(beta1), T::from_f64(beta2), T::from_f64(eps));
             let (c1, c2) = (T::from_f64(1.0 - beta1), T::from_f64(1.0 - beta2));
-            for (i, (((w, &d), m), v)) in w.iter_mut().zip(d).zip(s0.iter_mut()).zip(s1.iter_mut()).enumerate() {
+            for (i, (((w, &d), m), v)) in
+                w.iter_mut().zip(d).zip(past_grad.iter_mut()).zip(step_state.iter_mut()).enumerate()
+            {
                 let g = decayed(i, *w, d);
                 *m = b1 * *m + c1 * g;
                 *v = b2 * *v + c2 * g * g;
@@ -327,7 +340,9 @@ pub fn update_chunk<T: Float>(
         Method::Rprop { eta_plus, eta_minus, delta_min, delta_max, .. } => {
             let (up, down) = (T::from_f64(eta_plus), T::from_f64(eta_minus));
             let (lo, hi) = (T::from_f64(delta_min), T::from_f64(delta_max));
-            for (i, (((w, &d), prev), step)) in w.iter_mut().zip(d).zip(s0.iter_mut()).zip(s1.iter_mut()).enumerate() {
+            for (i, (((w, &d), prev), step)) in
+                w.iter_mut().zip(d).zip(past_grad.iter_mut()).zip(step_state.iter_mut()).enumerate()
+            {
                 let mut g = decayed(i, *w, d);
                 let sign = g * *prev;
                 if sign > T::zero() {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use shardprop::data::{self, CsvOptions, Examples, Loaded, Scale};
+use shardprop::data::{self, AnyDataset, CsvOptions, Examples, Scale};
 use shardprop::run::checkpoint::Checkpoint;
 
 use super::args::CsvArgs;
@@ -64,7 +64,7 @@ pub fn default_scale(data: &Path) -> Result<Scale> {
 }
 
 /// Loads a dataset, reporting any rows dropped by `--skip-bad-rows`.
-pub fn load(path: &Path, csv: &CsvOptions, verify: bool) -> Result<Loaded> {
+pub fn load(path: &Path, csv: &CsvOptions, verify: bool) -> Result<AnyDataset> {
     let (loaded, skipped) = data::load(path, csv, verify).with_context(|| format!("cannot load {}", path.display()))?;
     report_skipped(path, &skipped);
     Ok(loaded)
@@ -86,18 +86,18 @@ pub fn load_model(path: &Path) -> Result<Checkpoint> {
 
 /// Loads the rows `evaluate` and `predict` read with a model. A pipe or FIFO is read once, as it
 /// streams (never buffered whole first: an endless one stops at the first bad line).
-pub fn load_for_model(ckpt: &Checkpoint, path: &Path, csv: &CsvArgs, need_target: bool) -> Result<Loaded> {
+pub fn load_for_model(ckpt: &Checkpoint, path: &Path, csv: &CsvArgs, need_target: bool) -> Result<AnyDataset> {
     let opts = model_csv_options(csv, ckpt, need_target);
     let (data, skipped) =
         data::load(path, &opts, !csv.no_verify).with_context(|| format!("cannot load {}", path.display()))?;
     report_skipped(path, &skipped);
-    if let Loaded::Memory(d) = &data
+    if let AnyDataset::Memory(d) = &data
         && !d.ignored_columns.is_empty()
     {
         let what = if need_target { "neither the model's features nor the target" } else { "not the model's features" };
         note!("note: {}: columns {what}, not read: {}", path.display(), d.ignored_columns.join(", "));
     }
-    if let Loaded::Mapped(d) = &data {
+    if let AnyDataset::Mapped(d) = &data {
         check_binary_names(path, &d.feature_names, &ckpt.feature_names)?;
     }
     // Evaluation reads every row: with --no-verify they are checked first, in one cheap pass.

@@ -5,13 +5,13 @@ pub mod args;
 pub mod choices;
 mod cmd;
 pub mod config;
-mod drive;
 mod load;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod output;
 mod progress;
 mod report;
+mod run_session;
 mod signals;
 
 use std::any::TypeId;

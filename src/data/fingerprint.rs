@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Examples, Target};
+use crate::hash::Fnv1a;
 
 /// The row and column counts of a dataset and a hash of its bytes, so that resuming on other data
 /// can be refused.
@@ -27,13 +28,8 @@ impl Fingerprint {
         if let Some(hash) = data.content_hash() {
             return Self { rows, features, targets, hash };
         }
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |vals: &[f32]| {
-            for v in vals {
-                h ^= v.to_bits() as u64;
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        };
+        let mut h = Fnv1a::default();
+        let mut eat = |vals: &[f32]| vals.iter().for_each(|v| h.eat(v.to_bits() as u64));
         for i in 0..data.len() {
             eat(data.features(i));
             match data.target(i) {
@@ -41,6 +37,6 @@ impl Fingerprint {
                 Target::Values(v) => eat(v),
             }
         }
-        Self { rows, features, targets, hash: h }
+        Self { rows, features, targets, hash: h.value() }
     }
 }

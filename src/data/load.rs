@@ -1,6 +1,6 @@
 //! Opening a dataset by looking at it: an MNIST directory or IDX file, a shardprop binary file
 //! (memory-mapped), or a CSV file (optionally gzipped); and converting any of them to the binary
-//! format. [`Loaded`] is either kind, [`CsvOptions`] and [`ModelColumns`] say how to read CSV.
+//! format. [`AnyDataset`] is either kind, [`CsvOptions`] and [`ModelColumns`] say how to read CSV.
 
 use std::path::Path;
 
@@ -8,40 +8,40 @@ use super::{Dataset, Examples, Scale, Scaler, ScalerFit, Task, binary, csv, idx,
 use crate::error::{Error, Result};
 
 /// A loaded dataset of either kind.
-pub enum Loaded {
+pub enum AnyDataset {
     /// Held in memory (CSV, IDX).
     Memory(Dataset),
     /// Memory-mapped binary file.
     Mapped(binary::MappedDataset),
 }
 
-impl Loaded {
+impl AnyDataset {
     /// Row access.
     pub fn examples(&self) -> &dyn Examples {
         match self {
-            Loaded::Memory(d) => d,
-            Loaded::Mapped(d) => d,
+            AnyDataset::Memory(d) => d,
+            AnyDataset::Mapped(d) => d,
         }
     }
     /// What the targets mean.
     pub fn task(&self) -> &Task {
         match self {
-            Loaded::Memory(d) => &d.task,
-            Loaded::Mapped(d) => &d.task,
+            AnyDataset::Memory(d) => &d.task,
+            AnyDataset::Mapped(d) => &d.task,
         }
     }
     /// Feature names, in column order.
     pub fn feature_names(&self) -> &[String] {
         match self {
-            Loaded::Memory(d) => &d.feature_names,
-            Loaded::Mapped(d) => &d.feature_names,
+            AnyDataset::Memory(d) => &d.feature_names,
+            AnyDataset::Mapped(d) => &d.feature_names,
         }
     }
     /// Statistics for the scaler, gathered at load or conversion time.
     pub fn fit_scaler(&self, scale: Scale) -> Scaler {
         match self {
-            Loaded::Memory(d) => ScalerFit::fit(d, scale),
-            Loaded::Mapped(d) => d.scaler(scale),
+            AnyDataset::Memory(d) => ScalerFit::fit(d, scale),
+            AnyDataset::Mapped(d) => d.scaler(scale),
         }
     }
 }
@@ -92,26 +92,26 @@ pub struct ModelColumns {
 /// file, or a CSV file (optionally gzipped). Returns the CSV lines skipped by `skip_bad_rows`.
 /// `verify` checks a binary file's checksum over all rows (one sequential read) when opening it.
 /// A pipe or FIFO is opened and read exactly once (see [`load_input`]).
-pub fn load(path: &Path, csv: &CsvOptions, verify: bool) -> Result<(Loaded, Vec<u64>)> {
+pub fn load(path: &Path, csv: &CsvOptions, verify: bool) -> Result<(AnyDataset, Vec<u64>)> {
     if path.is_dir() || idx::is_idx_path(path) {
-        return Ok((Loaded::Memory(idx::load_mnist(path)?), Vec::new()));
+        return Ok((AnyDataset::Memory(idx::load_mnist(path)?), Vec::new()));
     }
     load_input(open::Input::open(path)?, csv, verify)
 }
 
 /// [`load`] from an opened input, sniffed from the bytes it has already read: a binary dataset
 /// (which must be a regular file, to be memory-mapped) or a CSV file.
-pub fn load_input(input: open::Input, csv: &CsvOptions, verify: bool) -> Result<(Loaded, Vec<u64>)> {
+pub fn load_input(input: open::Input, csv: &CsvOptions, verify: bool) -> Result<(AnyDataset, Vec<u64>)> {
     if input.head() == binary::MAGIC {
         let path = input.path().to_path_buf();
         if !input.is_regular() {
             return Err(not_mappable(&path));
         }
         drop(input);
-        return Ok((Loaded::Mapped(binary::MappedDataset::open_with(&path, verify)?), Vec::new()));
+        return Ok((AnyDataset::Mapped(binary::MappedDataset::open_with(&path, verify)?), Vec::new()));
     }
     let (d, skipped) = csv::load_input(input, csv)?;
-    Ok((Loaded::Memory(d), skipped))
+    Ok((AnyDataset::Memory(d), skipped))
 }
 
 fn not_mappable(path: &Path) -> Error {

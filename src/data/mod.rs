@@ -17,7 +17,7 @@ pub mod view;
 
 pub use dataset::{Dataset, Targets};
 pub use fingerprint::Fingerprint;
-pub use load::{CsvOptions, Loaded, ModelColumns, convert, load, load_input};
+pub use load::{AnyDataset, CsvOptions, ModelColumns, convert, load, load_input};
 pub use scale::{Scale, Scaler, ScalerFit};
 use serde::{Deserialize, Serialize};
 pub use view::Rows;

@@ -262,11 +262,11 @@ impl<T: Float> Engine<T> {
                 let mut at = 0;
                 for (l, w) in net.weights_mut().iter_mut().enumerate() {
                     let cols = w.ncols();
-                    let (s0, s1) = opt.slots_mut(l);
+                    let (past_grad, step_state) = opt.slots_mut(l);
                     let w = w.as_slice_mut().expect("contiguous");
                     let d = &dflat[at..at + w.len()];
                     at += w.len();
-                    update_layer(&ctx, cols, w, s0, s1, Some(&times.step_busy_ns), |start, out| {
+                    update_layer(&ctx, cols, w, past_grad, step_state, Some(&times.step_busy_ns), |start, out| {
                         out.copy_from_slice(&d[start..start + out.len()]);
                     });
                 }
@@ -281,9 +281,9 @@ impl<T: Float> Engine<T> {
         self.pool.install(|| {
             for (l, w) in net.weights_mut().iter_mut().enumerate() {
                 let cols = w.ncols();
-                let (s0, s1) = opt.slots_mut(l);
+                let (past_grad, step_state) = opt.slots_mut(l);
                 let w = w.as_slice_mut().expect("contiguous");
-                update_layer(&ctx, cols, w, s0, s1, Some(&times.step_busy_ns), |start, out| {
+                update_layer(&ctx, cols, w, past_grad, step_state, Some(&times.step_busy_ns), |start, out| {
                     let t = Instant::now();
                     sum_shards(sums, l, start, out, idx.len());
                     times.reduce_busy_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);

@@ -141,7 +141,7 @@ impl<T: Float> Network<T> {
                 v.le_bytes(&mut bytes);
             }
         }
-        format!("{:016x}", fnv1a(&bytes))
+        format!("{:016x}", crate::hash::fnv1a(&bytes))
     }
 
     /// Forward pass over the first `rows` rows of `ws.acts[0]`:
@@ -364,14 +364,4 @@ pub fn count_correct<T: Float>(head: Head, h: ArrayView2<T>, y: ArrayView2<T>) -
         return 0;
     }
     h.axis_iter(Axis(0)).zip(y.axis_iter(Axis(0))).filter(|(h, y)| class_of(*h) == class_of(*y)).count()
-}
-
-/// FNV-1a over bytes: a stable, dependency-free 64-bit digest.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }

@@ -2,7 +2,7 @@
 //! the fingerprint that ties a checkpoint to its data, and the scaler fitted on the training
 //! rows (a new run only: a resumed run keeps its checkpoint's).
 
-use crate::data::{self, Fingerprint, Loaded, Rows, Scale, Scaler, ScalerFit};
+use crate::data::{self, AnyDataset, Fingerprint, Rows, Scale, Scaler, ScalerFit};
 use crate::engine::exchange::Collective;
 use crate::error::{Error, Result};
 use crate::rng;
@@ -11,7 +11,7 @@ use crate::run::spec::RunSpec;
 /// The training file of a run, opened and split.
 pub(crate) struct TrainingData {
     /// The rows of the file.
-    pub data: Loaded,
+    pub data: AnyDataset,
     /// Which of them train and which validate.
     pub split: Split,
     /// The file's fingerprint (of every row, before the split).
@@ -29,7 +29,7 @@ pub(crate) struct Split {
 
 impl Split {
     /// The training rows of `data` (the dataset this split was drawn from).
-    pub fn train<'a>(&'a self, data: &'a Loaded) -> Rows<'a> {
+    pub fn train<'a>(&'a self, data: &'a AnyDataset) -> Rows<'a> {
         match &self.train {
             Some(rows) => Rows::subset(data.examples(), rows),
             None => Rows::all(data.examples()),
@@ -37,7 +37,7 @@ impl Split {
     }
 
     /// The validation rows of `data` (the dataset this split was drawn from).
-    pub fn validation<'a>(&'a self, data: &'a Loaded) -> Rows<'a> {
+    pub fn validation<'a>(&'a self, data: &'a AnyDataset) -> Rows<'a> {
         Rows::subset(data.examples(), &self.validation)
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::Network;
-use crate::data::{self, Fingerprint, Loaded, Rows, Scaler, Task};
+use crate::data::{self, AnyDataset, Fingerprint, Rows, Scaler, Task};
 use crate::engine::Evaluation;
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
@@ -24,7 +24,7 @@ use crate::run::trainer::{EpochReport, TrainConfig, TrainState, Trainer};
 pub struct Session {
     /// The run's files and options.
     pub spec: RunSpec,
-    data: Loaded,
+    data: AnyDataset,
     split: Split,
     /// Feature scaling fitted on the training rows.
     pub scaler: Scaler,
@@ -281,7 +281,7 @@ impl Session {
 
     /// Loads a test set and checks that it fits the model (features, classes or targets), so
     /// that a bad `--test` is found before training; returns it with the CSV lines skipped.
-    pub fn load_test(&self, path: &Path) -> Result<(data::Loaded, Vec<u64>)> {
+    pub fn load_test(&self, path: &Path) -> Result<(data::AnyDataset, Vec<u64>)> {
         let classes = self.task.classes().map(|c| c.to_vec());
         let mut opts = self.spec.csv(classes);
         // Columns matched to the training features by header name, as evaluate does.
@@ -312,7 +312,7 @@ impl Session {
     }
 
     /// The forward pass over a test set from [`Session::load_test`].
-    pub fn evaluate_loaded(&mut self, test: &data::Loaded) -> Evaluation {
+    pub fn evaluate_loaded(&mut self, test: &data::AnyDataset) -> Evaluation {
         self.trainer.evaluate(test.examples(), &self.scaler)
     }
 

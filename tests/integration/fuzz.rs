@@ -810,7 +810,7 @@ fn run_case(dir: &Path, case: &Case, why: &mut Option<String>) -> Result<bool, S
                     Err(_) if case.kind == Kind::Binary && !case.flag => return Ok(false),
                     Err(e) => return Err(e),
                 }
-                if let data::Loaded::Mapped(m) = &loaded {
+                if let data::AnyDataset::Mapped(m) = &loaded {
                     for s in [data::Scale::MinMax, data::Scale::Standard] {
                         let _ = m.scaler(s);
                     }

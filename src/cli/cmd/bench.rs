@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use serde_json::json;
 use shardprop::Activation;
-use shardprop::data::{CsvOptions, Loaded, Task};
+use shardprop::data::{AnyDataset, CsvOptions, Task};
 use shardprop::kernel::matmul;
 use shardprop::report::plot::{Series, line_panels};
 use shardprop::tools::bench::{self, BenchResult, Workload};
@@ -110,7 +110,7 @@ pub fn bench(a: BenchArgs, dist: Option<Dist>) -> Result<()> {
 
 /// The workloads to run: your own network when `--hidden`, `--batch-size`, `--activation` or
 /// `--loss` describe one (its input and output sizes from the data), else `--workload`'s.
-fn workloads(a: &BenchArgs, train: &Loaded) -> Result<Vec<Workload>> {
+fn workloads(a: &BenchArgs, train: &AnyDataset) -> Result<Vec<Workload>> {
     let custom = a.hidden.is_some() || a.batch_size.is_some() || a.activation.is_some() || a.loss.is_some();
     if !custom {
         let workloads: Vec<Workload> = bench::workloads()

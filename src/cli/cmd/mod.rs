@@ -1,5 +1,5 @@
 //! The subcommands, one file each: read the parsed flags, call the library, print. What two of
-//! them share lives beside this folder: running a session in `drive` (train, resume), reading
+//! them share lives beside this folder: running a session to its end in `run_session` (train, resume), reading
 //! data for a model in `load` (evaluate, predict), the output checks in `output`.
 
 pub mod bench;

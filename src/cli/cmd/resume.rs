@@ -9,12 +9,12 @@ use shardprop::run::session::Session;
 
 use crate::cli::Dist;
 use crate::cli::args::ResumeArgs;
-use crate::cli::drive::{Start, drive};
 use crate::cli::load::{load_model, report_skipped};
 use crate::cli::output::{absolute, refuse_overwriting_inputs, refuse_same_outputs};
+use crate::cli::run_session::{Start, run_to_end};
 
 /// Resumes the run in `a.checkpoint` (a directory: its newest loadable checkpoint), with the
-/// overrides the flags give; see [`drive`] for the exit status.
+/// overrides the flags give; see [`run_to_end`] for the exit status.
 pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     let (path, ckpt) = if a.checkpoint.is_dir() {
         let (p, c, skipped) = Checkpoint::newest_in_dir(&a.checkpoint)?;
@@ -50,5 +50,5 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
         );
     }
     let start = Start { load_seconds: t0.elapsed().as_secs_f64(), resumed_from: Some(&path) };
-    drive(session, &a.session, a.out.as_deref(), start, dist)
+    run_to_end(session, &a.session, a.out.as_deref(), start, dist)
 }

@@ -12,11 +12,11 @@ use shardprop::run::spec::RunSpec;
 use crate::cli::Dist;
 use crate::cli::args::TrainArgs;
 use crate::cli::choices::{Loss, LrSchedule};
-use crate::cli::drive::{Start, drive};
 use crate::cli::load::{csv_options, default_mnist, default_scale, report_skipped};
 use crate::cli::output::{absolute, refuse_overwriting_inputs, refuse_same_outputs};
+use crate::cli::run_session::{Start, run_to_end};
 
-/// Trains a network as the flags say; see [`drive`] for the exit status.
+/// Trains a network as the flags say; see [`run_to_end`] for the exit status.
 pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     check_train_flags(&a)?;
     let data_path = a.data.clone().unwrap_or_else(default_mnist);
@@ -76,7 +76,7 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     })?;
     let load_seconds = t0.elapsed().as_secs_f64();
     report_skipped(&session.spec.train, &skipped);
-    drive(session, &a.run.session, a.out.as_deref(), Start { load_seconds, resumed_from: None }, dist)
+    run_to_end(session, &a.run.session, a.out.as_deref(), Start { load_seconds, resumed_from: None }, dist)
 }
 
 /// Refuses numeric flags that would train on nonsense (NaN, infinities, out-of-range values)

@@ -71,7 +71,7 @@ impl ClassMap {
     }
 
     /// The class names in output-unit order, and for each first-seen id its unit.
-    pub fn finish(self) -> (Vec<String>, Vec<u32>) {
+    pub fn into_units(self) -> (Vec<String>, Vec<u32>) {
         if self.fixed {
             let identity = (0..self.names.len() as u32).collect();
             return (self.names, identity);

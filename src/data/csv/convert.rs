@@ -24,7 +24,7 @@ pub fn convert(input: Input, output: &Path, opts: &CsvOptions) -> Result<(u64, V
     let task = if opts.regression {
         Task::Regression { targets: layout.targets.iter().map(|&j| layout.names[j].clone()).collect() }
     } else {
-        Task::Classification { classes: classes.finish().0 }
+        Task::Classification { classes: classes.into_units().0 }
     };
     let mut fixed = task.classes().map(ClassMap::fixed).unwrap_or_default();
     let mut w = binary::BinaryWriter::create(output, features.len(), &task)?;

@@ -37,7 +37,7 @@ pub fn load_input(input: Input, opts: &CsvOptions) -> Result<(Dataset, Vec<u64>)
     }
     let path = input.path().to_path_buf();
     load_sequential(RecordReader::from_input(input)?, None, opts, Gathered::new(opts))
-        .and_then(|(layout, got)| got.finish(&path, opts, &layout))
+        .and_then(|(layout, got)| got.into_dataset(&path, opts, &layout))
 }
 
 /// Parses every data row of `input`, handing each to `each`; returns the layout.
@@ -107,11 +107,11 @@ impl Gathered {
     }
 
     /// The dataset, and the lines skipped.
-    fn finish(self, path: &Path, opts: &CsvOptions, layout: &Layout) -> Result<(Dataset, Vec<u64>)> {
+    fn into_dataset(self, path: &Path, opts: &CsvOptions, layout: &Layout) -> Result<(Dataset, Vec<u64>)> {
         if self.count == 0 {
             return Err(no_rows(path, layout));
         }
-        Ok((self.rows.finish(path, opts, layout, self.classes)?, self.skipped))
+        Ok((self.rows.into_dataset(path, opts, layout, self.classes)?, self.skipped))
     }
 }
 
@@ -155,7 +155,7 @@ fn load_parallel(input: Input, opts: &CsvOptions) -> Result<(Dataset, Vec<u64>)>
     if first.contains(&b'"') || blank(&first[..first_len]) || (first.len() > first_len && blank(&first[first_len..])) {
         let rr = RecordReader::from_reader(Box::new(Cursor::new(first).chain(r)), path, 1, bom as u64);
         let (layout, got) = load_sequential(rr, None, opts, Gathered::new(opts))?;
-        return got.finish(path, opts, &layout);
+        return got.into_dataset(path, opts, &layout);
     }
     let mut head = RecordReader::from_bytes(&first, path, 1, bom as u64);
     let (layout, first_is_data) = Layout::read(&mut head, opts)?;
@@ -187,7 +187,7 @@ fn load_parallel(input: Input, opts: &CsvOptions) -> Result<(Dataset, Vec<u64>)>
             let rest: Box<dyn BufRead + Send> = Box::new(Cursor::new(wave).chain(r));
             let rr = RecordReader::from_reader(rest, path, line, offset);
             let (layout, got) = load_sequential(rr, Some(layout), opts, got)?;
-            return got.finish(path, opts, &layout);
+            return got.into_dataset(path, opts, &layout);
         }
         // Blocks of about equal size, cut after a line end, with their first line numbers and
         // byte offsets.
@@ -218,7 +218,7 @@ fn load_parallel(input: Input, opts: &CsvOptions) -> Result<(Dataset, Vec<u64>)>
             break;
         }
     }
-    got.finish(path, opts, &layout)
+    got.into_dataset(path, opts, &layout)
 }
 
 #[cfg(test)]

@@ -120,7 +120,13 @@ impl Rows {
         self.x.len() / features.max(1)
     }
 
-    pub(super) fn finish(self, path: &Path, opts: &CsvOptions, layout: &Layout, classes: ClassMap) -> Result<Dataset> {
+    pub(super) fn into_dataset(
+        self,
+        path: &Path,
+        opts: &CsvOptions,
+        layout: &Layout,
+        classes: ClassMap,
+    ) -> Result<Dataset> {
         let features = layout.features();
         let source = path.display().to_string();
         let mut data = if let Some(task) = &opts.unlabeled {
@@ -163,7 +169,7 @@ impl Rows {
                     ),
                 });
             }
-            let (names, unit) = classes.finish();
+            let (names, unit) = classes.into_units();
             let labels = self.ids.iter().map(|&id| unit[id as usize]).collect();
             Dataset::from_labels(self.x, labels, features.len(), names, &source)?
         };

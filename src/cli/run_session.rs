@@ -29,7 +29,7 @@ pub struct Start<'a> {
 /// Runs `session` to its end (or a signal), writes the model to `out` and the final checkpoint,
 /// and reports. Exit status: 0; 128 + the signal's number when one stopped the run; 2 when
 /// something after training (the model, stdout, the metrics log) could not be written.
-pub fn drive(
+pub fn run_to_end(
     mut session: Session,
     flags: &SessionArgs,
     out: Option<&Path>,
