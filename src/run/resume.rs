@@ -36,7 +36,7 @@ fn check_resumable(spec: &RunSpec, training: &TrainingData, ckpt: &Checkpoint, f
     let (mine, theirs) = (&training.fingerprint, &ckpt.fingerprint);
     if mine != theirs && !force {
         return Err(Error::Mismatch(format!(
-            "{}: this is not the data the checkpoint was trained on (checkpoint: {} rows x {} features, hash {:016x}; \\
+            "{}: this is not the data the checkpoint was trained on (checkpoint: {} rows x {} features, hash {:016x}; \
              this file: {} rows x {} features, hash {:016x}); use --force to train on it anyway",
             spec.train.display(),
             theirs.rows,

@@ -244,7 +244,10 @@ fn damaged_checkpoints_and_other_data_are_refused_with_their_own_message() {
     std::fs::write(&iris_like, text.lines().take(500).collect::<Vec<_>>().join("\n")).unwrap();
     let o = run(&["resume", good.to_str().unwrap(), "--data", iris_like.to_str().unwrap(), "--epochs", "2"], &[]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("this is not the data the checkpoint was trained on"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("this is not the data the checkpoint was trained on"), "{err}");
+    // One line: the two fingerprints side by side, no stray backslash or line break between them.
+    assert!(err.contains(" features, hash ") && err.contains("; this file: ") && !err.contains('\\'), "{err}");
     let o = run(
         &[
             "resume",
