@@ -21,14 +21,10 @@ pub enum Scale {
 }
 
 impl Scale {
-    /// Parses `none`, `minmax`, `standard`.
+    /// Parses `none`, `minmax`, `standard`: the names `clap::ValueEnum` derives above, so there
+    /// is one list.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "none" => Some(Self::None),
-            "minmax" => Some(Self::MinMax),
-            "standard" => Some(Self::Standard),
-            _ => None,
-        }
+        <Self as clap::ValueEnum>::from_str(s, false).ok()
     }
 }
 

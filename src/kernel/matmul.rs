@@ -33,13 +33,10 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// Parses `gemm` or `matrixmultiply`.
+    /// Parses `gemm` or `matrixmultiply`: the names `clap::ValueEnum` derives above, so there is
+    /// one list.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "gemm" => Some(Self::Gemm),
-            "matrixmultiply" => Some(Self::MatrixMultiply),
-            _ => None,
-        }
+        <Self as clap::ValueEnum>::from_str(s, false).ok()
     }
     /// The name.
     pub fn name(self) -> &'static str {

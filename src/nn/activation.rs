@@ -25,15 +25,10 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// Parses the CLI spelling (`sigmoid`, `tanh`, `relu`, `identity`).
+    /// Parses the CLI spelling (`sigmoid`, `tanh`, `relu`, `identity`, or `linear` for identity):
+    /// the names `clap::ValueEnum` derives above, so there is one list.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "sigmoid" => Some(Self::Sigmoid),
-            "tanh" => Some(Self::Tanh),
-            "relu" => Some(Self::Relu),
-            "identity" | "linear" => Some(Self::Identity),
-            _ => None,
-        }
+        <Self as clap::ValueEnum>::from_str(s, false).ok()
     }
 
     /// The CLI spelling.
