@@ -4,12 +4,12 @@
 //! bounded by the page cache; [`BinaryWriter`] streams rows into one. This file holds the format
 //! itself: the header and the metadata block.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::open::Input;
 use super::{Scale, ScalerFit, Task};
 use crate::error::{Error, Result};
 
@@ -32,30 +32,20 @@ const TARGET_CLASS: u32 = 0;
 /// `target_kind` of a file whose targets are real values.
 const TARGET_VALUES: u32 = 1;
 
-/// Whether `path` starts with [`MAGIC`].
-pub fn has_magic(path: &Path) -> Result<bool> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut head = [0u8; 8];
-    let mut got = 0;
-    while got < 8 {
-        match f.read(&mut head[got..]).map_err(|e| Error::io(path, e))? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got == 8 && &head == MAGIC)
-}
-
 /// The scaling a run on `path` uses when `--scale` is not given, if `path` is a regular file in
-/// the binary format (its header is read and checked; a pipe is never touched).
+/// the binary format: sniffed by [`Input`] like every other input (a pipe is never touched), then
+/// its header read and checked.
 pub fn default_scale_of(path: &Path) -> Result<Option<Scale>> {
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) || !has_magic(path)? {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return Ok(None);
     }
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let input = Input::open(path)?;
+    if input.head() != MAGIC {
+        return Ok(None);
+    }
+    let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
     let mut h = Vec::with_capacity(HEADER_LEN);
-    (&mut f).take(HEADER_LEN as u64).read_to_end(&mut h).map_err(|e| Error::io(path, e))?;
+    input.into_reader().take(HEADER_LEN as u64).read_to_end(&mut h).map_err(|e| Error::io(path, e))?;
     Ok(Some(Header::decode(path, &h, len)?.default_scale))
 }
 
