@@ -89,11 +89,8 @@ impl TrainingData {
         let scaler = match &self.split.train {
             None => self.data.fit_scaler(spec.scale),
             Some(train) => {
-                let ex = self.data.examples();
-                if spec.scale != Scale::None {
-                    data::check_rows(ex, train.iter().copied())?;
-                }
-                ScalerFit::fit(Rows::subset(ex, train), spec.scale)
+                self.check_scaled_rows(spec)?;
+                ScalerFit::fit(Rows::subset(self.data.examples(), train), spec.scale)
             }
         };
         if let Some(j) = scaler.overflowing_feature() {
@@ -106,6 +103,17 @@ impl TrainingData {
             )));
         }
         Ok(scaler)
+    }
+
+    /// Checks, once, the training rows a scaler is fitted on (a held-out split with `--scale`
+    /// other than none: those rows are read before any step). A resumed run checks them too, so
+    /// a damaged row of an unverified binary file is refused when the run opens, as when it
+    /// started, though the checkpoint's scaler is kept and nothing is refitted.
+    pub fn check_scaled_rows(&self, spec: &RunSpec) -> Result<()> {
+        match &self.split.train {
+            Some(train) if spec.scale != Scale::None => data::check_rows(self.data.examples(), train.iter().copied()),
+            _ => Ok(()),
+        }
     }
 
     /// Refuses classification data whose rows all have one label. The task may name more

@@ -18,6 +18,7 @@ impl Session {
         let classes = ckpt.task.classes().map(|c| c.to_vec());
         let (training, skipped) = TrainingData::open(&spec, ckpt.config.seed, classes)?;
         check_resumable(&spec, &training, &ckpt, force)?;
+        training.check_scaled_rows(&spec)?;
         let mut state = ckpt.state;
         if training.fingerprint != ckpt.fingerprint {
             // Forced onto other data: the stopped epoch's order means nothing here; start the

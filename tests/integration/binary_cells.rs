@@ -336,3 +336,32 @@ fn an_empty_binary_dataset_is_not_evaluated_as_accuracy_zero() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("holds no rows, so there is nothing to evaluate"), "{err}");
 }
+
+#[test]
+fn resuming_on_an_unverified_binary_file_checks_the_training_rows_a_scaler_reads_before_any_step() {
+    use shardprop::data::Scale;
+    use shardprop::run::session::{Architecture, Session};
+    use shardprop::run::spec::RunSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let (p, good) = classification(dir.path());
+    let spec = RunSpec { verify: false, validation: 0.34, scale: Scale::Standard, ..RunSpec::new(p.clone()) };
+    let arch = Architecture { hidden: vec![2], activation: shardprop::Activation::Sigmoid, cross_entropy: false };
+    let cfg = shardprop::TrainConfig { epochs: 2, batch_size: 0, ..Default::default() };
+    let (s, _) = Session::start(spec, &arch, cfg, 1).unwrap();
+    let row = s.train_examples().row(0);
+    let ckpt = s.checkpoint();
+    drop(s);
+    // A training row's feature made NaN with the stored checksums left as they were: the
+    // fingerprint (the stored CRC) still matches, and only a check of the row finds it.
+    let mut bad = good.clone();
+    let at = binary::HEADER_LEN + 4 * row * (NF + 1);
+    bad[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&p, bad).unwrap();
+    match Session::resume(ckpt, None, 1, false) {
+        Ok(_) => panic!("resumed on a file whose training row {} is NaN", row + 1),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(e.contains("good.bin: byte") && e.contains(&format!("row {}", row + 1)), "{e}");
+        }
+    }
+}
