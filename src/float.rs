@@ -65,3 +65,9 @@ impl Float for f64 {
         out.extend_from_slice(&self.to_le_bytes());
     }
 }
+
+/// The larger of two errors, NaN if either is NaN: a fold with this cannot lose a NaN the way
+/// `f64::max` does, so a comparison of its result against a tolerance fails on NaN.
+pub fn max_or_nan(worst: f64, err: f64) -> f64 {
+    if worst.is_nan() || err.is_nan() { f64::NAN } else { worst.max(err) }
+}

@@ -117,18 +117,14 @@ mod tests {
         assert_eq!(Optimizer::from_str("irprop-", false), Ok(Optimizer::Rprop));
     }
 
-    /// The library's own parsers and names agree with the flags' values.
+    /// The library's own names (in checkpoints' JSON, `inspect`, reports) agree with the flags'
+    /// values. (The library's `parse` functions are the derived `ValueEnum` ones.)
     #[test]
     fn library_spellings_agree_with_the_flags() {
         for &a in Activation::value_variants() {
-            assert_eq!(Activation::parse(a.to_possible_value().unwrap().get_name()), Some(a));
             assert_eq!(a.name(), a.to_possible_value().unwrap().get_name());
         }
-        for &s in Scale::value_variants() {
-            assert_eq!(Scale::parse(s.to_possible_value().unwrap().get_name()), Some(s));
-        }
         for &k in Kernel::value_variants() {
-            assert_eq!(Kernel::parse(k.to_possible_value().unwrap().get_name()), Some(k));
             assert_eq!(k.name(), k.to_possible_value().unwrap().get_name());
         }
         for &o in Optimizer::value_variants() {

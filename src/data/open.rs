@@ -44,6 +44,12 @@ impl Input {
         Ok(Self { path: path.to_path_buf(), regular: file.is_some(), head, rest, file })
     }
 
+    /// A regular file's length, from the handle opened here (not the path again); `None` for a
+    /// pipe, FIFO or device.
+    pub fn file_len(&self) -> Result<Option<u64>> {
+        self.file.as_ref().map(|f| f.metadata().map(|m| m.len()).map_err(|e| Error::io(&self.path, e))).transpose()
+    }
+
     /// For a regular file, a way to read it again from its first byte through the file opened
     /// here (a second handle, not the path opened again: a file renamed or replaced meanwhile is
     /// not picked up); `None` for a pipe, FIFO or device, which yields its bytes only once.

@@ -45,3 +45,49 @@ pub fn group_len(k: usize, threads: usize) -> usize {
     }
     if g > 1 { g } else { pow2_below(k / (4 * t)).max(1) }
 }
+
+/// The shards of a step as ranks see them: `k` shards in blocks of `block_len` shards; rank `r`
+/// owns block `r` (none when `r ≥ n_blocks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocks {
+    /// Shards in the step.
+    pub k: usize,
+    /// Shards per block (a power of two).
+    pub block_len: usize,
+    /// Non-empty blocks, `⌈k / block_len⌉`, at most the rank count.
+    pub n_blocks: usize,
+}
+
+impl Blocks {
+    /// The layout for `k` shards over `ranks` ranks: the smallest power-of-two block that needs at
+    /// most `ranks` blocks, but never the whole tree (the last addition always joins two blocks,
+    /// so every rank finishes the same way).
+    pub fn new(k: usize, ranks: usize) -> Self {
+        let top = super::tree::top_stride(k).max(1);
+        let block_len = k.div_ceil(ranks.max(1)).next_power_of_two().min(top);
+        Self { k, block_len, n_blocks: k.div_ceil(block_len) }
+    }
+
+    /// The shards of rank `r`.
+    pub fn shards_of(&self, r: usize) -> std::ops::Range<usize> {
+        let lo = (r * self.block_len).min(self.k);
+        lo..((r + 1) * self.block_len).min(self.k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_aligned_power_of_two_subtrees_and_never_the_whole_tree() {
+        assert_eq!(Blocks::new(6, 2), Blocks { k: 6, block_len: 4, n_blocks: 2 });
+        assert_eq!(Blocks::new(6, 4), Blocks { k: 6, block_len: 2, n_blocks: 3 });
+        assert_eq!(Blocks::new(6, 3), Blocks { k: 6, block_len: 2, n_blocks: 3 });
+        assert_eq!(Blocks::new(6, 8), Blocks { k: 6, block_len: 1, n_blocks: 6 });
+        assert_eq!(Blocks::new(2, 1), Blocks { k: 2, block_len: 1, n_blocks: 2 });
+        assert_eq!(Blocks::new(1, 4), Blocks { k: 1, block_len: 1, n_blocks: 1 });
+        assert_eq!(Blocks::new(64, 4).shards_of(3), 48..64);
+        assert_eq!(Blocks::new(6, 4).shards_of(3), 6..6);
+    }
+}

@@ -9,8 +9,8 @@ use ndarray::{ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use super::Engine;
-use super::exchange::Blocks;
-use super::schedule::{group_len, shard_len, splits_products};
+
+use super::schedule::{Blocks, group_len, shard_len, splits_products};
 use super::tree::{subtree, top_stride, tree_levels};
 use crate::data::{Examples, Scaler};
 use crate::nn::network::CHUNK_ROWS;

@@ -110,7 +110,7 @@ fn add_into<T: Float>(a: &mut GradSum<T>, b: &GradSum<T>, busy: &AtomicU64) {
 }
 
 /// Writes `D` for elements `start..start + out.len()` of layer `l`: the tree's last addition
-/// `(Δ_0 + Δ_top) / m` after [`tree_levels`]. Gives the same bits as [`Grad::reduce_tree`]
+/// `(Δ_0 + Δ_top) / m` after [`tree_levels`]. Gives the same bits as [`reduce_sequential`]
 /// however the elements are split among threads.
 pub(super) fn sum_shards<T: Float>(sums: &[GradSum<T>], l: usize, start: usize, out: &mut [T], m: usize) {
     let range = start..start + out.len();

@@ -19,11 +19,7 @@ pub struct LayerCheck {
     pub at: (usize, usize),
 }
 
-/// The larger of two errors, NaN if either is NaN: a fold with this cannot lose a NaN the way
-/// `f64::max` does, so a comparison of its result against a tolerance fails on NaN.
-pub fn max_or_nan(worst: f64, err: f64) -> f64 {
-    if worst.is_nan() || err.is_nan() { f64::NAN } else { worst.max(err) }
-}
+pub use crate::float::max_or_nan;
 
 /// Builds a seeded random network of `sizes` with random non-zero biases and `m` random examples
 /// (one-hot targets for classifiers), and compares backprop's `D^(l)` with

@@ -314,6 +314,32 @@ fn bench_runs_your_own_network_and_refuses_w1_w3_on_other_data() {
 
 /// Issue 11: numeric flags that would train on nonsense are refused up front, each naming
 /// itself; a thread count that would only hang is refused; NaN never passes a gradient check.
+/// Every enumerated flag refuses a value it does not know with one message: the flag, the value and
+/// the choices (clap's `ValueEnum`), exit 2, before any data is read.
+#[test]
+fn unknown_choices_are_refused_with_the_flag_the_value_and_the_choices() {
+    for (args, flag, choices) in [
+        (&["train", "--activation", "soft"][..], "--activation <ACTIVATION>", "sigmoid, tanh, relu, identity"),
+        (&["train", "--optimizer", "lbfgs"][..], "--optimizer <OPTIMIZER>", "sgd, momentum, nesterov, adam, rprop"),
+        (&["train", "--scale", "robust"][..], "--scale <SCALE>", "none, minmax, standard"),
+        (&["train", "--loss", "hinge"][..], "--loss <LOSS>", "mse, cross-entropy"),
+        (&["train", "--lr-schedule", "cyclic"][..], "--lr-schedule <LR_SCHEDULE>", "constant, step, cosine"),
+        (&["bench", "--kernel", "blas"][..], "--kernel <KERNEL>", "gemm, matrixmultiply"),
+        (
+            &["evaluate", "--model", "m.ckpt", "--data", "d.csv", "--task", "ranking"][..],
+            "--task <TASK>",
+            "classification, regression",
+        ),
+    ] {
+        let o = shardprop(args);
+        let err = stderr(&o);
+        let value = args[args.len() - 1];
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(&format!("invalid value '{value}' for '{flag}'")), "{args:?}: {err}");
+        assert!(err.contains(&format!("[possible values: {choices}]")), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn nonsense_numeric_flags_are_refused_with_their_name() {
     let iris = datasets().join("iris.csv");

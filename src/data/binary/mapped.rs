@@ -286,7 +286,7 @@ impl RowFloats {
         // for f32; the length was checked against the header; every bit pattern is an f32; the
         // host is little-endian (checked in open_with). The map moves with its owner without
         // its pages moving, so the pointer stays valid as long as the map.
-        debug_assert!(bytes.as_ptr().cast::<f32>().is_aligned());
+        assert!(bytes.as_ptr().cast::<f32>().is_aligned(), "a mapped file's rows are 4-byte aligned");
         let ptr = std::ptr::NonNull::new(bytes.as_ptr().cast::<f32>().cast_mut()).expect("a map is never at null");
         Self { ptr, len: bytes.len() / 4 }
     }

@@ -40,10 +40,10 @@ pub fn default_scale_of(path: &Path) -> Result<Option<Scale>> {
         return Ok(None);
     }
     let input = Input::open(path)?;
+    let Some(len) = input.file_len()? else { return Ok(None) };
     if input.head() != MAGIC {
         return Ok(None);
     }
-    let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
     let mut h = Vec::with_capacity(HEADER_LEN);
     input.into_reader().take(HEADER_LEN as u64).read_to_end(&mut h).map_err(|e| Error::io(path, e))?;
     Ok(Some(Header::decode(path, &h, len)?.default_scale))

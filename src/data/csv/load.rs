@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use super::classes::ClassMap;
 use super::layout::Layout;
 use super::reader::{MAX_LINE, RecordReader, read_line_bounded, too_long};
-use super::rows::{Rows, extend, out_of_memory, parse_rows};
+use super::rows::{ParsedRows, extend, out_of_memory, parse_rows};
 use crate::data::open::{BOM, Input};
 use crate::data::{CsvOptions, Dataset, Target};
 use crate::error::{Error, Result};
@@ -66,7 +66,7 @@ fn no_rows(path: &Path, layout: &Layout) -> Error {
 /// Rows parsed so far (of the whole file, or of one block), with their class numbering
 /// (first-seen) and skipped lines.
 struct Gathered {
-    rows: Rows,
+    rows: ParsedRows,
     classes: ClassMap,
     skipped: Vec<u64>,
     count: u64,
@@ -76,7 +76,7 @@ impl Gathered {
     /// Nothing yet; the class map fixed by `opts.classes`, if given.
     fn new(opts: &CsvOptions) -> Self {
         let classes = opts.classes.as_deref().map(ClassMap::fixed).unwrap_or_default();
-        Self { rows: Rows::default(), classes, skipped: Vec::new(), count: 0 }
+        Self { rows: ParsedRows::default(), classes, skipped: Vec::new(), count: 0 }
     }
 
     /// Parses the records of `rr` (the current one first when `pending`) into `self`.
@@ -264,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn a_quote_in_a_later_wave_hands_over_without_reparsing() {
+    fn a_quote_in_a_later_wave_hands_over_to_the_sequential_parser_with_the_same_result() {
         let default = CsvOptions::default();
         let skip = CsvOptions { skip_bad_rows: true, ..CsvOptions::default() };
         for (quote, bad) in

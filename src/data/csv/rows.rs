@@ -97,15 +97,15 @@ pub(super) fn out_of_memory(path: &Path, rows: usize, e: TryReserveError) -> Err
     ))
 }
 
-/// Rows parsed so far: features, and class ids (first-seen numbering) or target values.
+/// ParsedRows parsed so far: features, and class ids (first-seen numbering) or target values.
 #[derive(Default)]
-pub(super) struct Rows {
+pub(super) struct ParsedRows {
     pub(super) x: Vec<f32>,
     pub(super) ids: Vec<u32>,
     pub(super) vals: Vec<f32>,
 }
 
-impl Rows {
+impl ParsedRows {
     /// Appends a row; growing the buffers may fail (a stream larger than memory, or an address
     /// space limit), and that is an error, not an abort.
     pub(super) fn push(&mut self, row: &[f32], target: Target<'_>) -> std::result::Result<(), TryReserveError> {
