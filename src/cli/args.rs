@@ -266,6 +266,13 @@ pub struct PredictArgs {
     /// Write predictions here as CSV (default: stdout).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Write class probabilities instead of classes: a column per class, named by the class,
+    /// each row summing to 1, its largest the predicted class. Cross-entropy models: the softmax
+    /// outputs. Default (sigmoid, squared error) models: the outputs divided by their sum
+    /// (1/K each if all are 0), normalised scores, not calibrated probabilities. Regression
+    /// models are refused.
+    #[arg(long)]
+    pub proba: bool,
     /// Worker threads (default: every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,

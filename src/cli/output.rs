@@ -1,6 +1,7 @@
 //! Writing results: stdout that reports a failure instead of panicking, and the checks that
 //! keep an output from replacing an input or another output.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,18 @@ use anyhow::{Context, Result, bail};
 pub fn print_out(text: std::fmt::Arguments) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_fmt(text).and_then(|()| out.flush()).context("cannot write to stdout")
+}
+
+/// `field` as a CSV field: quoted (with its quotes doubled) when it holds a comma, a quote, a
+/// CR or LF, or begins or ends with a space or tab, which a reader would split or trim;
+/// otherwise as it is.
+pub fn csv_field(field: &str) -> Cow<'_, str> {
+    let edge = |c: Option<char>| c.is_some_and(|c| c == ' ' || c == '\t');
+    if field.contains([',', '"', '\r', '\n']) || edge(field.chars().next()) || edge(field.chars().last()) {
+        Cow::Owned(format!("\"{}\"", field.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(field)
+    }
 }
 
 /// Refuses an output that is one of the run's inputs (the same file, by device and inode, under
@@ -76,4 +89,26 @@ pub fn check_writable_out(o: &Path) -> Result<()> {
 /// `path` made absolute against the working directory (lexically: links are not followed).
 pub fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("{}: cannot make the path absolute", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_only_where_a_reader_would_split_or_trim_them() {
+        for (name, field) in [
+            ("plain", "plain"),
+            ("two words", "two words"),
+            ("a,b", "\"a,b\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+            ("two\nlines", "\"two\nlines\""),
+            ("cr\r", "\"cr\r\""),
+            (" padded", "\" padded\""),
+            ("padded\t", "\"padded\t\""),
+            ("", ""),
+        ] {
+            assert_eq!(csv_field(name), field, "{name:?}");
+        }
+    }
 }

@@ -18,6 +18,7 @@ mod model_columns;
 mod oracle;
 mod outputs;
 mod pipes;
+mod proba;
 mod resume;
 mod training;
 mod truncation;
