@@ -98,7 +98,7 @@ fn probabilities_sum_to_one_follow_the_head_and_pick_the_predicted_class() {
 }
 
 #[test]
-fn class_names_that_need_quotes_are_quoted_in_the_header() {
+fn class_names_that_need_quotes_are_quoted_by_predict_with_and_without_proba() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("labels.csv");
     let labels = ["\"a,b\"", "plain", "\"say \"\"hi\"\"\"", "\"two\nlines\""];
@@ -120,6 +120,18 @@ fn class_names_that_need_quotes_are_quoted_in_the_header() {
     let rows: Vec<&str> = text[header.len()..].lines().collect();
     assert_eq!(rows.len(), 40);
     assert!(rows.iter().all(|r| r.split(',').count() == 4), "{text}");
+    // Plain predict quotes the names the same way: the header, then one CSV field per row, the
+    // class of that row's largest probability.
+    let quoted = ["\"a,b\"", "plain", "\"say \"\"hi\"\"\"", "\"two\nlines\""];
+    let o = shardprop(&["predict", "--model", s(&model), "--data", s(&data)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut want = String::from("prediction\n");
+    for r in &rows {
+        let p: Vec<f64> = r.split(',').map(|v| v.parse().unwrap()).collect();
+        want += quoted[first_max(&p)];
+        want.push('\n');
+    }
+    assert_eq!(stdout(&o), want);
 }
 
 #[test]

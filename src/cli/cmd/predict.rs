@@ -1,5 +1,5 @@
-//! `shardprop predict`: one prediction per row, in input order, as CSV: the class name, the class
-//! probabilities (`--proba`, see [`shardprop::nn::predict`]) or the regression targets.
+//! `shardprop predict`: one prediction per row, in input order, as CSV (names quoted where they
+//! need it): the class name, the class probabilities (`--proba`, see [`shardprop::nn::predict`]) or the regression targets.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -42,7 +42,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let mut text = match (&ckpt.task, a.proba) {
         (Task::Classification { classes }, true) => classes.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","),
         (Task::Classification { .. }, false) => "prediction".to_string(),
-        (Task::Regression { targets }, _) => targets.join(","),
+        (Task::Regression { targets }, _) => targets.iter().map(|t| csv_field(t)).collect::<Vec<_>>().join(","),
     };
     text.push('\n');
     out.write(&text)?;
@@ -62,7 +62,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
                     push_values(&mut text, &p);
                 }
                 Task::Classification { classes } => {
-                    text += &classes[predicted_class(row, classes.len())];
+                    text += &csv_field(&classes[predicted_class(row, classes.len())]);
                     text.push('\n');
                 }
                 Task::Regression { .. } => push_values(&mut text, row),
