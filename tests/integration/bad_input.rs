@@ -221,19 +221,7 @@ fn random_byte_flips_give_errors_never_panics() {
 fn a_checkpoint_claiming_a_huge_string_is_refused_not_allocated() {
     let (_dir, model) = temp_path("iris.ckpt");
     let iris = crate::common::iris();
-    let o = crate::common::run_bin(&[
-        "train",
-        "--data",
-        iris.to_str().unwrap(),
-        "--hidden",
-        "3",
-        "--epochs",
-        "1",
-        "--quiet",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::common::train_model(&iris, "3", "1", &model);
     let bytes = std::fs::read(&model).unwrap();
     let payload = &bytes[24..];
     // The feature name "sepal_length" is stored as its length (one varint byte, 12) and bytes.

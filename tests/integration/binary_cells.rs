@@ -311,19 +311,7 @@ fn an_empty_binary_dataset_is_not_evaluated_as_accuracy_zero() {
     BinaryWriter::create(&empty, 4, &task).unwrap().finish(&task, &names).unwrap();
     let model = dir.path().join("m.ckpt");
     let iris = crate::common::iris();
-    let o = crate::common::run_bin(&[
-        "train",
-        "--data",
-        iris.to_str().unwrap(),
-        "--hidden",
-        "2",
-        "--epochs",
-        "1",
-        "--quiet",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::common::train_model(&iris, "2", "1", &model);
     let o = crate::common::run_bin(&[
         "evaluate",
         "--model",

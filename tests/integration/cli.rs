@@ -441,19 +441,7 @@ fn endless_inputs_are_refused_with_a_message() {
     let iris = datasets().join("iris.csv");
     let models = tempfile::tempdir().unwrap();
     let model = models.path().join("m.ckpt");
-    let trained = shardprop(&[
-        "train",
-        "--data",
-        iris.to_str().unwrap(),
-        "--hidden",
-        "2",
-        "--epochs",
-        "1",
-        "--quiet",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
-    assert!(trained.status.success(), "{}", stderr(&trained));
+    crate::common::train_model(&iris, "2", "1", &model);
     let m = model.to_str().unwrap();
     for (args, want) in [
         (vec!["train", "--data", "/dev/zero", "--epochs", "1"], "/dev/zero:1:1: line is longer than"),
@@ -642,19 +630,7 @@ fn bench_flags_are_checked_before_the_data_loads_and_resume_says_when_nothing_is
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("m.ckpt");
     let iris = datasets().join("iris.csv");
-    let o = shardprop(&[
-        "train",
-        "--data",
-        iris.to_str().unwrap(),
-        "--hidden",
-        "2",
-        "--epochs",
-        "3",
-        "--quiet",
-        "--out",
-        m.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    crate::common::train_model(&iris, "2", "3", &m);
     let o = shardprop(&["resume", m.to_str().unwrap(), "--epochs", "2", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("has done 3 epochs of 2: nothing to train"), "{}", stderr(&o));

@@ -163,6 +163,14 @@ pub fn run_bin_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(bin()).args(args).envs(env.iter().copied()).output().expect("the binary runs")
 }
 
+/// Trains a model on `data` with `hidden` units for `epochs` epochs (`--quiet`), written to `out`;
+/// fails the test, showing stderr, unless the run exited 0.
+pub fn train_model(data: &Path, hidden: &str, epochs: &str, out: &Path) {
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let run = run_bin(&["train", "--data", d, "--hidden", hidden, "--epochs", epochs, "--quiet", "--out", o]);
+    assert!(run.status.success(), "training {d}: {}", stderr(&run));
+}
+
 /// A run's stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -213,19 +213,7 @@ fn a_single_class_training_set_is_refused_but_a_single_class_test_set_evaluates(
     let model = dir.path().join("iris.ckpt");
     let iris_path = dir.path().join("iris.csv");
     std::fs::write(&iris_path, &iris).unwrap();
-    let o = crate::common::run_bin(&[
-        "train",
-        "--data",
-        iris_path.to_str().unwrap(),
-        "--epochs",
-        "2",
-        "--hidden",
-        "3",
-        "--quiet",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::common::train_model(&iris_path, "3", "2", &model);
     let setosa: String = iris.lines().take(51).map(|l| format!("{l}\n")).collect();
     let test = dir.path().join("setosa.csv");
     std::fs::write(&test, setosa).unwrap();
@@ -290,19 +278,7 @@ fn one_number_written_two_ways_is_one_class() {
     assert_eq!(labels, [Some(0), Some(1), Some(0), Some(1), Some(1), Some(1)]);
     // A model's numeric classes accept the same numbers written otherwise.
     let model = dir.path().join("m.ckpt");
-    let o = crate::common::run_bin(&[
-        "train",
-        "--data",
-        train.to_str().unwrap(),
-        "--hidden",
-        "2",
-        "--epochs",
-        "1",
-        "--quiet",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::common::train_model(&train, "2", "1", &model);
     let test = dir.path().join("t.csv");
     std::fs::write(&test, "a,b,y\n1,2,1e0\n3,4,0\n5,6,1\n").unwrap();
     let o = crate::common::run_bin(&[
