@@ -12,7 +12,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use shardprop::data::{Dataset, Scale, ScalerFit};
+use shardprop::data::{Dataset, Examples, Rows, Scale, ScalerFit};
 use shardprop::optim::Method;
 use shardprop::{Activation, Head, Network, TrainConfig, Trainer, rng};
 
@@ -61,7 +61,7 @@ fn mnist_shaped(rows: usize, seed: usize) -> Dataset {
 /// calls) over the counted steps.
 fn count_steps(
     t: &mut Trainer<f32>,
-    data: &Dataset,
+    data: Rows<'_>,
     scaler: &shardprop::data::Scaler,
     warm: usize,
     steps: usize,
@@ -114,7 +114,7 @@ fn steady_state_steps_allocate_only_inside_the_kernel() {
                 Network::<f32>::new(&sizes, Activation::Sigmoid, Head::SigmoidMse, &mut rng::seeded(1, 0)).unwrap();
             let mut t = Trainer::new(net, cfg, threads).unwrap();
             let (warm, steps) = if batch == 0 { (2, 2) } else { (3, 5) };
-            let (outside, inside, calls) = count_steps(&mut t, &data, &scaler, warm, steps);
+            let (outside, inside, calls) = count_steps(&mut t, Rows::all(&data), &scaler, warm, steps);
             let what = format!("{name} shard {shard} threads {threads}");
             assert!(calls > 0, "{what}: no kernel call counted");
             assert_eq!(outside, 0, "{what}: {outside} heap allocations outside the kernel in {steps} steps");
@@ -124,6 +124,22 @@ fn steady_state_steps_allocate_only_inside_the_kernel() {
         }
     }
     assert!(kernel_total > 0, "the kernel allocates per call; if it stopped, the docs' bound is stale");
+
+    // Through a row map, as a run with a validation split trains (every fifth row held out): the
+    // batch's rows are resolved into a buffer that is made once and reused.
+    let train_rows: Vec<usize> = (0..data.len()).filter(|i| i % 5 != 0).collect();
+    for threads in [1, 2] {
+        let cfg = TrainConfig { epochs: 100, batch_size: 1024, lr: 0.1, seed: 1, ..Default::default() };
+        let net = Network::<f32>::new(&[784, 800, 10], Activation::Sigmoid, Head::SigmoidMse, &mut rng::seeded(1, 0))
+            .unwrap();
+        let mut t = Trainer::new(net, cfg, threads).unwrap();
+        let (outside, inside, calls) = count_steps(&mut t, Rows::subset(&data, &train_rows), &scaler, 3, 5);
+        let what = format!("W2 through a row map, threads {threads}");
+        assert!(calls > 0, "{what}: no kernel call counted");
+        assert_eq!(outside, 0, "{what}: {outside} heap allocations outside the kernel in 5 steps");
+        assert!(inside as u64 <= 2 * calls, "{what}: {inside} kernel allocations for {calls} kernel calls");
+        keep.push(t);
+    }
 
     // Small networks, every optimiser, several batch, shard and thread shapes.
     let rows = 2000;
@@ -155,7 +171,7 @@ fn steady_state_steps_allocate_only_inside_the_kernel() {
             let mut t = Trainer::new(net, cfg, threads).unwrap();
             // Warm-up: buffers are made by the first steps (and the first epoch boundary).
             let warm = t.steps_per_epoch(rows) + 2;
-            let (outside, inside, calls) = count_steps(&mut t, &data, &scaler, warm, 20);
+            let (outside, inside, calls) = count_steps(&mut t, Rows::all(&data), &scaler, warm, 20);
             let what = format!("{method:?} batch {batch} shard {shard} threads {threads}");
             assert_eq!(outside, 0, "{what}: {outside} heap allocations outside the kernel in 20 steps");
             assert!(inside as u64 <= 2 * calls, "{what}: {inside} kernel allocations for {calls} kernel calls");
