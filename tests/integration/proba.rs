@@ -75,9 +75,13 @@ fn probabilities_sum_to_one_follow_the_head_and_pick_the_predicted_class() {
             for (i, line) in lines[1..].iter().enumerate() {
                 let cells: Vec<&str> = line.split(',').collect();
                 assert_eq!(cells.len(), classes.len(), "{case}, row {i}: {line}");
-                // Printed so they read back as the same f32.
+                // Printed as the shortest text that reads back as the same f32, in exponent form
+                // below 1e-4 (no runs of zeros).
                 for c in &cells {
-                    assert_eq!(c.parse::<f32>().unwrap().to_string(), *c, "{case}, row {i}");
+                    let v = c.parse::<f32>().unwrap();
+                    let shortest = [v.to_string(), format!("{v:e}")];
+                    assert!(shortest.iter().any(|t| t == c), "{case}, row {i}: {c} is not {shortest:?}");
+                    assert!(v == 0.0 || v >= 1e-4 || c.contains('e'), "{case}, row {i}: {c}");
                 }
                 let p: Vec<f64> = cells.iter().map(|c| c.parse().unwrap()).collect();
                 let sum: f64 = p.iter().sum();

@@ -74,13 +74,16 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     out.finish()
 }
 
-/// Appends `values` as one CSV line, each printed so that it reads back as the same `f32`.
+/// Appends `values` as one CSV line, each printed as the shortest text that reads back as the same
+/// `f32`: plain decimals from 1e-4 to below 1e7, exponent form outside (so a softmax output of
+/// 1.6e-29 is not written as 28 zeros and its digits).
 fn push_values<'a>(text: &mut String, values: impl IntoIterator<Item = &'a f32>) {
-    for (k, v) in values.into_iter().enumerate() {
+    for (k, &v) in values.into_iter().enumerate() {
         if k > 0 {
             text.push(',');
         }
-        write!(text, "{v}").expect("writing to a String cannot fail");
+        let plain = v == 0.0 || !v.is_finite() || (1e-4..1e7).contains(&v.abs());
+        if plain { write!(text, "{v}") } else { write!(text, "{v:e}") }.expect("writing to a String cannot fail");
     }
     text.push('\n');
 }
