@@ -150,8 +150,7 @@ fn announce(session: &mut Session, n_train: usize, ranks: usize, start: &Start) 
 /// the other; returns what could not be written. Non-finite weights are an error: nothing is
 /// written.
 fn save(session: &Session, out: Option<&Path>) -> Result<Vec<String>> {
-    if session.network().weights().iter().any(|w| w.iter().any(|v| !v.is_finite())) {
-        // A cost can stay finite over non-finite weights (ReLU turns NaN into 0).
+    if session.network().first_non_finite().is_some() {
         bail!("training diverged: the final weights are not finite; nothing was written (try a smaller --lr)");
     }
     let ckpt = session.checkpoint();

@@ -110,6 +110,15 @@ impl<T: Float> Network<T> {
     pub fn weights(&self) -> &[Array2<T>] {
         &self.w
     }
+    /// The first weight that is NaN or infinite, as `(l, i, j, value)` of `W^(l)[i, j]`; `None`
+    /// when every weight is finite. (A cost can stay finite over non-finite weights: ReLU turns
+    /// NaN into 0, so divergence is checked on the weights themselves.)
+    pub fn first_non_finite(&self) -> Option<(usize, usize, usize, T)> {
+        self.w
+            .iter()
+            .enumerate()
+            .find_map(|(l, w)| w.indexed_iter().find(|(_, v)| !v.is_finite()).map(|((i, j), &v)| (l, i, j, v)))
+    }
     /// Mutable weight matrices, for optimisers and tests.
     pub fn weights_mut(&mut self) -> &mut [Array2<T>] {
         &mut self.w

@@ -126,7 +126,7 @@ impl Session {
             return;
         }
         let Some(dir) = &self.spec.checkpoint_dir else { return };
-        if !finite_weights(self.trainer.network()) {
+        if self.trainer.network().first_non_finite().is_some() {
             // A cost can stay finite over non-finite weights (ReLU turns NaN into 0): such a
             // checkpoint would be no checkpoint. The run stops at its next cost check or ends.
             obs.warning("checkpoint not written: the weights are not finite (training diverged)");
@@ -229,7 +229,7 @@ impl Session {
     /// 0 only; in the checkpoint directory, or `shardprop-interrupted.ckpt` without one), unless
     /// the weights are not finite.
     fn stop_with_checkpoint(&self) -> Result<Outcome> {
-        if !finite_weights(self.trainer.network()) {
+        if self.trainer.network().first_non_finite().is_some() {
             // The step just taken diverged before any cost could show it: a checkpoint of these
             // weights would be refused on loading, so none is written.
             let step = self.trainer.state().global_step;
@@ -338,10 +338,6 @@ fn last_good_checkpoint(dir: &Path, last: u64) -> Option<(PathBuf, u64)> {
     let files = crate::run::checkpoint::list_dir(dir).ok()?;
     files.into_iter().rev().find_map(|p| {
         let c = Checkpoint::load(&p).ok()?;
-        (c.state.global_step <= last && finite_weights(&c.network)).then_some((p, c.state.global_step))
+        (c.state.global_step <= last && c.network.first_non_finite().is_none()).then_some((p, c.state.global_step))
     })
-}
-
-fn finite_weights(net: &Network<f32>) -> bool {
-    net.weights().iter().all(|w| w.iter().all(|v| v.is_finite()))
 }

@@ -262,10 +262,8 @@ impl Checkpoint {
 
 /// Every weight of `net` is finite; else names the first that is not.
 fn finite_weights(name: &str, net: &Network<f32>) -> std::result::Result<(), String> {
-    for (l, w) in net.weights().iter().enumerate() {
-        if let Some(((i, j), v)) = w.indexed_iter().find(|(_, v)| !v.is_finite()) {
-            return Err(format!("{name}[{l}][{i}, {j}]: {v}; expected finite weights"));
-        }
+    match net.first_non_finite() {
+        Some((l, i, j, v)) => Err(format!("{name}[{l}][{i}, {j}]: {v}; expected finite weights")),
+        None => Ok(()),
     }
-    Ok(())
 }
