@@ -167,23 +167,29 @@ fn table(results: &[BenchResult]) -> String {
     table
 }
 
-/// Speedup and efficiency against thread count, a line per workload (SVG).
+/// Speedup and efficiency against thread count, a line per workload, with the ideal (linear
+/// speedup, efficiency 1) as a grey reference line (SVG; whole thread counts on the axis).
 fn plot(path: &std::path::Path, workloads: &[Workload], results: &[BenchResult]) -> Result<()> {
-    let per_workload = |f: fn(&BenchResult) -> f64| -> Vec<Series> {
-        workloads
+    let per_workload = |f: fn(&BenchResult) -> f64, ideal: fn(f64) -> f64| -> Vec<Series> {
+        let mut threads: Vec<f64> = results.iter().map(|r| r.threads as f64).collect();
+        threads.sort_by(f64::total_cmp);
+        threads.dedup();
+        let mut series: Vec<Series> = workloads
             .iter()
-            .map(|w| Series {
-                label: w.name.clone(),
-                points: results.iter().filter(|r| r.workload == w.name).map(|r| (r.threads as f64, f(r))).collect(),
+            .map(|w| {
+                let points = results.iter().filter(|r| r.workload == w.name).map(|r| (r.threads as f64, f(r)));
+                Series::new(w.name.clone(), points.collect())
             })
-            .collect()
+            .collect();
+        series.push(Series::reference("ideal", threads.iter().map(|&t| (t, ideal(t))).collect()));
+        series
     };
     line_panels(
         path,
         "threads",
         &[
-            ("Speedup over 1 thread", "speedup", per_workload(|r| r.speedup)),
-            ("Parallel efficiency", "efficiency", per_workload(|r| r.efficiency)),
+            ("Speedup over 1 thread", "speedup", per_workload(|r| r.speedup, |t| t)),
+            ("Parallel efficiency", "efficiency", per_workload(|r| r.efficiency, |_| 1.0)),
         ],
     )?;
     Ok(())

@@ -13,9 +13,8 @@ use crate::cli::output::refuse_overwriting_inputs;
 pub fn plot(a: PlotArgs) -> Result<()> {
     refuse_overwriting_inputs("-o", Some(&a.output), &[Some(&a.metrics)])?;
     let rows = read_metrics(&a.metrics)?;
-    let series = |key: &str, label: &str| Series {
-        label: label.to_string(),
-        points: rows.iter().filter_map(|(e, v)| v[key].as_f64().map(|y| (*e, y))).collect(),
+    let series = |key: &str, label: &str| {
+        Series::new(label, rows.iter().filter_map(|(e, v)| v[key].as_f64().map(|y| (*e, y))).collect())
     };
     let keep = |s: Vec<Series>| -> Vec<Series> { s.into_iter().filter(|s| !s.points.is_empty()).collect() };
     let loss = keep(vec![series("train_loss", "train"), series("val_loss", "validation")]);
