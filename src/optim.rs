@@ -94,6 +94,24 @@ impl Method {
         }
     }
 
+    /// The learning rate a run takes when none is given: 1 for gradient descent (the
+    /// derivation's sigmoid network trains well at it); `1 − μ` for momentum and Nesterov, so the
+    /// long-run step `α / (1 − μ)` of a steady gradient equals gradient descent's; Adam's
+    /// library-standard 0.001 (Kingma and Ba; PyTorch, Keras). iRPROP− does not use one (1).
+    pub fn default_lr(&self) -> f64 {
+        match self {
+            Self::GradientDescent | Self::Rprop { .. } => 1.0,
+            // Rounded to 12 decimals, so μ = 0.8 gives 0.2, not 0.19999999999999996.
+            Self::Momentum { mu } | Self::Nesterov { mu } => ((1.0 - mu) * 1e12).round() / 1e12,
+            Self::Adam { .. } => 0.001,
+        }
+    }
+
+    /// Whether the learning rate matters to this method (iRPROP− sizes its own steps).
+    pub fn uses_lr(&self) -> bool {
+        !matches!(self, Self::Rprop { .. })
+    }
+
     /// State values kept per weight.
     pub fn slots(&self) -> usize {
         match self {

@@ -82,9 +82,14 @@ pub struct TrainArgs {
     /// Examples per step; 0 means the full batch.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// Learning rate.
-    #[arg(long, default_value_t = 1.0)]
-    pub lr: f64,
+    /// Learning rate (default: the optimiser's own: sgd 1, momentum and nesterov 1 - momentum,
+    /// adam 0.001; rprop sizes its own steps).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Initial weights: auto (He for relu layers, Glorot otherwise), glorot (alias xavier) or
+    /// he for every hidden layer; the output layer always Glorot.
+    #[arg(long, value_enum, default_value_t)]
+    pub init: shardprop::Init,
     /// Worker threads (default: every core). Never changes the result.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,

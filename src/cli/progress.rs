@@ -112,11 +112,12 @@ impl Observer for Progress {
     fn epoch(&mut self, r: &EpochReport) {
         self.finish_bar();
         if !self.quiet {
-            let val = match (r.val_loss, r.val_accuracy) {
-                (Some(l), Some(a)) => format!("  val loss {l:.6}  val accuracy {:6.2}%", 100.0 * a),
-                (Some(l), None) => format!("  val loss {l:.6}"),
+            let figures = |name: &str, loss: Option<f64>, acc: Option<f64>| match (loss, acc) {
+                (Some(l), Some(a)) => format!("  {name} loss {l:.6}  {name} accuracy {:6.2}%", 100.0 * a),
+                (Some(l), None) => format!("  {name} loss {l:.6}"),
                 _ => String::new(),
             };
+            let val = figures("val", r.val_loss, r.val_accuracy) + &figures("test", r.test_loss, r.test_accuracy);
             note!(
                 "epoch {:>3}/{}  loss {:.6}  accuracy {:6.2}%{val}  {:>9.0} examples/s  {:.2}s",
                 r.epoch,
@@ -135,6 +136,8 @@ impl Observer for Progress {
                 "train_accuracy": r.train_accuracy,
                 "val_loss": r.val_loss,
                 "val_accuracy": r.val_accuracy,
+                "test_loss": r.test_loss,
+                "test_accuracy": r.test_accuracy,
                 "lr": r.lr,
                 "examples_per_sec": r.examples_per_sec,
                 "seconds": r.seconds,

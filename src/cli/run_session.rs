@@ -50,15 +50,14 @@ pub fn run_to_end(
     // Every input is checked before the first step: a bad --test or an --out in a missing
     // directory must not cost a training run.
     // Rank 0 alone evaluates and writes; its error aborts every rank.
-    let test_set = match session.spec.test.clone().filter(|_| lead) {
-        Some(tp) => {
-            let (test, skipped) =
-                session.load_test(&tp).with_context(|| format!("cannot use {} as the test set", tp.display()))?;
-            report_skipped(&tp, &skipped);
-            Some((tp, test))
-        }
-        None => None,
-    };
+    // The test set is evaluated after every epoch (rank 0 only) and once more at the end.
+    let test_path = session.spec.test.clone().filter(|_| lead);
+    if let Some(tp) = &test_path {
+        let (test, skipped) =
+            session.load_test(tp).with_context(|| format!("cannot use {} as the test set", tp.display()))?;
+        report_skipped(tp, &skipped);
+        session.set_test(test);
+    }
     if let Some(o) = out.filter(|_| lead) {
         check_writable_out(o)?;
     }
@@ -94,8 +93,8 @@ pub fn run_to_end(
         note!("early stopping: validation loss last improved at epoch {best_epoch}; keeping that epoch's weights");
     }
     let failed = save(&session, out)?;
-    let test_eval = test_set.map(|(tp, test)| {
-        let ev = session.evaluate_loaded(&test);
+    let test_eval = session.evaluate_test()?;
+    if let (Some(tp), Some(ev)) = (&test_path, &test_eval) {
         note!(
             "test on {}: loss {:.6}, accuracy {:.2}% ({} rows)",
             tp.display(),
@@ -103,8 +102,7 @@ pub fn run_to_end(
             100.0 * ev.accuracy(),
             ev.m
         );
-        ev
-    });
+    }
     let seconds = started.elapsed().as_secs_f64();
     // What went wrong after the model was safe (stdout, the metrics log): reported, then exit 2.
     let mut late = Vec::new();
@@ -136,13 +134,15 @@ fn announce(session: &mut Session, n_train: usize, ranks: usize, start: &Start) 
     let say = if ranks > 1 { format!(", {ranks} MPI ranks") } else { String::new() };
     let (sizes, inputs, params) =
         (net.sizes().iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-"), net.n_inputs(), net.n_params());
+    let cfg = session.trainer.config();
+    let lr = if cfg.optimizer.uses_lr() { format!(" at lr {}", cfg.lr) } else { String::new() };
+    let (optimizer, init) = (cfg.optimizer.name(), cfg.init.name());
     note!(
-        "{} {sizes} on {} ({n_train} training rows, {inputs} features, loaded in {:.3}s), {params} params, {} threads{say}, {}",
+        "{} {sizes} on {} ({n_train} training rows, {inputs} features, loaded in {:.3}s), {params} params, {} threads{say}, {optimizer}{lr}, init {init}",
         if start.resumed_from.is_some() { "resuming" } else { "training" },
         session.spec.train.display(),
         start.load_seconds,
         session.trainer.engine_mut().threads(),
-        session.trainer.config().optimizer.name(),
     );
 }
 

@@ -8,14 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, s};
-use ndarray_rand::RandomExt;
-use ndarray_rand::rand_distr::{Normal, Uniform};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kernel::matmul::{matmul, matmul_tiles};
-use crate::{Activation, Float, GradSum, Head};
+use crate::{Activation, Float, GradSum, Head, Init};
 
 /// Rows per chunk: a shard is processed in chunks of at most this many rows (the rows a
 /// [`Workspace`] holds at once), so scratch buffers stay small and cache-friendly whatever the
@@ -33,11 +31,23 @@ pub struct Network<T> {
 }
 
 impl<T: Float> Network<T> {
-    /// A network with seeded initial weights: uniform in `±sqrt(6 / (S_l + S_{l+1}))` (Glorot) for
-    /// sigmoid, tanh and identity units, He (normal, variance `2 / S_l`, zero bias) for ReLU units.
-    /// The output layer always uses the Glorot rule. Weights are drawn in `f64` and rounded, so the
-    /// `f32` and `f64` networks of one seed agree to `f32` precision.
+    /// A network with seeded initial weights by the default rule ([`Init::Auto`]): uniform in
+    /// `±sqrt(6 / (S_l + S_{l+1}))` (Glorot) for sigmoid, tanh and identity units, He (normal,
+    /// variance `2 / S_l`, zero bias) for ReLU units; the output layer always Glorot.
     pub fn new(sizes: &[usize], hidden: Activation, head: Head, rng: &mut ChaCha8Rng) -> Result<Self> {
+        Self::with_init(sizes, hidden, head, Init::Auto, rng)
+    }
+
+    /// A network with seeded initial weights drawn by `init`'s rule for each layer. Weights are
+    /// drawn in `f64` and rounded, so the `f32` and `f64` networks of one seed agree to `f32`
+    /// precision.
+    pub fn with_init(
+        sizes: &[usize],
+        hidden: Activation,
+        head: Head,
+        init: Init,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self> {
         if sizes.len() < 2 || sizes.contains(&0) {
             return Err(Error::Config(format!(
                 "a network needs at least an input and an output layer, all of non-zero size; got {sizes:?}"
@@ -46,21 +56,7 @@ impl<T: Float> Network<T> {
         check_trainable_size(sizes, std::mem::size_of::<T>())?;
         let n_layers = sizes.len();
         let w = (0..n_layers - 1)
-            .map(|l| {
-                let (fan_in, fan_out) = (sizes[l], sizes[l + 1]);
-                let is_output = l + 2 == n_layers;
-                let w64: Array2<f64> = if hidden == Activation::Relu && !is_output {
-                    let std = (2.0 / fan_in as f64).sqrt();
-                    let mut w =
-                        Array2::random_using((fan_out, fan_in + 1), Normal::new(0.0, std).expect("std > 0"), rng);
-                    w.column_mut(0).fill(0.0);
-                    w
-                } else {
-                    let r = (6.0 / (fan_in + fan_out) as f64).sqrt();
-                    Array2::random_using((fan_out, fan_in + 1), Uniform::new(-r, r), rng)
-                };
-                w64.mapv(T::from_f64)
-            })
+            .map(|l| init.draw((sizes[l], sizes[l + 1]), hidden, l + 2 == n_layers, rng).mapv(T::from_f64))
             .collect();
         Ok(Self { sizes: sizes.to_vec(), hidden, head, w })
     }

@@ -3,7 +3,7 @@
 
 use crate::data::Task;
 use crate::error::{Error, Result};
-use crate::{Activation, Head, Network, rng};
+use crate::{Activation, Head, Init, Network, rng};
 
 /// The network a new run builds.
 #[derive(Clone, Debug)]
@@ -17,11 +17,12 @@ pub struct Architecture {
 }
 
 impl Architecture {
-    /// A fresh network for `n_features` inputs and `task`'s outputs, initialised from `seed`:
+    /// A fresh network for `n_features` inputs and `task`'s outputs, initialised from `seed` by
+    /// `init`'s rules:
     /// sizes `[n_features, hidden (zeros dropped)…, task.n_outputs()]`; identity outputs with
     /// squared error for regression, softmax with cross-entropy or sigmoid with squared error
     /// for classification.
-    pub fn build(&self, n_features: usize, task: &Task, seed: u64) -> Result<Network<f32>> {
+    pub fn build(&self, n_features: usize, task: &Task, seed: u64, init: Init) -> Result<Network<f32>> {
         let head = match (task, self.cross_entropy) {
             (Task::Regression { .. }, true) => {
                 return Err(Error::Config("cross-entropy needs classification, not regression".into()));
@@ -33,6 +34,6 @@ impl Architecture {
         let mut sizes = vec![n_features];
         sizes.extend(self.hidden.iter().copied().filter(|&h| h > 0));
         sizes.push(task.n_outputs());
-        Network::new(&sizes, self.activation, head, &mut rng::seeded(seed, rng::STREAM_INIT))
+        Network::with_init(&sizes, self.activation, head, init, &mut rng::seeded(seed, rng::STREAM_INIT))
     }
 }

@@ -40,6 +40,8 @@ pub struct Session {
     pub history: Vec<EpochReport>,
     /// Early-stopping state.
     pub early: Option<EarlyStop>,
+    /// The test set (`--test`), evaluated after every epoch once attached ([`Session::set_test`]).
+    test: Option<AnyDataset>,
     rank: usize,
 }
 
@@ -51,7 +53,7 @@ impl Session {
         training.check_validation_rows(&spec)?;
         training.check_two_classes(&spec)?;
         let task = training.data.task().clone();
-        let net = arch.build(training.data.examples().n_features(), &task, cfg.seed)?;
+        let net = arch.build(training.data.examples().n_features(), &task, cfg.seed, cfg.init)?;
         let early = (spec.patience > 0).then(|| EarlyStop::new(spec.patience, &net));
         let trainer = Trainer::new(net, cfg, threads)?;
         Ok((Self::assemble(spec, training, scaler, task, trainer, Vec::new(), early), skipped))
@@ -78,6 +80,7 @@ impl Session {
             trainer,
             history,
             early,
+            test: None,
             rank: 0,
         }
     }
@@ -196,7 +199,7 @@ impl Session {
     }
 
     /// After the step that ended an epoch: the validation figures (and early stopping's record of
-    /// them) into `report`, which the observer sees and the history keeps.
+    /// them) and the test set's into `report`, which the observer sees and the history keeps.
     fn end_epoch(&mut self, mut report: EpochReport, obs: &mut dyn Observer) -> Result<()> {
         report.global_step = self.trainer.state().global_step;
         if self.split.validates() {
@@ -207,6 +210,10 @@ impl Session {
             if let Some(e) = &mut self.early {
                 e.record(report.epoch, ev.loss(), self.trainer.network());
             }
+        }
+        if let Some(ev) = self.evaluate_test()? {
+            report.test_loss = Some(ev.loss());
+            report.test_accuracy = self.task.classes().map(|_| ev.accuracy());
         }
         obs.epoch(&report);
         self.history.push(report);
@@ -272,13 +279,6 @@ impl Session {
         self.trainer.evaluate(self.split.validation(&self.data), &self.scaler)
     }
 
-    /// Evaluates the network on `path` (a test set), with the run's scaling and classes. Returns
-    /// the CSV lines skipped by `skip_bad_rows` too.
-    pub fn evaluate_file(&mut self, path: &Path) -> Result<(Evaluation, Vec<u64>)> {
-        let (test, skipped) = self.load_test(path)?;
-        Ok((self.evaluate_loaded(&test), skipped))
-    }
-
     /// Loads a test set and checks that it fits the model (features, classes or targets), so
     /// that a bad `--test` is found before training; returns it with the CSV lines skipped.
     pub fn load_test(&self, path: &Path) -> Result<(data::AnyDataset, Vec<u64>)> {
@@ -311,9 +311,18 @@ impl Session {
         Ok((test, skipped))
     }
 
-    /// The forward pass over a test set from [`Session::load_test`].
-    pub fn evaluate_loaded(&mut self, test: &data::AnyDataset) -> Evaluation {
-        self.trainer.evaluate(test.examples(), &self.scaler)
+    /// Attaches a test set from [`Session::load_test`]: from now on its cost (and accuracy) is
+    /// measured after every epoch, into the epoch's report ([`EpochReport::test_loss`]).
+    pub fn set_test(&mut self, test: AnyDataset) {
+        self.test = Some(test);
+    }
+
+    /// The forward pass over the attached test set, if there is one; an error if its file was
+    /// truncated since it was opened (a memory-mapped binary file).
+    pub fn evaluate_test(&mut self) -> Result<Option<Evaluation>> {
+        let Some(test) = &self.test else { return Ok(None) };
+        test.examples().check_source()?;
+        Ok(Some(self.trainer.evaluate(test.examples(), &self.scaler)))
     }
 
     /// The network as it stands.

@@ -11,7 +11,7 @@ use crate::data::{Rows, Scaler};
 use crate::error::{Error, Result};
 use crate::optim::{Method, Optimizer, Schedule};
 use crate::rng::{self, RngState};
-use crate::{Engine, Float, Network};
+use crate::{Engine, Float, Init, Network};
 
 /// What a training run does. Everything that changes the resulting weights is here.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,8 @@ pub struct TrainConfig {
     pub l2: f64,
     /// Learning-rate schedule over epochs.
     pub schedule: Schedule,
+    /// How the initial weights were drawn (from `seed`).
+    pub init: Init,
 }
 
 impl Default for TrainConfig {
@@ -48,6 +50,7 @@ impl Default for TrainConfig {
             optimizer: Method::GradientDescent,
             l2: 0.0,
             schedule: Schedule::Constant,
+            init: Init::Auto,
         }
     }
 }
@@ -101,6 +104,10 @@ pub struct EpochReport {
     pub val_loss: Option<f64>,
     /// Validation accuracy (classification).
     pub val_accuracy: Option<f64>,
+    /// Mean cost on the test set (`--test`) after the epoch, when one was given.
+    pub test_loss: Option<f64>,
+    /// Test accuracy (classification).
+    pub test_accuracy: Option<f64>,
 }
 
 /// Trains one network: owns it, the engine and the optimiser.
@@ -297,6 +304,8 @@ impl<T: Float> Trainer<T> {
             examples_per_sec: self.epoch_run_examples as f64 / seconds.max(1e-9),
             val_loss: None,
             val_accuracy: None,
+            test_loss: None,
+            test_accuracy: None,
         };
         self.state = TrainState {
             epoch: s.epoch + 1,

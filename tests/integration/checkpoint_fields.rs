@@ -261,6 +261,8 @@ fn checkpoint_validate_checks_every_field() {
         ("fingerprint", &adam, Box::new(|c| c.fingerprint.features += 1)),
         ("fingerprint", &adam, Box::new(|c| c.fingerprint.targets = 1)),
         ("history[0]", &adam, Box::new(|c| c.history[0].train_loss = f64::NAN)),
+        ("history[0]", &adam, Box::new(|c| c.history[0].test_loss = Some(f64::NAN))),
+        ("history[1]", &adam, Box::new(|c| c.history[1].test_accuracy = Some(-1.0))),
         ("history[1]", &adam, Box::new(|c| c.history[1].epoch = 1)),
         ("history[1]", &adam, Box::new(|c| c.history[1].global_step = u64::MAX - 1)),
     ];

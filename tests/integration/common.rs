@@ -219,6 +219,11 @@ pub fn digits() -> PathBuf {
     datasets().join("digits.csv")
 }
 
+/// A file of `tests/fixtures/` (see its README).
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
 /// The names of the entries of `dir`, sorted.
 pub fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =

@@ -21,5 +21,6 @@ mod outputs;
 mod pipes;
 mod proba;
 mod resume;
+mod run_options;
 mod training;
 mod truncation;

@@ -3,9 +3,9 @@
 //! same bits as a run of this build that was never stopped. When the format version is bumped,
 //! these files are the previous version's reader's test.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::common::{digest, iris, json, run_bin, run_json};
+use crate::common::{digest, fixture, iris, json, run_bin, run_json};
 
 /// The command that wrote the fixtures, to `--epochs`.
 fn train_args(epochs: &str) -> Vec<String> {
@@ -34,10 +34,6 @@ fn train_args(epochs: &str) -> Vec<String> {
         "--quiet",
     ];
     args.iter().map(|s| s.to_string()).collect()
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 /// The format version in a checkpoint's header (bytes 8..12, little-endian).

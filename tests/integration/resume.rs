@@ -223,7 +223,7 @@ fn damaged_checkpoints_and_other_data_are_refused_with_their_own_message() {
         (bytes[..bytes.len() / 3].to_vec(), "(file is truncated or damaged)"),
         (flipped, "checksum mismatch (file is damaged or truncated)"),
         (magic, "bad magic, not a shardprop checkpoint"),
-        (future, "format version 7, this build reads versions 1 to 2 (written by a newer shardprop"),
+        (future, "format version 7, this build reads versions 1 to 3 (written by a newer shardprop"),
     ];
     for (b, want) in cases {
         std::fs::write(&bad, &b).unwrap();

@@ -9,7 +9,8 @@ use shardprop::report::plot::{Series, line_panels};
 use crate::cli::args::PlotArgs;
 use crate::cli::output::refuse_overwriting_inputs;
 
-/// Draws the log's train and validation loss (and accuracy, when logged) against the epoch.
+/// Draws the log's train, validation and test loss (and accuracy), each where logged, against
+/// the epoch.
 pub fn plot(a: PlotArgs) -> Result<()> {
     refuse_overwriting_inputs("-o", Some(&a.output), &[Some(&a.metrics)])?;
     let rows = read_metrics(&a.metrics)?;
@@ -17,8 +18,12 @@ pub fn plot(a: PlotArgs) -> Result<()> {
         Series::new(label, rows.iter().filter_map(|(e, v)| v[key].as_f64().map(|y| (*e, y))).collect())
     };
     let keep = |s: Vec<Series>| -> Vec<Series> { s.into_iter().filter(|s| !s.points.is_empty()).collect() };
-    let loss = keep(vec![series("train_loss", "train"), series("val_loss", "validation")]);
-    let acc = keep(vec![series("train_accuracy", "train"), series("val_accuracy", "validation")]);
+    let loss = keep(vec![series("train_loss", "train"), series("val_loss", "validation"), series("test_loss", "test")]);
+    let acc = keep(vec![
+        series("train_accuracy", "train"),
+        series("val_accuracy", "validation"),
+        series("test_accuracy", "test"),
+    ]);
     let mut panels = vec![("Loss per epoch", "loss", loss)];
     if !acc.is_empty() {
         panels.push(("Accuracy per epoch", "accuracy", acc));

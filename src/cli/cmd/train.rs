@@ -18,7 +18,9 @@ use crate::cli::run_session::{Start, run_to_end};
 
 /// Trains a network as the flags say; see [`run_to_end`] for the exit status.
 pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
-    check_train_flags(&a)?;
+    let optimizer = a.optimizer.method(a.momentum);
+    let lr = a.lr.unwrap_or_else(|| optimizer.default_lr());
+    check_train_flags(&a, lr)?;
     let data_path = a.data.clone().unwrap_or_else(default_mnist);
     let scale = match a.scale {
         Some(s) => s,
@@ -58,13 +60,17 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     let cfg = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
-        lr: a.lr,
+        lr,
         seed: a.seed,
         shard_size: a.shard_size,
-        optimizer: a.optimizer.method(a.momentum),
+        optimizer,
         l2: a.l2,
         schedule: a.lr_schedule.schedule(a.epochs, a.lr_step, a.lr_gamma, a.lr_min),
+        init: a.init,
     };
+    if a.lr.is_none() && optimizer.uses_lr() && !a.run.session.quiet {
+        note!("--lr not given: {} takes its default learning rate, {lr}", optimizer.name());
+    }
     let arch = Architecture {
         hidden: a.hidden.clone(),
         activation: a.activation,
@@ -81,16 +87,17 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
 
 /// Refuses numeric flags that would train on nonsense (NaN, infinities, out-of-range values)
 /// with a message naming the flag (or the config file's line that set it) and what was expected.
-fn check_train_flags(a: &TrainArgs) -> Result<()> {
+/// `lr` is `--lr`, or the optimiser's default.
+fn check_train_flags(a: &TrainArgs, lr: f64) -> Result<()> {
     let flag = |name: &str| a.origins.label(name);
     let finite = |name: &str, v: f64, ok: bool, expected: &str| -> Result<()> {
         if v.is_finite() && ok { Ok(()) } else { bail!("{} {v:?}: expected {expected}", flag(name)) }
     };
-    finite("lr", a.lr, a.lr > 0.0 && a.lr <= 1e6, "a positive learning rate of at most 1e6")?;
+    finite("lr", lr, lr > 0.0 && lr <= 1e6, "a positive learning rate of at most 1e6")?;
     finite("momentum", a.momentum, (0.0..1.0).contains(&a.momentum), "a momentum in [0, 1)")?;
     finite("l2", a.l2, a.l2 >= 0.0, "a non-negative weight decay")?;
     finite("lr-gamma", a.lr_gamma, a.lr_gamma > 0.0, "a positive decay factor")?;
-    finite("lr-min", a.lr_min, a.lr_min >= 0.0 && a.lr_min <= a.lr, "a final rate between 0 and --lr")?;
+    finite("lr-min", a.lr_min, a.lr_min >= 0.0 && a.lr_min <= lr, "a final rate between 0 and --lr")?;
     finite("validation", a.validation, (0.0..1.0).contains(&a.validation), "a fraction in [0, 1)")?;
     if a.lr_schedule == LrSchedule::Step && a.lr_step == 0 {
         bail!("{} 0: expected a decay every 1 or more epochs", flag("lr-step"));

@@ -8,9 +8,9 @@ use crate::error::{Error, Result};
 
 /// The first 8 bytes of every checkpoint.
 pub const MAGIC: &[u8; 8] = b"SHPCKPT\0";
-/// The format version this build writes. It also reads version 1, whose `shard_size` 0 meant
-/// one-row shards (version 2's 0 is the automatic size, [`crate::engine::shard_len`]).
-pub const VERSION: u32 = 2;
+/// The format version this build writes. It also reads versions 1 and 2 (see `v2.rs`): version
+/// 3 added the initialisation rule to the config and test-set figures to the epoch reports.
+pub const VERSION: u32 = 3;
 /// Magic, version, length and CRC-32: the bytes before the payload.
 pub(super) const HEADER_LEN: usize = 24;
 /// Refuse payloads claiming more than this (a damaged length must not allocate wildly).
@@ -43,7 +43,7 @@ pub(super) fn open<'a>(path: &Path, bytes: &'a [u8]) -> Result<(u32, &'a [u8])> 
         ));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != VERSION && version != 1 {
+    if !(1..=VERSION).contains(&version) {
         let hint =
             if version > VERSION { "written by a newer shardprop; upgrade to read it" } else { "from an older format" };
         return Err(Error::format(

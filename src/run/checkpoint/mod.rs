@@ -13,14 +13,17 @@
 //! A file that fails any check is refused with a message saying which; nothing is half-loaded.
 //!
 //! The framing is `frame`; the field-by-field checks of a decoded checkpoint are `validate`;
-//! a directory of checkpoints (naming, keeping the newest, finding one that loads) is `dir`.
+//! a directory of checkpoints (naming, keeping the newest, finding one that loads) is `dir`;
+//! reading the files of versions 1 and 2, written before version 3, is `v2`.
 
 mod dir;
 mod frame;
+mod v2;
 mod validate;
 
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use dir::list_dir;
@@ -71,25 +74,15 @@ impl Checkpoint {
         Ok(frame::seal(&payload))
     }
 
-    /// Decodes and checks framing; `path` names the source in errors.
+    /// Decodes and checks framing; `path` names the source in errors. Versions 1 and 2 are read
+    /// through their own layout ([`v2::CheckpointV2`]) and upgraded.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
         let (version, payload) = frame::open(path, bytes)?;
-        let (mut ckpt, used): (Self, usize) =
-            crate::io::codec::decode(payload).map_err(|e| {
-                Error::format(
-                    path,
-                    format!(
-                        "byte {HEADER_LEN}: the payload does not decode as a checkpoint: {} (its checksum matches, so it was written damaged or by another program)",
-                        crate::io::codec::describe(&e)
-                    ),
-                )
-            })?;
-        if used != payload.len() {
-            return Err(Error::format(path, format!("payload has {} trailing bytes", payload.len() - used)));
-        }
-        if version == 1 && ckpt.config.shard_size == 0 {
-            ckpt.config.shard_size = 1;
-        }
+        let ckpt = if version < 3 {
+            decode_payload::<v2::CheckpointV2>(path, payload)?.upgrade(version)
+        } else {
+            decode_payload::<Self>(path, payload)?
+        };
         ckpt.validate(path)?;
         Ok(ckpt)
     }
@@ -113,4 +106,21 @@ impl Checkpoint {
         let ckpt = Self::from_bytes(path, &bytes)?;
         Ok((ckpt, u32::from_le_bytes(bytes[8..12].try_into().expect("a loaded file has a header"))))
     }
+}
+
+/// The whole payload decoded as `C`: every byte used, none left over.
+fn decode_payload<C: DeserializeOwned>(path: &Path, payload: &[u8]) -> Result<C> {
+    let (c, used): (C, usize) = crate::io::codec::decode(payload).map_err(|e| {
+        Error::format(
+            path,
+            format!(
+                "byte {HEADER_LEN}: the payload does not decode as a checkpoint: {} (its checksum matches, so it was written damaged or by another program)",
+                crate::io::codec::describe(&e)
+            ),
+        )
+    })?;
+    if used != payload.len() {
+        return Err(Error::format(path, format!("payload has {} trailing bytes", payload.len() - used)));
+    }
+    Ok(c)
 }

@@ -247,7 +247,10 @@ impl Checkpoint {
                 && r.epoch <= st.epoch
                 && r.global_step >= last.1
                 && r.global_step <= st.global_step
-                && numbers.iter().chain(r.val_loss.iter()).chain(r.val_accuracy.iter()).all(|v| *v >= 0.0);
+                && numbers
+                    .iter()
+                    .chain([r.val_loss, r.val_accuracy, r.test_loss, r.test_accuracy].iter().flatten())
+                    .all(|v| *v >= 0.0);
             if !ok {
                 return Err(format!(
                     "history[{i}]: epoch {} at step {}: expected increasing epochs and steps up to state's ({}, {}) and figures >= 0",
