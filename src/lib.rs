@@ -50,5 +50,5 @@ struct ReadmeDoctests;
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use float::Float;
-pub use nn::{Activation, Grad, GradSum, Head, Init, Network, StepStats, Workspace};
+pub use nn::{Activation, Dropout, Grad, GradSum, Head, Init, Network, StepStats, Workspace};
 pub use run::trainer::{TrainConfig, Trainer};

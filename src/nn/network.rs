@@ -4,15 +4,13 @@
 //! `z^(l+1) = W^(l) a^(l)` for all of them is one product `acts[l] · W^(l)[:, 1..]ᵀ` plus the bias
 //! column `W^(l)[:, 0]` on every row.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, s};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kernel::matmul::{matmul, matmul_tiles};
+pub use crate::nn::workspace::Workspace;
 use crate::{Activation, Float, GradSum, Head, Init};
 
 /// Rows per chunk: a shard is processed in chunks of at most this many rows (the rows a
@@ -158,8 +156,10 @@ impl<T: Float> Network<T> {
         let busy = ws.busy.clone();
         let busy = busy.as_deref();
         for (l, w) in self.w.iter().enumerate() {
+            let masked = ws.apply_mask(l, rows);
             let (lo, hi) = ws.acts.split_at_mut(l + 1);
-            let a = lo[l].slice(s![..rows, ..]);
+            // With dropout on this layer, the next one takes `ã^(l) = a^(l) ⊙ m^(l)`.
+            let a = if masked { ws.dropped[l].slice(s![..rows, ..]) } else { lo[l].slice(s![..rows, ..]) };
             let mut out = hi[0].slice_mut(s![..rows, ..]);
             let (bias, wt) = (w.column(0), w.slice(s![.., 1..]).reversed_axes());
             if l == last {
@@ -215,16 +215,22 @@ impl<T: Float> Network<T> {
             let (d_lo, d_hi) = ws.deltas.split_at_mut(l + 1);
             let delta = d_hi[0].slice(s![..rows, ..]);
             let a = ws.acts[l].slice(s![..rows, ..]);
+            // With dropout: `Δ^(l) = δ^(l+1)ᵀ ã^(l)`, and `δ^(l)` also times the mask.
+            let mask = ws.masks.get(l).filter(|m| ws.masked && m.nrows() > 0).map(|m| m.slice(s![..rows, ..]));
+            let input = if mask.is_some() { ws.dropped[l].slice(s![..rows, ..]) } else { a };
             let g = &mut sum.dw[l];
             let busy = ws.busy.as_deref().map(|b| &b[1]);
-            matmul_tiles(delta.t(), a, add, g.slice_mut(s![.., 1..]), ws.split, busy, |_, _| {}, |_, _| {});
+            matmul_tiles(delta.t(), input, add, g.slice_mut(s![.., 1..]), ws.split, busy, |_, _| {}, |_, _| {});
             matmul_tiles(delta.t(), ones, add, g.slice_mut(s![.., ..1]), false, busy, |_, _| {}, |_, _| {});
             if l > 0 {
                 let prev = d_lo[l].slice_mut(s![..rows, ..]);
                 let hidden = self.hidden;
-                let scale = |j: usize, t: ArrayViewMut2<T>| {
+                let scale = |j: usize, mut t: ArrayViewMut2<T>| {
                     let n = t.ncols();
-                    hidden.scale_by_derivative(t, a.slice(s![.., j..j + n]));
+                    hidden.scale_by_derivative(t.view_mut(), a.slice(s![.., j..j + n]));
+                    if let Some(m) = &mask {
+                        t *= &m.slice(s![.., j..j + n]);
+                    }
                 };
                 matmul_tiles(delta, self.w[l].slice(s![.., 1..]), false, prev, ws.split, busy, |_, _| {}, scale);
             }
@@ -285,67 +291,6 @@ fn check_trainable_size(sizes: &[usize], elem: usize) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Scratch buffers for one shard of up to `cap` rows, reused across steps.
-#[derive(Debug)]
-pub struct Workspace<T> {
-    acts: Vec<Array2<T>>,
-    deltas: Vec<Array2<T>>,
-    y: Array2<T>,
-    ones: Array2<T>,
-    cap: usize,
-    /// Whether this shard's products are split over the pool's threads (never changes the bits).
-    split: bool,
-    /// Where tiles of the forward pass (0) and of backprop (1) add their time, if anywhere.
-    busy: Option<Arc<[AtomicU64; 2]>>,
-}
-
-impl<T: Float> Workspace<T> {
-    /// Buffers for shards of up to `cap` examples of `net`.
-    pub fn new(net: &Network<T>, cap: usize) -> Self {
-        let acts: Vec<_> = net.sizes.iter().map(|&s| Array2::zeros((cap, s))).collect();
-        let mut deltas: Vec<_> = net.sizes.iter().map(|&s| Array2::zeros((cap, s))).collect();
-        deltas[0] = Array2::zeros((0, 0)); // the input layer needs no δ
-        Self {
-            acts,
-            deltas,
-            y: Array2::zeros((cap, net.n_outputs())),
-            ones: Array2::ones((cap, 1)),
-            cap,
-            split: false,
-            busy: None,
-        }
-    }
-
-    /// Splits this shard's products over the current rayon pool's threads (`true`) or keeps them
-    /// on the calling thread; the products' tiles, and so the bits, are the same either way
-    /// ([`crate::kernel::matmul::matmul`]).
-    pub fn set_split(&mut self, split: bool) {
-        self.split = split;
-    }
-
-    /// Counts the time of this workspace's product tiles, summed over the threads that run
-    /// them: forward tiles into `busy[0]`, backprop tiles into `busy[1]` (nanoseconds).
-    /// `None` stops counting.
-    pub fn set_busy(&mut self, busy: Option<Arc<[AtomicU64; 2]>>) {
-        self.busy = busy;
-    }
-
-    /// Whether these buffers fit shards of `rows` examples of `net`.
-    pub fn fits(&self, net: &Network<T>, rows: usize) -> bool {
-        self.cap >= rows && self.acts.iter().zip(&net.sizes).all(|(a, &s)| a.ncols() == s)
-    }
-
-    /// The input rows `acts[0]` and target rows `y` of the next shard, to be filled by the caller.
-    pub fn input_mut(&mut self, rows: usize) -> (ArrayViewMut2<'_, T>, ArrayViewMut2<'_, T>) {
-        (self.acts[0].slice_mut(s![..rows, ..]), self.y.slice_mut(s![..rows, ..]))
-    }
-
-    /// The outputs `h = a^(L)` of the last forward pass over `rows` rows, with their targets.
-    pub fn output_and_targets(&self, rows: usize) -> (ArrayView2<'_, T>, ArrayView2<'_, T>) {
-        (self.acts[self.acts.len() - 1].slice(s![..rows, ..]), self.y.slice(s![..rows, ..]))
-    }
 }
 
 /// The class a row of outputs or one-hot targets stands for: the arg-max, or for a single output
