@@ -90,6 +90,15 @@ pub struct TrainArgs {
     /// he for every hidden layer; the output layer always Glorot.
     #[arg(long, value_enum, default_value_t)]
     pub init: shardprop::Init,
+    /// Dropout rates: the input layer's, then the hidden layers' (one for all, or one each),
+    /// e.g. 0.2,0.5. Masks are keyed by (seed, step, row, layer, unit): same bits for any
+    /// --threads or rank count.
+    #[arg(long, value_delimiter = ',', action = ArgAction::Set)]
+    pub dropout: Vec<f64>,
+    /// Max-norm: after each step, each unit's incoming weights (bias excluded) are scaled back
+    /// onto the ball of this radius when longer.
+    #[arg(long)]
+    pub max_norm: Option<f64>,
     /// Worker threads (default: every core). Never changes the result.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,

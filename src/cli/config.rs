@@ -51,6 +51,8 @@ enum Kind {
     Count,
     /// A list of non-negative whole numbers (`--hidden 256,128`); one number is a list of one.
     Counts,
+    /// A list of numbers (`dropout = [0.2, 0.5]`).
+    Numbers,
     /// One of a fixed set of strings: the names `--help` lists, then any aliases also taken.
     Choice {
         /// The listed names.
@@ -72,7 +74,7 @@ impl Kind {
         let parser = arg.get_value_parser();
         let t = parser.type_id();
         if t == TypeId::of::<f64>() {
-            Kind::Number
+            if arg.get_value_delimiter().is_some() { Kind::Numbers } else { Kind::Number }
         } else if t == TypeId::of::<usize>() || t == TypeId::of::<u64>() {
             if arg.get_value_delimiter().is_some() { Kind::Counts } else { Kind::Count }
         } else if let Some(values) = parser.possible_values() {
@@ -99,6 +101,7 @@ impl Kind {
             Kind::Number => format!("a number ({key} = 0.5)"),
             Kind::Count => format!("a non-negative whole number ({key} = 20)"),
             Kind::Counts => format!("a list of non-negative whole numbers ({key} = [256, 128], or [] for none)"),
+            Kind::Numbers => format!("a list of numbers ({key} = [0.2, 0.5])"),
             Kind::Choice { names, .. } => format!("one of {} (a string: {key} = \"{}\")", names.join(", "), names[0]),
             Kind::Path => format!("a path (a string: {key} = \"file\")"),
             Kind::Text => format!("a string ({key} = \"value\")"),
@@ -109,18 +112,26 @@ impl Kind {
     /// presence: `Some("true")` or `Some("false")`).
     fn value(&self, v: &toml::Value) -> Option<String> {
         use toml::Value as V;
+        // Display of an f64 reads back to the same value.
+        let number = |v: &V| match v {
+            V::Integer(i) => Some(i.to_string()),
+            V::Float(f) => Some(f.to_string()),
+            _ => None,
+        };
         let count = |v: &V| match v {
             V::Integer(i) if *i >= 0 => Some(i.to_string()),
             _ => None,
         };
         match (self, v) {
             (Kind::Switch, V::Boolean(b)) => Some(b.to_string()),
-            (Kind::Number, V::Integer(i)) => Some(i.to_string()),
-            // Display of an f64 reads back to the same value.
-            (Kind::Number, V::Float(f)) => Some(f.to_string()),
+            (Kind::Number, v) => number(v),
             (Kind::Count, v) => count(v),
             (Kind::Counts, V::Array(items)) => items.iter().map(count).collect::<Option<Vec<_>>>().map(|v| v.join(",")),
             (Kind::Counts, v) => count(v),
+            (Kind::Numbers, V::Array(items)) => {
+                items.iter().map(number).collect::<Option<Vec<_>>>().map(|v| v.join(","))
+            }
+            (Kind::Numbers, v) => number(v),
             (Kind::Choice { names, aliases }, V::String(s)) if names.contains(s) || aliases.contains(s) => {
                 Some(s.clone())
             }

@@ -137,8 +137,16 @@ fn announce(session: &mut Session, n_train: usize, ranks: usize, start: &Start) 
     let cfg = session.trainer.config();
     let lr = if cfg.optimizer.uses_lr() { format!(" at lr {}", cfg.lr) } else { String::new() };
     let (optimizer, init) = (cfg.optimizer.name(), cfg.init.name());
+    let mut regularised = String::new();
+    if !cfg.dropout.is_empty() {
+        let rates: Vec<String> = cfg.dropout.iter().map(f64::to_string).collect();
+        regularised += &format!(", dropout {}", rates.join(","));
+    }
+    if let Some(c) = cfg.max_norm {
+        regularised += &format!(", max-norm {c}");
+    }
     note!(
-        "{} {sizes} on {} ({n_train} training rows, {inputs} features, loaded in {:.3}s), {params} params, {} threads{say}, {optimizer}{lr}, init {init}",
+        "{} {sizes} on {} ({n_train} training rows, {inputs} features, loaded in {:.3}s), {params} params, {} threads{say}, {optimizer}{lr}, init {init}{regularised}",
         if start.resumed_from.is_some() { "resuming" } else { "training" },
         session.spec.train.display(),
         start.load_seconds,

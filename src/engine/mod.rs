@@ -32,7 +32,7 @@ use crate::data::{Examples, Rows, Scaler};
 use crate::error::{Error, Result};
 use crate::nn::StepStats;
 use crate::optim::{Optimizer, UPDATE_ELEMS, update_layer};
-use crate::{Float, Grad, GradSum, Network, Workspace};
+use crate::{Dropout, Float, Grad, GradSum, Network, Workspace};
 use exchange::Collective;
 use tree::{sum_shards, top_stats};
 
@@ -66,6 +66,8 @@ pub struct Engine<T: Float> {
     losses: Vec<f64>,
     stop_vote: bool,
     stop_any: bool,
+    /// Dropout during training steps (never in evaluation), with the step its masks are keyed by.
+    dropout: Option<(Dropout, u64)>,
 }
 
 impl<T: Float> Engine<T> {
@@ -100,7 +102,21 @@ impl<T: Float> Engine<T> {
             losses: Vec::new(),
             stop_vote: false,
             stop_any: false,
+            dropout: None,
         })
+    }
+
+    /// Drops units in the training steps that follow ([`Dropout`]), their masks keyed by
+    /// `step` (the run's global step: set it before each step); `None` for none.
+    pub fn set_dropout(&mut self, dropout: Option<(Dropout, u64)>) {
+        self.dropout = dropout;
+    }
+
+    /// The step the next training step's dropout masks are keyed by.
+    pub fn set_dropout_step(&mut self, step: u64) {
+        if let Some((_, s)) = &mut self.dropout {
+            *s = step;
+        }
     }
 
     /// Worker threads.

@@ -98,7 +98,7 @@ impl<T: Float> Engine<T> {
             }
         }
         let first = own.start;
-        let (workspaces, scratch, times) = (&self.workspaces, &self.scratch, &self.times);
+        let (workspaces, scratch, times, dropout) = (&self.workspaces, &self.scratch, &self.times, &self.dropout);
         let sums = &mut self.sums[..groups];
         let started = Instant::now();
         self.pool.install(|| {
@@ -119,6 +119,10 @@ impl<T: Float> Engine<T> {
                     for (c, chunk) in rows.chunks(CHUNK_ROWS).enumerate() {
                         let t0 = Instant::now();
                         gather(&mut ws, data, scaler, chunk, split);
+                        if let Some((d, step)) = dropout {
+                            // `chunk` holds the rows' numbers in the dataset: the masks' key.
+                            ws.set_dropout(d, *step, chunk);
+                        }
                         net.forward(&mut ws, chunk.len());
                         let t1 = Instant::now();
                         net.backward(&mut ws, chunk.len(), out, c > 0);

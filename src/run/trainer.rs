@@ -11,7 +11,7 @@ use crate::data::{Rows, Scaler};
 use crate::error::{Error, Result};
 use crate::optim::{Method, Optimizer, Schedule};
 use crate::rng::{self, RngState};
-use crate::{Engine, Float, Init, Network};
+use crate::{Dropout, Engine, Float, Init, Network};
 
 /// What a training run does. Everything that changes the resulting weights is here.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,6 +37,12 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// How the initial weights were drawn (from `seed`).
     pub init: Init,
+    /// Dropout rates of the layers feeding a weight matrix (input, then each hidden layer;
+    /// [`crate::Dropout`]); empty for none.
+    pub dropout: Vec<f64>,
+    /// Max-norm: after each step, each unit's incoming weights (bias excluded) are scaled back
+    /// onto the ball of this radius when longer.
+    pub max_norm: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -51,6 +57,8 @@ impl Default for TrainConfig {
             l2: 0.0,
             schedule: Schedule::Constant,
             init: Init::Auto,
+            dropout: Vec::new(),
+            max_norm: None,
         }
     }
 }
@@ -157,7 +165,21 @@ impl<T: Float> Trainer<T> {
         if !opt.fits(&net) || opt.method != cfg.optimizer {
             return Err(Error::Config("optimiser state does not match the network or the configured method".into()));
         }
-        let engine = Engine::new(threads, cfg.shard_size)?;
+        let mut engine = Engine::new(threads, cfg.shard_size)?;
+        if !cfg.dropout.is_empty() {
+            if cfg.dropout.len() + 1 != net.n_layers() || !cfg.dropout.iter().all(|p| (0.0..1.0).contains(p)) {
+                return Err(Error::Config(format!(
+                    "dropout rates {:?}: expected one rate in [0, 1) per layer feeding a weight matrix ({})",
+                    cfg.dropout,
+                    net.n_layers() - 1
+                )));
+            }
+            let dropout = Dropout { seed: cfg.seed, rates: cfg.dropout.clone() };
+            engine.set_dropout(Some((dropout, state.global_step)));
+        }
+        if cfg.max_norm.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+            return Err(Error::Config(format!("max-norm {:?}: expected a finite radius > 0", cfg.max_norm)));
+        }
         let rng = state.epoch_rng.restore();
         Ok(Self { net, engine, opt, cfg, state, rng, perm: Vec::new(), epoch_started: None, epoch_run_examples: 0 })
     }
@@ -271,7 +293,11 @@ impl<T: Float> Trainer<T> {
         // reported here rather than by a fault in the middle of the step.
         data.check(idx.iter().copied())?;
         let lr = self.current_lr();
+        self.engine.set_dropout_step(self.state.global_step);
         let grad = self.engine.step(&mut self.net, data, scaler, idx, &mut self.opt, lr);
+        if let Some(c) = self.cfg.max_norm {
+            max_norm(&mut self.net, c);
+        }
         if !grad.loss_sum.is_finite() {
             return Err(Error::Diverged(format!(
                 "training diverged: the cost is {} at epoch {}, step {} (global step {}); \
@@ -355,5 +381,22 @@ impl<T: Float> Trainer<T> {
             }
             Ok(reports)
         })
+    }
+}
+
+/// Projects each unit's incoming weight vector (its row of `W^(l)` without the bias column) onto
+/// the ball of radius `c`: a row whose norm exceeds `c` is scaled by `c / norm`. Rows in
+/// parallel, each summed in order in `f64`: the same bits for any thread count.
+pub fn max_norm<T: Float>(net: &mut Network<T>, c: f64) {
+    use rayon::prelude::*;
+    for w in net.weights_mut() {
+        w.axis_iter_mut(ndarray::Axis(0)).into_par_iter().for_each(|mut row| {
+            let f = |v: &T| <T as Float>::to_f64(*v);
+            let norm = row.iter().skip(1).map(|v| f(v) * f(v)).sum::<f64>().sqrt();
+            if norm > c {
+                let k = c / norm;
+                row.iter_mut().skip(1).for_each(|v| *v = T::from_f64(f(v) * k));
+            }
+        });
     }
 }

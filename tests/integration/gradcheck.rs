@@ -139,3 +139,35 @@ fn dropout_backprop_matches_finite_differences_with_the_mask_held_fixed() {
     }
     assert!(worst < 1e-6, "worst relative error {worst}");
 }
+
+/// The engine keys each row's masks by the row's number in the dataset (not its place in a
+/// shard, a thread or a rank): its `D` over shuffled rows in several shards, on 2 threads,
+/// equals one workspace's over the same rows with masks keyed by those numbers.
+#[test]
+fn the_engine_keys_each_rows_masks_by_its_dataset_row() {
+    use shardprop::data::{Examples, Scale, ScalerFit};
+    use shardprop::{Dropout, Engine, GradSum, Workspace};
+    let data = crate::common::classification_data(64, 6, 3, 5);
+    let scaler = ScalerFit::fit(&data, Scale::None);
+    let net = network(&[6, 9, 3], Activation::Tanh, Head::SoftmaxCrossEntropy, 2);
+    let dropout = Dropout { seed: 4, rates: vec![0.25, 0.5] };
+    let idx = [17, 3, 40, 8, 25, 11, 30, 2, 9, 63, 0];
+    let mut engine = Engine::<f64>::new(2, 4).unwrap();
+    engine.set_dropout(Some((dropout.clone(), 6)));
+    let d = engine.gradient(&net, &data, &scaler, &idx).d.clone();
+
+    let m = idx.len();
+    let mut ws = Workspace::new(&net, m);
+    let (mut x, mut y) = ws.input_mut(m);
+    for (r, &i) in idx.iter().enumerate() {
+        x.row_mut(r).assign(&ndarray::ArrayView1::from(data.features(i)).mapv(f64::from));
+        data.target(i).write(y.row_mut(r));
+    }
+    ws.set_dropout(&dropout, 6, &idx);
+    let mut sum = GradSum::zeros(net.weights());
+    net.backprop(&mut ws, m, &mut sum);
+    for (l, (a, b)) in d.iter().zip(&sum.dw).enumerate() {
+        let err = max_rel_err(a, &(b / m as f64), FLOOR);
+        assert!(err < 1e-9, "layer {l}: {err}");
+    }
+}

@@ -132,3 +132,59 @@ fn the_test_set_is_measured_after_every_epoch_logged_and_drawn() {
     run_bin(&["plot", ls, "-o", svg.to_str().unwrap()]);
     assert!(!std::fs::read_to_string(&svg).unwrap().contains("\ntest\n</text>"));
 }
+
+#[test]
+fn dropout_and_max_norm_keep_the_bits_across_threads_and_resume_and_bound_the_norms() {
+    use shardprop::run::checkpoint::Checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let d = digits();
+    let reg = ["--hidden", "40,20", "--dropout", "0.2,0.5", "--max-norm", "1.5", "--batch-size", "64", "--epochs", "3"];
+    let run = |extra: &[&str]| digest(&train(&d, &[&reg[..], extra].concat()));
+    let one = run(&["--threads", "1"]);
+    for threads in ["2", "3"] {
+        assert_eq!(run(&["--threads", threads]), one, "{threads} threads");
+    }
+    // Each changes the weights; rates of 0 are no dropout.
+    let plain = ["--hidden", "40,20", "--batch-size", "64", "--epochs", "3"];
+    let none = digest(&train(&d, &plain));
+    assert_ne!(digest(&train(&d, &[&plain[..], &["--dropout", "0.2,0.5"]].concat())), none);
+    assert_ne!(digest(&train(&d, &[&plain[..], &["--max-norm", "1.5"]].concat())), none);
+    assert_eq!(digest(&train(&d, &[&plain[..], &["--dropout", "0,0"]].concat())), none);
+
+    // Resumed from inside an epoch (the masks are keyed by the global step), at another thread
+    // count: the straight run's bits.
+    let ck = dir.path().join("ck");
+    let args =
+        [&reg[..], &["--checkpoint-dir", ck.to_str().unwrap(), "--checkpoint-every-steps", "20", "--keep", "50"]];
+    assert_eq!(digest(&train(&d, &args.concat())), one);
+    let mid = ck.join("ckpt-e00001-s0000000040.ckpt");
+    let resumed = run_bin(&["resume", mid.to_str().unwrap(), "--threads", "1", "--json", "--quiet"]);
+    assert_eq!(digest(&resumed), one, "resumed at step 40, inside epoch 2");
+
+    // Recorded, and every unit's incoming weights (bias excluded) within the radius.
+    let model = dir.path().join("m.ckpt");
+    json(&train(&d, &[&reg[..], &["--out", model.to_str().unwrap()]].concat()));
+    let c = Checkpoint::load(&model).unwrap();
+    assert_eq!(c.config.dropout, [0.2, 0.5, 0.5]);
+    assert_eq!(c.config.max_norm, Some(1.5));
+    let mut longest = 0.0f64;
+    for w in c.network.weights() {
+        for row in w.rows() {
+            let norm = row.iter().skip(1).map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
+            longest = shardprop::tools::gradcheck::max_or_nan(longest, norm);
+        }
+    }
+    assert!(longest <= 1.5 * (1.0 + 1e-6) && longest > 1.4, "longest incoming weight vector {longest}");
+
+    // Bad values are refused before anything loads.
+    for (flag, value, want) in [
+        ("--dropout", "1", "--dropout 1.0: expected rates in [0, 1)"),
+        ("--dropout", "0.2,NaN", "--dropout NaN: expected rates in [0, 1)"),
+        ("--dropout", "0.2,0.5,0.5,0.5", "expected the input layer's rate, then one rate for all 2 hidden layers"),
+        ("--max-norm", "0", "--max-norm 0.0: expected a radius > 0"),
+    ] {
+        let o = run_bin(&["train", "--data", d.to_str().unwrap(), "--hidden", "40,20", flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}");
+        assert!(stderr(&o).contains(want), "{flag} {value}: {}", stderr(&o));
+    }
+}

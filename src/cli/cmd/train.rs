@@ -67,6 +67,8 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
         l2: a.l2,
         schedule: a.lr_schedule.schedule(a.epochs, a.lr_step, a.lr_gamma, a.lr_min),
         init: a.init,
+        dropout: dropout_rates(&a)?,
+        max_norm: a.max_norm,
     };
     if a.lr.is_none() && optimizer.uses_lr() && !a.run.session.quiet {
         note!("--lr not given: {} takes its default learning rate, {lr}", optimizer.name());
@@ -105,8 +107,33 @@ fn check_train_flags(a: &TrainArgs, lr: f64) -> Result<()> {
     if a.run.keep == 0 {
         bail!("{} 0: expected to keep at least 1 checkpoint", flag("keep"));
     }
+    for &p in &a.dropout {
+        finite("dropout", p, (0.0..1.0).contains(&p), "rates in [0, 1)")?;
+    }
+    if let Some(c) = a.max_norm {
+        finite("max-norm", c, c > 0.0, "a radius > 0")?;
+    }
     if a.threads > shardprop::engine::MAX_THREADS {
         bail!("{} {}: at most {}", flag("threads"), a.threads, shardprop::engine::MAX_THREADS);
     }
     Ok(())
+}
+
+/// `--dropout` as one rate per layer feeding a weight matrix: the input layer's, then the hidden
+/// layers' (one rate for all of them, or one each); empty when no unit is ever dropped.
+fn dropout_rates(a: &TrainArgs) -> Result<Vec<f64>> {
+    let hidden = a.hidden.iter().filter(|&&h| h > 0).count();
+    let rates = match a.dropout.as_slice() {
+        [] => return Ok(Vec::new()),
+        [input] if hidden == 0 => vec![*input],
+        [input, all] if hidden > 0 => std::iter::once(*input).chain(std::iter::repeat_n(*all, hidden)).collect(),
+        r if r.len() == hidden + 1 => r.to_vec(),
+        r => bail!(
+            "{} {}: expected the input layer's rate, then one rate for all {hidden} hidden layers or one each \
+             (e.g. --dropout 0.2,0.5)",
+            a.origins.label("dropout"),
+            r.iter().map(f64::to_string).collect::<Vec<_>>().join(",")
+        ),
+    };
+    Ok(if rates.iter().all(|&p| p == 0.0) { Vec::new() } else { rates })
 }

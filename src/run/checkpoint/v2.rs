@@ -1,6 +1,7 @@
 //! Reading format versions 1 and 2 (before issue 14): their payload is this module's
 //! [`CheckpointV2`], whose training config has no `init` (their networks were drawn by
-//! [`Init::Auto`], the only rule there was) and whose epoch reports have no test figures. A
+//! [`Init::Auto`], the only rule there was), no dropout and no max-norm, and whose epoch reports
+//! have no test figures. A
 //! file of either version loads, evaluates and resumes to the bits it would have before
 //! (`tests/integration/old_checkpoints.rs`, against files written by version 2).
 
@@ -72,6 +73,8 @@ impl CheckpointV2 {
             l2: c.l2,
             schedule: c.schedule,
             init: Init::Auto,
+            dropout: Vec::new(),
+            max_norm: None,
         };
         let history = self
             .history

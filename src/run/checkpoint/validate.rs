@@ -108,6 +108,19 @@ impl Checkpoint {
                 }
             }
         }
+        if !c.dropout.is_empty() && c.dropout.len() + 1 != net.n_layers() {
+            return Err(format!(
+                "config.dropout: {} rates; expected none or one per layer feeding a weight matrix ({})",
+                c.dropout.len(),
+                net.n_layers() - 1
+            ));
+        }
+        for (l, &p) in c.dropout.iter().enumerate() {
+            unit(&format!("config.dropout[{l}]"), p)?;
+        }
+        if let Some(r) = c.max_norm {
+            positive("config.max_norm", r)?;
+        }
 
         // Where training stands: counters that can still advance, sums that fit them.
         let st = &self.state;
