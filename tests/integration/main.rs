@@ -8,6 +8,7 @@ mod binary_cells;
 mod checkpoint_fields;
 mod cli;
 mod csv_input;
+mod csv_pipeline;
 mod determinism;
 mod distributed;
 mod formats;

@@ -1,0 +1,74 @@
+//! Rows parsed so far, of the whole file or of one block, with their own class numbering: what
+//! the sequential parser fills and what the block pipeline merges in file order.
+
+use std::path::Path;
+
+use super::classes::ClassMap;
+use super::layout::Layout;
+use super::reader::RecordReader;
+use super::rows::{ParsedRows, extend, out_of_memory, parse_rows};
+use crate::data::{CsvOptions, Dataset, Target};
+use crate::error::{Error, Result};
+
+/// Rows parsed so far, with their class numbering (first-seen) and skipped lines.
+pub(super) struct Gathered {
+    rows: ParsedRows,
+    classes: ClassMap,
+    skipped: Vec<u64>,
+    count: u64,
+}
+
+impl Gathered {
+    /// Nothing yet; the class map fixed by `opts.classes`, if given.
+    pub(super) fn new(opts: &CsvOptions) -> Self {
+        let classes = opts.classes.as_deref().map(ClassMap::fixed).unwrap_or_default();
+        Self { rows: ParsedRows::default(), classes, skipped: Vec::new(), count: 0 }
+    }
+
+    /// Parses the records of `rr` (the current one first when `pending`) into `self`.
+    pub(super) fn parse(
+        &mut self,
+        rr: &mut RecordReader<'_>,
+        layout: &Layout,
+        pending: bool,
+        opts: &CsvOptions,
+    ) -> Result<()> {
+        let (rows, path) = (&mut self.rows, rr.path().to_path_buf());
+        let mut each = |row: &[f32], target: Target<'_>| {
+            rows.push(row, target).map_err(|e| out_of_memory(&path, rows.rows(row.len()), e))
+        };
+        self.count += parse_rows(rr, layout, pending, opts, &mut self.classes, &mut self.skipped, &mut each)?;
+        Ok(())
+    }
+
+    /// Appends a later block's rows, renumbering its classes into this map.
+    pub(super) fn append(&mut self, part: Gathered, path: &Path, opts: &CsvOptions) -> Result<()> {
+        let remap: Vec<u32> = part.classes.names.iter().map(|n| self.classes.intern(n)).collect();
+        let ids: Vec<u32> = if opts.unlabeled.is_some() {
+            part.rows.ids // placeholders
+        } else {
+            part.rows.ids.iter().map(|&id| remap[id as usize]).collect()
+        };
+        let oom = |e| out_of_memory(path, self.count as usize, e);
+        extend(&mut self.rows.x, &part.rows.x).map_err(oom)?;
+        extend(&mut self.rows.ids, &ids).map_err(oom)?;
+        extend(&mut self.rows.vals, &part.rows.vals).map_err(oom)?;
+        self.skipped.extend_from_slice(&part.skipped);
+        self.count += part.count;
+        Ok(())
+    }
+
+    /// The dataset, and the lines skipped.
+    pub(super) fn into_dataset(self, path: &Path, opts: &CsvOptions, layout: &Layout) -> Result<(Dataset, Vec<u64>)> {
+        if self.count == 0 {
+            return Err(no_rows(path, layout));
+        }
+        Ok((self.rows.into_dataset(path, opts, layout, self.classes)?, self.skipped))
+    }
+}
+
+/// The error for a file without a data row.
+pub(super) fn no_rows(path: &Path, layout: &Layout) -> Error {
+    let what = if layout.has_header { "header only" } else { "all rows were skipped" };
+    Error::format(path, format!("{what}: no data rows"))
+}
