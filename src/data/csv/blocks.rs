@@ -76,6 +76,8 @@ pub(super) fn parse(
     }
     let (work_tx, work_rx) = unbounded::<Block>();
     let (done_tx, done_rx) = unbounded::<Done>();
+    // Feature buffers of merged blocks, back to the workers (at most one per block in flight).
+    let (spare_tx, spare_rx) = unbounded::<Vec<f32>>();
     let block_len = block_len.max(1);
     std::thread::scope(|s| {
         let to_merge = done_tx.clone();
@@ -85,11 +87,11 @@ pub(super) fn parse(
             .spawn_scoped(s, reader)
             .map_err(|e| Error::io(path, e))?;
         for _ in 0..workers {
-            let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
+            let (work_rx, done_tx, spare_rx) = (work_rx.clone(), done_tx.clone(), spare_rx.clone());
             let worker = move || {
                 for b in work_rx {
                     let mut rr = RecordReader::from_bytes(&b.bytes, path, b.line, b.offset);
-                    let mut part = Gathered::new(opts);
+                    let mut part = Gathered::reusing(opts, spare_rx.try_recv().unwrap_or_default());
                     let parsed = part.parse(&mut rr, layout, false, opts).map(|()| part);
                     if done_tx.send(Done::Parsed(b.index, parsed)).is_err() {
                         return; // the merge stopped at an earlier error
@@ -101,18 +103,19 @@ pub(super) fn parse(
                 .spawn_scoped(s, worker)
                 .map_err(|e| Error::io(path, e))?;
         }
-        drop((work_rx, done_tx));
+        drop((work_rx, done_tx, spare_rx));
         // Returning drops the credits and the merge's end of the channel: the reader and the
         // workers stop at their next hand-over.
-        merge(done_rx, credit_tx, got, path, opts)
+        merge(done_rx, credit_tx, spare_tx, got, path, opts)
     })
 }
 
 /// The calling thread's part: appends parsed blocks to `got` in file order, handing a credit
-/// back to the reader for each, until the end of the blocks.
+/// back to the reader and the block's buffer back to the workers for each, until the end.
 fn merge(
     done: Receiver<Done>,
     credits: Sender<()>,
+    spare: Sender<Vec<f32>>,
     mut got: Gathered,
     path: &Path,
     opts: &CsvOptions,
@@ -123,7 +126,7 @@ fn merge(
         match waiting.remove(&next) {
             Some(Done::Parsed(_, part)) => {
                 // The first failing block in file order holds the file's first error.
-                got.append(part?, path, opts)?;
+                let _ = spare.send(got.append(part?, path, opts)?);
                 let _ = credits.send(()); // fails only once the reader has finished
                 next += 1;
             }

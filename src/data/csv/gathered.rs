@@ -41,8 +41,19 @@ impl Gathered {
         Ok(())
     }
 
-    /// Appends a later block's rows, renumbering its classes into this map.
-    pub(super) fn append(&mut self, part: Gathered, path: &Path, opts: &CsvOptions) -> Result<()> {
+    /// Nothing yet, as [`Gathered::new`], with `x` (emptied) as the buffer of features: a
+    /// block's parser reuses the buffer of a block already merged, whose pages are mapped and
+    /// warm, instead of faulting in fresh ones.
+    pub(super) fn reusing(opts: &CsvOptions, mut x: Vec<f32>) -> Self {
+        let mut got = Self::new(opts);
+        x.clear();
+        got.rows.x = x;
+        got
+    }
+
+    /// Appends a later block's rows, renumbering its classes into this map; returns the block's
+    /// buffer of features, for [`Gathered::reusing`].
+    pub(super) fn append(&mut self, part: Gathered, path: &Path, opts: &CsvOptions) -> Result<Vec<f32>> {
         let remap: Vec<u32> = part.classes.names.iter().map(|n| self.classes.intern(n)).collect();
         let ids: Vec<u32> = if opts.unlabeled.is_some() {
             part.rows.ids // placeholders
@@ -55,7 +66,7 @@ impl Gathered {
         extend(&mut self.rows.vals, &part.rows.vals).map_err(oom)?;
         self.skipped.extend_from_slice(&part.skipped);
         self.count += part.count;
-        Ok(())
+        Ok(part.rows.x)
     }
 
     /// The dataset, and the lines skipped.
