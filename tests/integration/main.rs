@@ -19,6 +19,7 @@ mod model_columns;
 mod oracle;
 mod outputs;
 mod pipes;
+mod prefetch;
 mod proba;
 mod resume;
 mod training;
