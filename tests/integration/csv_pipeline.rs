@@ -165,3 +165,31 @@ fn a_larger_file_with_bad_rows_matches_at_the_default_block_size_and_small_ones(
     }
     drop(dir);
 }
+
+#[test]
+fn convert_through_the_pipeline_writes_the_bytes_of_the_sequential_parser() {
+    // Several default-size blocks; the same text with its header quoted is parsed sequentially
+    // throughout (a quote in the first two lines), and the quotes change no name.
+    let bad: Vec<usize> = (0..150_000).filter(|i| i % 20_011 == 7).collect();
+    let text = rows(150_000, &bad, None, false);
+    let quoted = text.replacen("a,b,label", "\"a\",\"b\",\"label\"", 1);
+    let (dir, plain) = temp_path("plain.csv");
+    let sequential = dir.path().join("quoted.csv");
+    std::fs::write(&plain, &text).unwrap();
+    std::fs::write(&sequential, &quoted).unwrap();
+    let skip = CsvOptions { skip_bad_rows: true, ..CsvOptions::default() };
+    let convert = |from: &Path, to: &str, opts: &CsvOptions| {
+        let out = dir.path().join(to);
+        let got = csv::convert(Input::open(from).unwrap(), &out, opts).map_err(|e| e.to_string());
+        (got, std::fs::read(&out).ok())
+    };
+    let (want, want_bytes) = convert(&sequential, "a.bin", &skip);
+    let (got, got_bytes) = convert(&plain, "b.bin", &skip);
+    assert_eq!(want.as_ref().unwrap().1.len(), bad.len());
+    assert_eq!(got, want);
+    assert!(want_bytes.is_some() && got_bytes == want_bytes, "the binary files differ");
+    let (want, _) = convert(&sequential, "c.bin", &CsvOptions::default());
+    let (got, _) = convert(&plain, "d.bin", &CsvOptions::default());
+    assert!(want.as_ref().is_err_and(|e| e.contains(":9:")), "{want:?}");
+    assert_eq!(got.map_err(|e| e.replace("plain.csv", "quoted.csv")), want);
+}

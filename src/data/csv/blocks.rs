@@ -35,6 +35,14 @@ pub(super) struct Rest {
     pub(super) reader: Box<dyn BufRead + Send>,
 }
 
+impl Rest {
+    /// The sequential parser's records of the rest, from line `line`.
+    pub(super) fn into_reader(self, path: &Path) -> RecordReader<'static> {
+        let text: Box<dyn BufRead + Send> = Box::new(io::Cursor::new(self.bytes).chain(self.reader));
+        RecordReader::from_reader(text, path, self.line, self.offset)
+    }
+}
+
 /// A run of whole lines, the `index`-th block of the file.
 struct Block {
     index: usize,
@@ -51,9 +59,10 @@ enum Done {
 }
 
 /// Parses the text `r`, which starts with the bytes `head` (line `line`, byte `offset`) and has
-/// the columns `layout`, with `workers` parser threads, appending every row to `got`. Returns
-/// the rows and, if the text could not be cut to its end, the [`Rest`] for the sequential
-/// parser. Errors: the first in file order among the blocks.
+/// the columns `layout`, with `workers` parser threads, handing every parsed block to `sink` in
+/// file order (`sink` returns the block's feature buffer, for reuse). Returns, if the text could
+/// not be cut to its end, the [`Rest`] for the sequential parser. Errors: the first in file
+/// order, among the blocks and `sink`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn parse(
     r: Box<dyn BufRead + Send>,
@@ -62,11 +71,11 @@ pub(super) fn parse(
     offset: u64,
     layout: &Layout,
     opts: &CsvOptions,
-    got: Gathered,
+    sink: &mut dyn FnMut(Gathered) -> Result<Vec<f32>>,
     block_len: usize,
     workers: usize,
     path: &Path,
-) -> Result<(Gathered, Option<Rest>)> {
+) -> Result<Option<Rest>> {
     let workers = workers.max(1);
     // Blocks between the reader and the merge: each worker busy with one, one waiting for each.
     let ahead = 2 * workers + 1;
@@ -106,31 +115,30 @@ pub(super) fn parse(
         drop((work_rx, done_tx, spare_rx));
         // Returning drops the credits and the merge's end of the channel: the reader and the
         // workers stop at their next hand-over.
-        merge(done_rx, credit_tx, spare_tx, got, path, opts)
+        merge(done_rx, credit_tx, spare_tx, sink, path)
     })
 }
 
-/// The calling thread's part: appends parsed blocks to `got` in file order, handing a credit
+/// The calling thread's part: hands parsed blocks to `sink` in file order, handing a credit
 /// back to the reader and the block's buffer back to the workers for each, until the end.
 fn merge(
     done: Receiver<Done>,
     credits: Sender<()>,
     spare: Sender<Vec<f32>>,
-    mut got: Gathered,
+    sink: &mut dyn FnMut(Gathered) -> Result<Vec<f32>>,
     path: &Path,
-    opts: &CsvOptions,
-) -> Result<(Gathered, Option<Rest>)> {
+) -> Result<Option<Rest>> {
     let mut waiting = BTreeMap::new();
     let mut next = 0;
     loop {
         match waiting.remove(&next) {
             Some(Done::Parsed(_, part)) => {
                 // The first failing block in file order holds the file's first error.
-                let _ = spare.send(got.append(part?, path, opts)?);
+                let _ = spare.send(sink(part?)?);
                 let _ = credits.send(()); // fails only once the reader has finished
                 next += 1;
             }
-            Some(Done::End(_, rest)) => return Ok((got, rest)),
+            Some(Done::End(_, rest)) => return Ok(rest),
             None => {
                 let done = done.recv().map_err(|_| Error::format(path, "internal error: the CSV reader stopped"))?;
                 let index = match &done {

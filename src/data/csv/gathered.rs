@@ -69,6 +69,35 @@ impl Gathered {
         Ok(part.rows.x)
     }
 
+    /// Rows parsed.
+    pub(super) fn rows(&self) -> u64 {
+        self.count
+    }
+
+    /// Hands the rows to `each` in order, their classes renumbered into `classes` and their
+    /// skipped lines added to `skipped`; returns the feature buffer, for [`Gathered::reusing`].
+    pub(super) fn drain(
+        self,
+        classes: &mut ClassMap,
+        skipped: &mut Vec<u64>,
+        each: &mut dyn FnMut(&[f32], Target<'_>) -> Result<()>,
+    ) -> Result<Vec<f32>> {
+        let remap: Vec<u32> = self.classes.names.iter().map(|n| classes.intern(n)).collect();
+        skipped.extend_from_slice(&self.skipped);
+        let rows = self.count as usize;
+        if rows > 0 {
+            let (features, values) = (self.rows.x.len() / rows, self.rows.vals.len() / rows);
+            for i in 0..rows {
+                let row = &self.rows.x[i * features..(i + 1) * features];
+                match self.rows.ids.get(i) {
+                    Some(&id) => each(row, Target::Class(remap.get(id as usize).map_or(id, |&r| r) as usize))?,
+                    None => each(row, Target::Values(&self.rows.vals[i * values..(i + 1) * values]))?,
+                }
+            }
+        }
+        Ok(self.rows.x)
+    }
+
     /// The dataset, and the lines skipped.
     pub(super) fn into_dataset(self, path: &Path, opts: &CsvOptions, layout: &Layout) -> Result<(Dataset, Vec<u64>)> {
         if self.count == 0 {

@@ -45,16 +45,37 @@ pub fn load_sequential_input(input: Input, opts: &CsvOptions) -> Result<(Dataset
         .and_then(|(layout, got)| got.into_dataset(&path, opts, &layout))
 }
 
-/// Parses every data row of `input`, handing each to `each`; returns the layout.
+/// Parses every data row of `input`, handing each to `each` in file order, with the class ids of
+/// `classes` (which numbers them as first seen, or is fixed); returns the layout. Parsed in
+/// parallel as by [`load_input`], with `block_opts` for the blocks' own class maps.
 pub(super) fn stream(
     input: Input,
     opts: &CsvOptions,
+    block_opts: &CsvOptions,
     classes: &mut ClassMap,
     skipped: &mut Vec<u64>,
     mut each: impl FnMut(&[f32], Target<'_>) -> Result<()>,
 ) -> Result<Layout> {
-    let mut rr = RecordReader::from_input(input)?;
-    let (layout, pending) = Layout::read(&mut rr, opts)?;
+    let path = &input.path().to_path_buf();
+    let (mut rr, layout, pending) = match start(input, opts)? {
+        Start::Sequential(mut rr) => {
+            let (layout, pending) = Layout::read(&mut rr, opts)?;
+            (rr, layout, pending)
+        }
+        Start::Blocks { r, head, line, offset, layout } => {
+            let mut rows = 0;
+            let mut sink = |part: Gathered| {
+                rows += part.rows();
+                part.drain(classes, skipped, &mut each)
+            };
+            let workers = rayon::current_num_threads();
+            let rest = blocks::parse(r, head, line, offset, &layout, block_opts, &mut sink, BLOCK, workers, path)?;
+            let Some(rest) = rest else {
+                return if rows == 0 { Err(no_rows(path, &layout)) } else { Ok(layout) };
+            };
+            (rest.into_reader(path), layout, false)
+        }
+    };
     let rows = parse_rows(&mut rr, &layout, pending, opts, classes, skipped, &mut each)?;
     if rows == 0 {
         return Err(no_rows(rr.path(), &layout));
@@ -89,6 +110,34 @@ pub const BLOCK: usize = 1 << 20;
 /// line not yet parsed, to the sequential parser.
 pub fn load_blocks(input: Input, opts: &CsvOptions, block_len: usize) -> Result<(Dataset, Vec<u64>)> {
     let path = &input.path().to_path_buf();
+    let (rr, layout, got) = match start(input, opts)? {
+        Start::Sequential(rr) => (rr, None, Gathered::new(opts)),
+        Start::Blocks { r, head, line, offset, layout } => {
+            let mut got = Gathered::new(opts);
+            let mut sink = |part| got.append(part, path, opts);
+            let workers = rayon::current_num_threads();
+            let rest = blocks::parse(r, head, line, offset, &layout, opts, &mut sink, block_len, workers, path)?;
+            let Some(rest) = rest else { return got.into_dataset(path, opts, &layout) };
+            (rest.into_reader(path), Some(layout), got)
+        }
+    };
+    let (layout, got) = load_sequential(rr, layout, opts, got)?;
+    got.into_dataset(path, opts, &layout)
+}
+
+/// How a text is parsed, decided from its first two lines.
+enum Start {
+    /// By the sequential parser from the first line (a quote or a blank line among the first
+    /// two: header detection needs the records, not the lines).
+    Sequential(RecordReader<'static>),
+    /// In blocks, from the first data line (`head`: its bytes already read, at line `line` and
+    /// byte `offset`), with the columns `layout`.
+    Blocks { r: Box<dyn BufRead + Send>, head: Vec<u8>, line: u64, offset: u64, layout: Layout },
+}
+
+/// Reads the first two lines of `input` (after a BOM) and decides how the rest is parsed.
+fn start(input: Input, opts: &CsvOptions) -> Result<Start> {
+    let path = &input.path().to_path_buf();
     let mut r = input.into_text();
     // The first two lines: header detection looks at both.
     let mut first = Vec::new();
@@ -99,23 +148,15 @@ pub fn load_blocks(input: Input, opts: &CsvOptions, block_len: usize) -> Result<
     read_line_bounded(&mut r, &mut first, path, 2)?;
     let blank = |line: &[u8]| line.iter().all(u8::is_ascii_whitespace);
     if first.contains(&b'"') || blank(&first[..first_len]) || (first.len() > first_len && blank(&first[first_len..])) {
-        let rr = RecordReader::from_reader(Box::new(Cursor::new(first).chain(r)), path, 1, bom as u64);
-        let (layout, got) = load_sequential(rr, None, opts, Gathered::new(opts))?;
-        return got.into_dataset(path, opts, &layout);
+        let text: Box<dyn BufRead + Send> = Box::new(Cursor::new(first).chain(r));
+        return Ok(Start::Sequential(RecordReader::from_reader(text, path, 1, bom as u64)));
     }
     let mut head = RecordReader::from_bytes(&first, path, 1, bom as u64);
     let (layout, first_is_data) = Layout::read(&mut head, opts)?;
     drop(head);
-    let (carry, line, offset) =
+    let (head, line, offset) =
         if first_is_data { (first, 1, bom as u64) } else { (first.split_off(first_len), 2, (bom + first_len) as u64) };
-    let workers = rayon::current_num_threads();
-    let got = Gathered::new(opts);
-    let (got, rest) = blocks::parse(r, carry, line, offset, &layout, opts, got, block_len, workers, path)?;
-    let Some(rest) = rest else { return got.into_dataset(path, opts, &layout) };
-    let rest_reader: Box<dyn BufRead + Send> = Box::new(Cursor::new(rest.bytes).chain(rest.reader));
-    let rr = RecordReader::from_reader(rest_reader, path, rest.line, rest.offset);
-    let (layout, got) = load_sequential(rr, Some(layout), opts, got)?;
-    got.into_dataset(path, opts, &layout)
+    Ok(Start::Blocks { r, head, line, offset, layout })
 }
 
 #[cfg(test)]
