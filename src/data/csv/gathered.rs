@@ -85,14 +85,13 @@ impl Gathered {
         let remap: Vec<u32> = self.classes.names.iter().map(|n| classes.intern(n)).collect();
         skipped.extend_from_slice(&self.skipped);
         let rows = self.count as usize;
-        if rows > 0 {
-            let (features, values) = (self.rows.x.len() / rows, self.rows.vals.len() / rows);
-            for i in 0..rows {
-                let row = &self.rows.x[i * features..(i + 1) * features];
-                match self.rows.ids.get(i) {
-                    Some(&id) => each(row, Target::Class(remap.get(id as usize).map_or(id, |&r| r) as usize))?,
-                    None => each(row, Target::Values(&self.rows.vals[i * values..(i + 1) * values]))?,
-                }
+        let features = self.rows.x.len().checked_div(rows).unwrap_or(0);
+        let values = self.rows.vals.len().checked_div(rows).unwrap_or(0);
+        for i in 0..rows {
+            let row = &self.rows.x[i * features..(i + 1) * features];
+            match self.rows.ids.get(i) {
+                Some(&id) => each(row, Target::Class(remap.get(id as usize).map_or(id, |&r| r) as usize))?,
+                None => each(row, Target::Values(&self.rows.vals[i * values..(i + 1) * values]))?,
             }
         }
         Ok(self.rows.x)
