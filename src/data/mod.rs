@@ -11,6 +11,7 @@ mod fingerprint;
 pub mod idx;
 mod load;
 pub mod open;
+pub mod prefetch;
 mod scale;
 pub mod sigbus;
 pub mod view;
@@ -45,6 +46,11 @@ pub trait Examples: Sync {
     fn content_hash(&self) -> Option<u64> {
         None
     }
+    /// Rows that will be read soon (the next batches of the epoch's permutation), announced by
+    /// the trainer before the current step computes. A memory-mapped source asks the kernel to
+    /// start reading their pages ([`prefetch::will_need`]); in memory there is nothing to do.
+    /// A hint only: it must not change what any row reads.
+    fn prefetch(&self, _rows: &[usize]) {}
     /// Called by the engine after each step with the number of rows it read, outside any
     /// parallel section; a memory-mapped source uses it to hand pages back so resident memory
     /// stays bounded.

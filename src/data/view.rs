@@ -69,6 +69,12 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// [`Examples::prefetch`] for the view's rows `idx` (mapped through `buf` as by
+    /// [`Rows::resolve`]).
+    pub fn prefetch(&self, idx: &[usize], buf: &mut Vec<usize>) {
+        self.data.prefetch(self.resolve(idx, buf));
+    }
+
     /// [`super::check_rows`] for the view's rows `idx`: the source is whole and, where opening
     /// did not check them, their cells are valid.
     pub fn check(&self, idx: impl IntoIterator<Item = usize>) -> Result<()> {

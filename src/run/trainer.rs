@@ -127,9 +127,24 @@ pub struct Trainer<T: Float> {
     state: TrainState,
     rng: ChaCha8Rng,
     perm: Vec<usize>,
+    ahead: Ahead,
     epoch_started: Option<Instant>,
     epoch_run_examples: u64,
 }
+
+/// Rows of the epoch's permutation already announced to the data ([`crate::data::Examples::prefetch`]).
+struct Ahead {
+    /// Off when `SHARDPROP_PREFETCH=0`, or by [`Trainer::set_prefetch`].
+    on: bool,
+    /// Positions `..to` of the permutation were announced.
+    to: usize,
+    /// The announced rows mapped through the view (reused: no allocation per step).
+    buf: Vec<usize>,
+}
+
+/// Rows announced beyond the current batch: at least this many, or one batch if larger. Enough
+/// that a cold disk has many reads in flight, few enough to stay a few MB of page cache.
+const PREFETCH_ROWS: usize = 256;
 
 impl<T: Float> Trainer<T> {
     /// A trainer at the start of training, with `threads` workers (0: every core).
@@ -181,7 +196,17 @@ impl<T: Float> Trainer<T> {
             return Err(Error::Config(format!("max-norm {:?}: expected a finite radius > 0", cfg.max_norm)));
         }
         let rng = state.epoch_rng.restore();
-        Ok(Self { net, engine, opt, cfg, state, rng, perm: Vec::new(), epoch_started: None, epoch_run_examples: 0 })
+        let ahead =
+            Ahead { on: std::env::var_os("SHARDPROP_PREFETCH").is_none_or(|v| v != "0"), to: 0, buf: Vec::new() };
+        let perm = Vec::new();
+        Ok(Self { net, engine, opt, cfg, state, rng, perm, ahead, epoch_started: None, epoch_run_examples: 0 })
+    }
+
+    /// Whether each step announces the next rows of the permutation to the data
+    /// ([`crate::data::Examples::prefetch`]; on by default, off when the environment has
+    /// `SHARDPROP_PREFETCH=0`). A hint only: the weights are the same either way.
+    pub fn set_prefetch(&mut self, on: bool) {
+        self.ahead.on = on;
     }
 
     /// The network being trained.
@@ -268,6 +293,7 @@ impl<T: Float> Trainer<T> {
             self.rng = self.state.epoch_rng.restore();
             self.perm.clear();
             self.perm.extend(0..n);
+            self.ahead.to = 0;
             if self.cfg.batch_for(n) < n {
                 rng::shuffle(&mut self.rng, &mut self.perm);
             }
@@ -287,6 +313,14 @@ impl<T: Float> Trainer<T> {
                 "the step counter ({}) or epoch counter ({}) is at its maximum: the run cannot continue",
                 self.state.global_step, self.state.epoch
             )));
+        }
+        if self.ahead.on {
+            // This batch (if not yet announced) and the rows after it, read while this step runs.
+            let (from, until) = (self.ahead.to.max(lo), (lo + batch).saturating_add(batch.max(PREFETCH_ROWS)).min(n));
+            if from < until {
+                data.prefetch(&self.perm[from..until], &mut self.ahead.buf);
+                self.ahead.to = until;
+            }
         }
         let idx = &self.perm[lo..(lo + batch).min(n)];
         // No cell reaches the engine unchecked, and a file truncated since it was opened is

@@ -338,6 +338,13 @@ impl Examples for MappedDataset {
         Ok(())
     }
 
+    fn prefetch(&self, rows: &[usize]) {
+        let floats = self.floats();
+        // SAFETY: the rows' f32s viewed as bytes (any bit pattern is a byte), same lifetime.
+        let bytes = unsafe { std::slice::from_raw_parts(floats.as_ptr().cast::<u8>(), floats.len() * 4) };
+        crate::data::prefetch::will_need(bytes, self.hdr.row_width() * 4, rows);
+    }
+
     fn rows_read(&self, rows: usize) {
         let n = self.rows_since_release.fetch_add(rows, Ordering::Relaxed) + rows;
         if n >= self.release_every {

@@ -10,7 +10,8 @@ use crate::error::Result;
 
 /// Converts a CSV file to the binary format in two streaming passes (the first learns the class
 /// names, the second writes rows, through the same open file), so memory stays bounded whatever
-/// the file size. A pipe or FIFO, which can be read only once, is loaded into memory in one pass
+/// the file size. Each pass is a bounded pipeline: a reader thread, parser threads, and the
+/// calling thread taking the parsed blocks in file order (the writer in the second pass). A pipe or FIFO, which can be read only once, is loaded into memory in one pass
 /// instead. Returns the rows written and the lines skipped.
 pub fn convert(input: Input, output: &Path, opts: &CsvOptions) -> Result<(u64, Vec<u64>)> {
     let Some(again) = input.rewinder()? else {
@@ -19,7 +20,9 @@ pub fn convert(input: Input, output: &Path, opts: &CsvOptions) -> Result<(u64, V
     };
     let mut classes = ClassMap::default();
     let mut skipped = Vec::new();
-    let layout = stream(input, opts, &mut classes, &mut skipped, |_, _| Ok(()))?;
+    // Blocks number their classes themselves, as first seen (as `classes` does).
+    let first_seen = CsvOptions { classes: None, ..opts.clone() };
+    let layout = stream(input, opts, &first_seen, &mut classes, &mut skipped, |_, _| Ok(()))?;
     let features = layout.features();
     let task = if opts.regression {
         Task::Regression { targets: layout.targets.iter().map(|&j| layout.names[j].clone()).collect() }
@@ -29,7 +32,8 @@ pub fn convert(input: Input, output: &Path, opts: &CsvOptions) -> Result<(u64, V
     let mut fixed = task.classes().map(ClassMap::fixed).unwrap_or_default();
     let mut w = binary::BinaryWriter::create(output, features.len(), &task)?;
     let mut skipped_again = Vec::new();
-    stream(again.rewind()?, opts, &mut fixed, &mut skipped_again, |row, target| w.push(row, target))?;
+    let fixed_opts = CsvOptions { classes: task.classes().map(<[String]>::to_vec), ..opts.clone() };
+    stream(again.rewind()?, opts, &fixed_opts, &mut fixed, &mut skipped_again, |row, target| w.push(row, target))?;
     let names: Vec<String> = features.iter().map(|&j| layout.names[j].clone()).collect();
     Ok((w.finish(&task, &names)?, skipped))
 }

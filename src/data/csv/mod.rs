@@ -12,11 +12,15 @@
 //!   and a trained model's columns matched by name;
 //! - `classes`: class labels to ids, numbers compared as exact decimals;
 //! - `rows`: a record to a row of features and its target, and the rows gathered in memory;
-//! - `load`: a file to a [`Dataset`](crate::data::Dataset), sequential or in parallel blocks;
+//! - `load`: a file to a [`Dataset`](crate::data::Dataset), sequential or in parallel blocks
+//!   (`blocks`: the reader thread, the parser threads and the ordered merge; `gathered`: the rows
+//!   of a file or a block);
 //! - `convert`: a file to the binary format, streaming.
 
+mod blocks;
 mod classes;
 mod convert;
+mod gathered;
 mod layout;
 mod load;
 mod number;
@@ -26,6 +30,6 @@ mod rows;
 pub use classes::ClassMap;
 pub use convert::convert;
 pub use layout::{Layout, is_synthetic_name};
-pub use load::{load, load_input};
+pub use load::{BLOCK, load, load_blocks, load_input, load_sequential_input};
 pub use reader::{MAX_LINE, RecordReader};
 pub use rows::parse_row;
