@@ -33,7 +33,13 @@ pub const PROBABILITIES: &str = "probabilities";
 /// A regression model's output: float32 `[N, n_targets]`.
 pub const OUTPUT: &str = "output";
 
-/// What goes into the file besides the weights: the names of the inputs and outputs.
+/// The graph output's name for a network with `head`: [`OUTPUT`] for regression,
+/// [`PROBABILITIES`] otherwise.
+pub fn output_name(head: Head) -> &'static str {
+    if head == Head::IdentityMse { OUTPUT } else { PROBABILITIES }
+}
+
+/// The parts of a trained model that go into its ONNX file.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelInfo<'a> {
     /// The network.
@@ -60,12 +66,12 @@ pub fn build(m: &ModelInfo) -> Result<Model> {
         x = g.node("Mul", &[&x, "scale_mul"], "scaled", &[]);
     }
     let last = net.weights().len() - 1;
-    let out_name = if net.head() == Head::IdentityMse { OUTPUT } else { PROBABILITIES };
+    let out_name = output_name(net.head());
     for (l, w) in net.weights().iter().enumerate() {
         let (rows, cols) = w.dim();
         g.constant(&format!("W{l}"), vec![rows, cols - 1], w.slice(ndarray::s![.., 1..]).iter().copied().collect());
         g.constant(&format!("b{l}"), vec![rows], w.column(0).to_vec());
-        let z = if l == last && net.head() == Head::IdentityMse { OUTPUT.to_string() } else { format!("z{}", l + 1) };
+        let z = if l == last && net.head() == Head::IdentityMse { out_name.to_string() } else { format!("z{}", l + 1) };
         x = g.node("Gemm", &[&x, &format!("W{l}"), &format!("b{l}")], &z, &[("transB", 1)]);
         if l < last {
             x = match net.hidden() {
@@ -126,7 +132,6 @@ fn metadata(m: &ModelInfo) -> Vec<(String, String)> {
         Task::Classification { classes } => vec![("classes", json_list(classes))],
         Task::Regression { targets } => vec![("targets", json_list(targets))],
     };
-    let output = if m.network.head() == Head::IdentityMse { OUTPUT } else { PROBABILITIES };
     meta.extend([
         ("feature_names", json_list(m.feature_names)),
         ("sizes", json_list(m.network.sizes())),
@@ -134,7 +139,7 @@ fn metadata(m: &ModelInfo) -> Vec<(String, String)> {
         ("head", m.network.head().name().to_string()),
         ("scaling", scale_name(m.scaler.kind).to_string()),
         ("input", INPUT.to_string()),
-        ("output", output.to_string()),
+        ("output", output_name(m.network.head()).to_string()),
     ]);
     meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }

@@ -11,7 +11,7 @@ pub mod proto;
 
 use std::path::Path;
 
-pub use graph::{INPUT, IR_VERSION, ModelInfo, OPSET, OUTPUT, PROBABILITIES};
+pub use graph::{INPUT, IR_VERSION, ModelInfo, OPSET, OUTPUT, PROBABILITIES, output_name};
 
 use crate::error::Result;
 use crate::io::atomic;

@@ -177,7 +177,13 @@ fn the_file_declares_its_opset_names_and_metadata() {
     let model = dir.path().join("iris.ckpt");
     train(&iris(), &model, "4", &["--activation", "tanh", "--loss", "cross-entropy", "--scale", "minmax"]);
     let onnx = dir.path().join("iris.onnx");
-    ok(shardprop(&["export", s(&model), s(&onnx)]), "export");
+    let o = shardprop(&["export", s(&model), s(&onnx)]);
+    assert!(
+        stderr(&o).contains("ONNX opset 13, input \"input\" [N, 4], output \"probabilities\" [N, 3]"),
+        "{}",
+        stderr(&o)
+    );
+    ok(o, "export");
     let proto = tract_onnx::onnx().proto_model_for_path(&onnx).unwrap();
     assert_eq!(proto.ir_version, 7);
     assert_eq!(proto.opset_import.len(), 1);
