@@ -13,7 +13,7 @@ use tract_onnx::pb::tensor_shape_proto::dimension::Value as DimValue;
 use tract_onnx::pb::type_proto::Value as TypeValue;
 use tract_onnx::prelude::*;
 
-use crate::common::{datasets, digits, iris, run_bin as shardprop, stderr};
+use crate::common::{datasets, digits, iris, names, run_bin as shardprop, stderr};
 
 /// The agreement asked of the exported graph with `predict`.
 const TOL: f32 = 1e-5;
@@ -226,6 +226,36 @@ fn the_file_declares_its_opset_names_and_metadata() {
     );
     let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
     assert_eq!(ops, ["Sub", "Mul", "Gemm", "Tanh", "Gemm", "Softmax"]);
+
+    // The other heads, unscaled and scaled: their operators, output and metadata.
+    let cases: [(&[&str], &[&str], &str); 2] = [
+        (
+            &["--activation", "relu", "--scale", "none"],
+            &["Gemm", "Relu", "Gemm", "Neg", "Clip", "Exp", "Add", "Reciprocal", "ReduceSum", "Div", "Equal", "Where"],
+            "probabilities",
+        ),
+        (
+            &["--activation", "identity", "--task", "regression", "--target", "petal_width", "--lr", "0.01"],
+            &["Sub", "Mul", "Gemm", "Gemm"],
+            "output",
+        ),
+    ];
+    for (flags, want_ops, output) in cases {
+        train(&iris(), &model, "4", flags);
+        ok(shardprop(&["export", s(&model), s(&onnx)]), "export");
+        let proto = tract_onnx::onnx().proto_model_for_path(&onnx).unwrap();
+        let graph = proto.graph.as_ref().unwrap();
+        let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, want_ops, "{flags:?}");
+        assert_eq!(graph.output[0].name, output, "{flags:?}");
+        let meta: std::collections::HashMap<&str, &str> =
+            proto.metadata_props.iter().map(|e| (e.key.as_str(), e.value.as_str())).collect();
+        assert_eq!(meta["output"], output, "{flags:?}");
+        if output == "output" {
+            assert_eq!(meta["targets"], r#"["petal_width"]"#);
+            assert!(!meta.contains_key("classes"));
+        }
+    }
 }
 
 #[test]
@@ -261,6 +291,8 @@ fn damaged_or_foreign_models_and_unwritable_outputs_are_refused_naming_the_file(
     let before = std::fs::read(&model).unwrap();
     refused(&["export", s(&model), s(&model)], &model);
     assert_eq!(std::fs::read(&model).unwrap(), before, "the model was overwritten");
+    // No temp file left behind by any refusal.
+    assert_eq!(names(dir.path()), ["a_dir", "damaged.ckpt", "m.ckpt"]);
     ok(shardprop(&["export", s(&model), s(&out)]), "export");
     assert!(out.exists());
 }
