@@ -23,13 +23,14 @@
 //! [`error`], [`float`], [`hash`], [`memory`], [`rng`] (the notation and the ground rules); [`io`] (durable
 //! files); [`kernel`] (products, fast elementwise maths); [`nn`] (the maths of one network);
 //! [`optim`]; [`data`] (loaders and the row view); [`engine`] (the parallel step, the fixed tree,
-//! the MPI exchange); [`run`] (the trainer, checkpoints, a run from files); [`report`] and
-//! [`tools`]. The binary's `cli` sits on top. docs/ARCHITECTURE.md draws the map.
+//! the MPI exchange); [`run`] (the trainer, checkpoints, a run from files); [`report`],
+//! [`tools`] and [`export`] (ONNX files). The binary's `cli` sits on top. docs/ARCHITECTURE.md draws the map.
 #![warn(missing_docs)]
 
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod float;
 pub mod hash;
 pub mod io;

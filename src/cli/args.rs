@@ -48,6 +48,8 @@ pub enum Command {
     Plot(PlotArgs),
     /// Check backprop against finite differences on a small random network, per layer.
     Gradcheck(GradcheckArgs),
+    /// Write a model as ONNX (opset 13): scaling, layers and head as standard operators.
+    Export(ExportArgs),
 }
 
 /// `train`.
@@ -368,6 +370,15 @@ pub struct InspectArgs {
     /// Include every W^(l) as nested arrays, S_(l+1) x (S_l + 1), column 0 the bias weights.
     #[arg(long)]
     pub weights: bool,
+}
+
+/// `export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The checkpoint or model file.
+    pub model: PathBuf,
+    /// The ONNX file to write (replaced atomically).
+    pub output: PathBuf,
 }
 
 /// `plot`.

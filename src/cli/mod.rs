@@ -87,6 +87,7 @@ fn dispatch(command: Command, dist: Option<Dist>) -> anyhow::Result<ExitCode> {
         Command::Inspect(a) => cmd::inspect::inspect(a).map(done),
         Command::Plot(a) => cmd::plot::plot(a).map(done),
         Command::Gradcheck(a) => cmd::gradcheck::gradcheck(a),
+        Command::Export(a) => cmd::export::export(a).map(done),
     }
 }
 

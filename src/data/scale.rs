@@ -49,6 +49,16 @@ impl Scaler {
         Self { kind: Scale::None, shift: vec![0.0; n], mul: vec![1.0; n] }
     }
 
+    /// The per-feature shifts: `x' = (x − shift) · mul`.
+    pub fn shift(&self) -> &[f32] {
+        &self.shift
+    }
+
+    /// The per-feature multipliers: `x' = (x − shift) · mul`.
+    pub fn mul(&self) -> &[f32] {
+        &self.mul
+    }
+
     /// Features it expects.
     pub fn n_features(&self) -> usize {
         self.shift.len()

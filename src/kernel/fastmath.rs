@@ -9,6 +9,10 @@ use std::any::TypeId;
 
 use crate::Float;
 
+/// The range [`exp_f32`] clamps its input to: `e^x` is a normal `f32` throughout. (ONNX export
+/// clips the same way, so its sigmoid head agrees with this one far from 0.)
+pub const EXP_RANGE: (f32, f32) = (-87.3, 88.7);
+
 /// `e^x` for `f32`: Cody–Waite reduction `x = n ln 2 + r`, `|r| ≤ ln 2 / 2`, then the Cephes
 /// degree-7 polynomial for `e^r` (relative error about 1 ulp), scaled by `2^n` through the
 /// exponent bits. Inputs are clamped to `[−87.3, 88.7]`, where `e^x` is a normal `f32`.
@@ -18,7 +22,7 @@ pub fn exp_f32(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
-    let x = x.clamp(-87.3, 88.7);
+    let x = x.clamp(EXP_RANGE.0, EXP_RANGE.1);
     let shifted = x * LOG2E + ROUND;
     let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;

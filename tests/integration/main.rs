@@ -17,6 +17,7 @@ mod gradcheck;
 mod learning;
 mod model_columns;
 mod old_checkpoints;
+mod onnx_export;
 mod oracle;
 mod outputs;
 mod pipes;

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod convert;
 pub mod evaluate;
+pub mod export;
 pub mod gradcheck;
 pub mod inspect;
 pub mod plot;
