@@ -15,6 +15,7 @@ mod fuzz;
 mod gradcheck;
 mod learning;
 mod model_columns;
+mod npy;
 mod oracle;
 mod outputs;
 mod pipes;

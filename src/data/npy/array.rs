@@ -70,7 +70,7 @@ pub fn read_header(r: &mut dyn Read, place: &Place) -> Result<Header> {
     };
     // Bounded by the parser's own limit before anything is allocated for it.
     let mut text = Vec::new();
-    r.take(len.min(1 << 20) + 1).read_to_end(&mut text).map_err(io)?;
+    r.take(len.min(1 << 20)).read_to_end(&mut text).map_err(io)?;
     bytes.extend_from_slice(&text);
     header::parse(&bytes).map_err(|(at, m)| place.err(Some(at), m))
 }
@@ -79,7 +79,10 @@ pub fn read_header(r: &mut dyn Read, place: &Place) -> Result<Header> {
 pub fn matrix_shape(h: &Header, place: &Place) -> Result<(usize, usize)> {
     let hint = if h.shape.len() == 1 { " (one feature per row? reshape it with x.reshape(-1, 1))" } else { "" };
     let (&[rows, cols], true) = (h.shape.as_slice(), h.shape.len() == 2) else {
-        return Err(place.err(None, format!("features must be a 2-D array (rows, features), found shape {}{hint}", h.shape_text())));
+        return Err(place.err(
+            None,
+            format!("features must be a 2-D array (rows, features), found shape {}{hint}", h.shape_text()),
+        ));
     };
     if rows == 0 || cols == 0 {
         return Err(place.err(None, format!("shape {}: no data rows or no features", h.shape_text())));
@@ -140,7 +143,14 @@ fn read_units(
 /// Reads a `rows × cols` array's data from `r` as a row-major `f32` matrix (transposing Fortran
 /// order), refusing non-finite values by row and column. `sized`: the stream's length was
 /// checked against the header, so the matrix may be allocated at once.
-pub fn read_matrix(r: &mut dyn Read, h: &Header, place: &Place, rows: usize, cols: usize, sized: bool) -> Result<Vec<f32>> {
+pub fn read_matrix(
+    r: &mut dyn Read,
+    h: &Header,
+    place: &Place,
+    rows: usize,
+    cols: usize,
+    sized: bool,
+) -> Result<Vec<f32>> {
     let n = rows.checked_mul(cols).ok_or_else(|| place.err(None, "too many cells"))?;
     let oom = |e| place.err(None, format!("the array does not fit in memory ({e})"));
     let size = h.dtype.size;
@@ -149,7 +159,8 @@ pub fn read_matrix(r: &mut dyn Read, h: &Header, place: &Place, rows: usize, col
         check_fits(h, place)?;
         out.try_reserve_exact(n).map_err(oom)?;
     }
-    let bad_bool = |k: usize| place.err(Some(h.data_offset + (k * size) as u64), "a bool cell holds a byte other than 0 or 1");
+    let bad_bool =
+        |k: usize| place.err(Some(h.data_offset + (k * size) as u64), "a bool cell holds a byte other than 0 or 1");
     if h.fortran {
         out.resize(n, 0.0);
         let mut tmp = vec![0f32; CHUNK / size];
@@ -195,7 +206,8 @@ pub fn read_classes(r: &mut dyn Read, h: &Header, place: &Place, rows: usize, ma
                 Some(&id) => id,
                 None => {
                     let at = Some(h.data_offset + (k * size) as u64);
-                    let text = cells::label_text(h.dtype, cell).map_err(|m| place.err(at, format!("row {}: {m}", k + 1)))?;
+                    let text =
+                        cells::label_text(h.dtype, cell).map_err(|m| place.err(at, format!("row {}: {m}", k + 1)))?;
                     let id = map.label_id(&text).map_err(|m| place.err(at, format!("row {}: {m}", k + 1)))?;
                     seen.insert(key, id);
                     id

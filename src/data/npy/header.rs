@@ -285,7 +285,11 @@ impl Parser<'_> {
             match self.text.get(self.at) {
                 Some(b',') => self.at += 1,
                 Some(b'}') => {}
-                _ => return Err(self.err(format!("found {} in the header's dict, expected ',' or '}}'", self.peek_char()))),
+                _ => {
+                    return Err(
+                        self.err(format!("found {} in the header's dict, expected ',' or '}}'", self.peek_char()))
+                    );
+                }
             }
         }
     }
@@ -395,7 +399,10 @@ mod tests {
         assert_eq!((h.dtype.kind, h.dtype.size, h.dtype.big_endian, h.fortran), (Kind::Float, 4, false, false));
         assert_eq!((h.shape.clone(), h.data_len, h.shape_text()), (vec![150, 4], 2400, "(150, 4)".to_string()));
         let h = parse(&npy("{\"descr\":\">i8\",\"fortran_order\":True,\"shape\":(3L,)}\n")).unwrap();
-        assert_eq!((h.dtype.kind, h.dtype.big_endian, h.fortran, h.shape_text()), (Kind::Int, true, true, "(3,)".into()));
+        assert_eq!(
+            (h.dtype.kind, h.dtype.big_endian, h.fortran, h.shape_text()),
+            (Kind::Int, true, true, "(3,)".into())
+        );
         assert_eq!(parse(&npy("{'descr': '|b1', 'fortran_order': False, 'shape': ()}")).unwrap().data_len, 1);
     }
 
@@ -410,10 +417,14 @@ mod tests {
         assert!(err("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': ()}").contains("twice"));
         assert!(err("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}").contains("unknown key"));
         assert!(err("{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} junk").contains("after the header"));
-        assert!(err("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296)}").contains("more bytes"));
+        assert!(
+            err("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296)}").contains("more bytes")
+        );
         assert!(err(&format!("{}", "[".repeat(100))).contains("expected '{'"));
         assert!(err(&format!("{{'descr': {}", "[".repeat(100))).contains("nests too deeply"));
-        assert!(err("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}").contains("too large"));
+        assert!(
+            err("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}").contains("too large")
+        );
         assert!(err("{'descr': '|f4', 'fortran_order': False, 'shape': (2,)}").contains("byte order"));
         let mut v9 = npy("{}");
         v9[6] = 9;

@@ -50,7 +50,11 @@ impl MappedNpy {
         }
         let expected = h.data_offset.checked_add(h.data_len);
         if expected != Some(map.bytes().len() as u64) {
-            let what = if expected.is_some_and(|e| e > map.bytes().len() as u64) { "truncated" } else { "bytes after the data" };
+            let what = if expected.is_some_and(|e| e > map.bytes().len() as u64) {
+                "truncated"
+            } else {
+                "bytes after the data"
+            };
             return Err(place.err(
                 None,
                 format!(

@@ -105,7 +105,9 @@ pub fn load_input(input: Input, opts: &CsvOptions) -> Result<Loaded> {
             path.display()
         )));
     }
-    if is_npz(input.head()) || (!is_npy(input.head()) && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"))) {
+    if is_npz(input.head())
+        || (!is_npy(input.head()) && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz")))
+    {
         return load_npz(input, opts);
     }
     let place = Place::file(&path);
@@ -207,7 +209,10 @@ fn targets(
         _ => {
             return Err(place.err(
                 None,
-                format!("labels must be a 1-D array (one per row) or 2-D (rows, targets), found shape {}", h.shape_text()),
+                format!(
+                    "labels must be a 1-D array (one per row) or 2-D (rows, targets), found shape {}",
+                    h.shape_text()
+                ),
             ));
         }
     };
@@ -259,19 +264,28 @@ fn load_npz(input: Input, opts: &CsvOptions) -> Result<Loaded> {
     let zip = zip::Zip::open(&path)?;
     let member = |key: &str| {
         let npy = format!("{key}.npy");
-        zip.members.iter().find(|m| m.name == npy).or_else(|| zip.members.iter().find(|m| m.name == key)).ok_or_else(|| {
-            let keys: Vec<String> =
-                zip.members.iter().map(|m| format!("{:?}", m.name.strip_suffix(".npy").unwrap_or(&m.name))).collect();
-            Error::Config(format!(
-                "{}: no array {key:?} (the file holds {}); choose the arrays with --x-key and --y-key",
-                path.display(),
-                if keys.is_empty() { "no arrays".to_string() } else { keys.join(", ") }
-            ))
-        })
+        zip.members.iter().find(|m| m.name == npy).or_else(|| zip.members.iter().find(|m| m.name == key)).ok_or_else(
+            || {
+                let keys: Vec<String> = zip
+                    .members
+                    .iter()
+                    .map(|m| format!("{:?}", m.name.strip_suffix(".npy").unwrap_or(&m.name)))
+                    .collect();
+                Error::Config(format!(
+                    "{}: no array {key:?} (the file holds {}); choose the arrays with --x-key and --y-key",
+                    path.display(),
+                    if keys.is_empty() { "no arrays".to_string() } else { keys.join(", ") }
+                ))
+            },
+        )
     };
     let x_key = opts.npy.x_key.as_deref().unwrap_or("x");
     let xm = member(x_key)?;
-    let y = if opts.unlabeled.is_none() { Some((opts.npy.y_key.as_deref().unwrap_or("y"), member(opts.npy.y_key.as_deref().unwrap_or("y"))?)) } else { None };
+    let y = if opts.unlabeled.is_none() {
+        Some((opts.npy.y_key.as_deref().unwrap_or("y"), member(opts.npy.y_key.as_deref().unwrap_or("y"))?))
+    } else {
+        None
+    };
     let place = Place { path: path.clone(), array: Some(x_key.to_string()) };
     let mut xr = zip.reader(xm)?;
     let h = read_member_header(&mut xr, &place, xm.size)?;

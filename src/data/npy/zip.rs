@@ -78,11 +78,15 @@ impl Zip {
             .rev()
             .find(|&i| u32_at(&tail, i) == EOCD && u16_at(&tail, i + 20) as usize == tail.len() - i - 22);
         let Some(i) = found else {
-            return Err(Error::format(path, "no zip end-of-central-directory record: not a zip (.npz) file, or truncated"));
+            return Err(Error::format(
+                path,
+                "no zip end-of-central-directory record: not a zip (.npz) file, or truncated",
+            ));
         };
         let eocd_at = len - tail_len + i as u64;
         let e = &tail[i..i + 22];
-        let (mut entries, mut cd_size, mut cd_start) = (u16_at(e, 10) as u64, u32_at(e, 12) as u64, u32_at(e, 16) as u64);
+        let (mut entries, mut cd_size, mut cd_start) =
+            (u16_at(e, 10) as u64, u32_at(e, 12) as u64, u32_at(e, 16) as u64);
         let mut end = eocd_at;
         let disks = (u16_at(e, 4), u16_at(e, 6));
         if !(disks == (0, 0) || disks == (0xffff, 0xffff)) || u16_at(e, 8) as u64 != entries {
@@ -110,7 +114,9 @@ impl Zip {
         if cd_start.checked_add(cd_size) != Some(end) {
             return Err(bad(
                 eocd_at,
-                format!("the central directory ({cd_size} bytes at byte {cd_start}) does not end where its end record starts ({end})"),
+                format!(
+                    "the central directory ({cd_size} bytes at byte {cd_start}) does not end where its end record starts ({end})"
+                ),
             ));
         }
         if entries > cd_size / 46 {
@@ -160,7 +166,14 @@ impl Zip {
             0 => Box::new(raw),
             _ => Box::new(flate2::read::DeflateDecoder::new(BufReader::new(raw))),
         };
-        Ok(MemberReader { inner, left: m.size, crc: crc32fast::Hasher::new(), want: m.crc, path: &self.path, name: &m.name })
+        Ok(MemberReader {
+            inner,
+            left: m.size,
+            crc: crc32fast::Hasher::new(),
+            want: m.crc,
+            path: &self.path,
+            name: &m.name,
+        })
     }
 }
 
