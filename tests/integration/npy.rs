@@ -318,6 +318,7 @@ fn bad_arrays_exit_2_naming_the_file_the_array_and_what_is_wrong() {
     let rows = |n: usize| -> Vec<Vec<String>> { (0..n).map(|i| vec![format!("{i}"), "1.5".into()]).collect() };
     let labels = |n: usize| -> Vec<String> { (0..n).map(|i| (i % 2).to_string()).collect() };
     let good_x = matrix(&rows(4), Cell::F32, false);
+    let one_hot: Vec<Vec<String>> = (0..4).map(|i| vec![(i % 2).to_string(), (1 - i % 2).to_string()]).collect();
     let good_y = column(&labels(4), Cell::I64);
     let nan = |fortran: bool, cell: Cell| {
         let mut r = rows(4);
@@ -371,28 +372,28 @@ fn bad_arrays_exit_2_naming_the_file_the_array_and_what_is_wrong() {
             nan(false, Cell::F32),
             good_y.clone(),
             &[],
-            "x.npy: byte 84: row 3, column 2: NaN is not a finite number",
+            "x.npy: byte 148: row 3, column 2: NaN is not a finite number",
         ),
         (
             "NaN C f64",
             nan(false, Cell::F64),
             good_y.clone(),
             &[],
-            "x.npy: byte 104: row 3, column 2: NaN is not a finite number",
+            "x.npy: byte 168: row 3, column 2: NaN is not a finite number",
         ),
         (
             "NaN Fortran",
             nan(true, Cell::F64),
             good_y.clone(),
             &[],
-            "x.npy: byte 112: row 3, column 2: NaN is not a finite number",
+            "x.npy: byte 176: row 3, column 2: NaN is not a finite number",
         ),
         (
             "truncated",
             truncated,
             good_y.clone(),
             &[],
-            "x.npy: truncated: shape (4, 2) of \"<f4\" needs 32 bytes of data after the 64-byte header, but the file is 95 bytes",
+            "x.npy: truncated: shape (4, 2) of \"<f4\" needs 32 bytes of data after the 128-byte header, but the file is 159 bytes",
         ),
         ("trailing", trailing, good_y.clone(), &[], "bytes after the data"),
         ("magic", b"1,2,3\n".to_vec(), good_y.clone(), &[], "x.npy: byte 0: not a NumPy .npy array"),
@@ -413,7 +414,7 @@ fn bad_arrays_exit_2_naming_the_file_the_array_and_what_is_wrong() {
         (
             "one-hot",
             good_x.clone(),
-            matrix(&rows(4), Cell::I64, false),
+            matrix(&one_hot, Cell::I64, false),
             &[],
             "classification takes one label per row (one-hot labels?",
         ),
@@ -422,14 +423,14 @@ fn bad_arrays_exit_2_naming_the_file_the_array_and_what_is_wrong() {
             good_x.clone(),
             column(&["0", "0.5", "1", "0"].map(String::from), Cell::F64),
             &[],
-            "y.npy: byte 72: row 2: label 0.5 is not a whole number",
+            "y.npy: byte 136: row 2: label 0.5 is not a whole number",
         ),
         (
             "bool",
             good_x.clone(),
             npy("|b1", false, &[4], &[0, 1, 2, 1]),
             &[],
-            "y.npy: byte 66: row 3: byte 0x02 is not a bool",
+            "y.npy: byte 130: row 3: byte 0x02 is not a bool",
         ),
         ("target", good_x.clone(), good_y.clone(), &["--target", "2"], "--target names a CSV column"),
     ];
@@ -461,7 +462,7 @@ fn bad_arrays_exit_2_naming_the_file_the_array_and_what_is_wrong() {
         ),
         (
             "y 2-D",
-            npz(&[("x.npy", good_x.clone()), ("y.npy", matrix(&rows(4), Cell::U8, false))], false),
+            npz(&[("x.npy", good_x.clone()), ("y.npy", matrix(&one_hot, Cell::U8, false))], false),
             &[],
             "d.npz: array \"y\": shape (4, 2): classification takes one label",
         ),
