@@ -115,6 +115,12 @@ impl Cell {
     }
 }
 
+/// Features written as a dtype, in Fortran order or not, and labels written as a dtype.
+type Variant = (Cell, bool, Cell);
+
+/// A bad-input case: what it is, the features' and labels' bytes, more flags, the message.
+type BadCase<'a> = (&'a str, Vec<u8>, Vec<u8>, &'a [&'a str], &'a str);
+
 /// A matrix of decimal text as a `.npy` of `cell`s, in C or Fortran order.
 fn matrix(rows: &[Vec<String>], cell: Cell, fortran: bool) -> Vec<u8> {
     let (n, k) = (rows.len(), rows[0].len());
@@ -173,7 +179,7 @@ fn digest_of(data: &[&str], extra: &[&str]) -> String {
 #[test]
 fn the_same_rows_from_csv_binary_npy_and_npz_train_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
-    let variants: [(PathBuf, &[(Cell, bool, Cell)]); 2] = [
+    let variants: [(PathBuf, &[Variant]); 2] = [
         (
             iris(),
             &[
@@ -341,7 +347,7 @@ fn bad_arrays_exit_2_naming_the_file_the_array_and_what_is_wrong() {
         b.extend_from_slice(dict.as_bytes());
         b
     };
-    let cases: Vec<(&str, Vec<u8>, Vec<u8>, &[&str], &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         (
             "complex",
             npy("<c8", false, &[1, 1], &[0; 8]),

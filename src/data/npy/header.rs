@@ -202,6 +202,9 @@ fn dtype_of(descr: &str) -> Result<Dtype, String> {
     Ok(Dtype { kind, size, big_endian })
 }
 
+/// A dict's entries: key, the key's byte offset, value.
+type Entries = Vec<(String, u64, Value)>;
+
 /// A Python literal, as much as a header needs.
 enum Value {
     Str(String),
@@ -264,7 +267,7 @@ impl Parser<'_> {
     }
 
     /// `{key: value, ...}`: the entries with each key's byte offset.
-    fn dict_entries(&mut self, depth: usize) -> Result<Vec<(String, u64, Value)>, (u64, String)> {
+    fn dict_entries(&mut self, depth: usize) -> Result<Entries, (u64, String)> {
         self.expect(b'{')?;
         let mut out = Vec::new();
         loop {
@@ -420,7 +423,7 @@ mod tests {
         assert!(
             err("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296)}").contains("more bytes")
         );
-        assert!(err(&format!("{}", "[".repeat(100))).contains("expected '{'"));
+        assert!(err(&"[".repeat(100)).contains("expected '{'"));
         assert!(err(&format!("{{'descr': {}", "[".repeat(100))).contains("nests too deeply"));
         assert!(
             err("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}").contains("too large")

@@ -203,9 +203,9 @@ fn targets(
     opts: &CsvOptions,
     sized: bool,
 ) -> Result<(Targets, Task)> {
-    let (n, k) = match h.shape.as_slice() {
-        &[n] => (n, 1),
-        &[n, k] if k > 0 => (n, k),
+    let (n, k) = match *h.shape.as_slice() {
+        [n] => (n, 1),
+        [n, k] if k > 0 => (n, k),
         _ => {
             return Err(place.err(
                 None,
