@@ -584,3 +584,25 @@ fn flipped_and_truncated_npy_and_npz_bytes_give_errors_never_panics() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Resume
+
+#[test]
+fn a_numpy_run_resumes_to_the_straight_runs_weights_given_its_labels_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, y) = csv_columns(&iris());
+    let xp = write(dir.path(), "x.npy", &matrix(&x, Cell::F32, false));
+    let yp = write(dir.path(), "y.npy", &column(&y, Cell::I64));
+    let data = ["--data", s(&xp), "--labels", s(&yp)];
+    let straight = digest_of(&data, &["--epochs", "4"]);
+    let half = dir.path().join("half.ckpt");
+    digest_of(&data, &["--out", s(&half)]);
+    // The checkpoint does not record the labels file: resume asks for it, naming the flag.
+    let o = run_bin(&["resume", s(&half), "--epochs", "4", "--quiet"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("give --labels"), "{}", stderr(&o));
+    let resumed =
+        crate::common::run_json(&["resume", s(&half), "--labels", s(&yp), "--epochs", "4", "--json", "--quiet"]);
+    assert_eq!(resumed["params_digest"].as_str().unwrap(), straight);
+}
