@@ -3,6 +3,8 @@
 //! once by hand against files numpy 2.4 wrote). Training on the same rows from CSV, the binary
 //! format and every dtype and order gives the same weights; bad files exit 2 naming the file and
 //! the array; no byte flip or truncation makes the reader panic.
+//!
+//! Longer than most test files: the writer of both formats is shared by the five concerns below.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
