@@ -55,8 +55,8 @@ pub enum Command {
 /// `train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Training data: CSV (.csv/.csv.gz), shardprop binary, an IDX images file or an MNIST
-    /// directory. Default: datasets/mnist.
+    /// Training data: CSV (.csv/.csv.gz), shardprop binary, NumPy (.npy with --labels, or
+    /// .npz), an IDX images file or an MNIST directory. Default: datasets/mnist.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Test data, evaluated after training (default with MNIST: its t10k set).
@@ -65,6 +65,12 @@ pub struct TrainArgs {
     /// How to read the data.
     #[command(flatten)]
     pub csv: CsvArgs,
+    /// Where NumPy data's labels are.
+    #[command(flatten)]
+    pub npy: NpyArgs,
+    /// The labels of a .npy --test set (a second .npy, as --labels).
+    #[arg(long)]
+    pub test_labels: Option<PathBuf>,
     /// Read flags from a TOML file (keys as the flag names, e.g. lr = 0.5, hidden = [256, 128]);
     /// flags on the command line override it.
     #[arg(long)]
@@ -210,6 +216,12 @@ pub struct ResumeArgs {
     /// Resume even if the data's fingerprint differs from the checkpoint's.
     #[arg(long)]
     pub force: bool,
+    /// Where NumPy data's labels are (a checkpoint does not record them: give them again).
+    #[command(flatten)]
+    pub npy: NpyArgs,
+    /// The labels of the run's .npy test set.
+    #[arg(long)]
+    pub test_labels: Option<PathBuf>,
     /// Write the final model here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -244,6 +256,22 @@ pub struct CsvArgs {
     pub no_verify: bool,
 }
 
+/// Where a NumPy input's labels are: a second `.npy` beside `.npy` features, or named arrays
+/// of an `.npz` file.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NpyArgs {
+    /// The labels (one class per row) or, with --task regression, the targets of .npy features:
+    /// a second .npy, 1-D or 2-D, with one row per row of the features.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// The features' array in an .npz file (default: x).
+    #[arg(long)]
+    pub x_key: Option<String>,
+    /// The labels' or targets' array in an .npz file (default: y).
+    #[arg(long)]
+    pub y_key: Option<String>,
+}
+
 /// `evaluate`.
 #[derive(Args, Debug)]
 pub struct EvaluateArgs {
@@ -259,6 +287,9 @@ pub struct EvaluateArgs {
     /// How to read the data.
     #[command(flatten)]
     pub csv: CsvArgs,
+    /// Where NumPy data's labels are.
+    #[command(flatten)]
+    pub npy: NpyArgs,
     /// Worker threads (default: every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -279,6 +310,9 @@ pub struct PredictArgs {
     /// How to read the data.
     #[command(flatten)]
     pub csv: CsvArgs,
+    /// The features' array in an .npz file (default: x).
+    #[arg(long)]
+    pub x_key: Option<String>,
     /// Write predictions here as CSV (default: stdout).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -297,13 +331,17 @@ pub struct PredictArgs {
 /// `convert`.
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
-    /// A CSV file (.csv or .csv.gz), an IDX images file or an MNIST directory.
+    /// A CSV file (.csv or .csv.gz), a NumPy .npy (with --labels) or .npz, an IDX images file or
+    /// an MNIST directory.
     pub input: PathBuf,
     /// The binary dataset to write.
     pub output: PathBuf,
     /// How to read the input.
     #[command(flatten)]
     pub csv: CsvArgs,
+    /// Where NumPy data's labels are.
+    #[command(flatten)]
+    pub npy: NpyArgs,
 }
 
 /// `bench`.

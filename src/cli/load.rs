@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use shardprop::data::{self, AnyDataset, CsvOptions, Examples, Scale};
 use shardprop::run::checkpoint::Checkpoint;
 
-use super::args::CsvArgs;
+use super::args::{CsvArgs, NpyArgs};
 use super::choices::TaskKind;
 
 /// The CSV options the flags in `a` describe; `classes` fixes the class list (a model's).
@@ -27,7 +27,13 @@ pub fn csv_options(a: &CsvArgs, classes: Option<Vec<String>>) -> CsvOptions {
         classes,
         unlabeled: None,
         model: None,
+        npy: data::npy::NpyOptions::default(),
     }
+}
+
+/// Where NumPy data's labels are, as the flags in `a` say.
+pub fn npy_options(a: &NpyArgs) -> data::npy::NpyOptions {
+    data::npy::NpyOptions { labels: a.labels.clone(), x_key: a.x_key.clone(), y_key: a.y_key.clone() }
 }
 
 /// CSV options for reading rows with a trained model: its classes fixed, its task (whatever
@@ -86,8 +92,15 @@ pub fn load_model(path: &Path) -> Result<Checkpoint> {
 
 /// Loads the rows `evaluate` and `predict` read with a model. A pipe or FIFO is read once, as it
 /// streams (never buffered whole first: an endless one stops at the first bad line).
-pub fn load_for_model(ckpt: &Checkpoint, path: &Path, csv: &CsvArgs, need_target: bool) -> Result<AnyDataset> {
-    let opts = model_csv_options(csv, ckpt, need_target);
+pub fn load_for_model(
+    ckpt: &Checkpoint,
+    path: &Path,
+    csv: &CsvArgs,
+    npy: data::npy::NpyOptions,
+    need_target: bool,
+) -> Result<AnyDataset> {
+    let mut opts = model_csv_options(csv, ckpt, need_target);
+    opts.npy = npy;
     let (data, skipped) =
         data::load(path, &opts, !csv.no_verify).with_context(|| format!("cannot load {}", path.display()))?;
     report_skipped(path, &skipped);

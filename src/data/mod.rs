@@ -1,6 +1,6 @@
 //! Datasets: where examples come from. The engine sees only [`Examples`]: row `i`'s raw features
 //! and targets as `f32` slices, from memory ([`Dataset`]) or from a memory-mapped binary file
-//! ([`binary::MappedDataset`]), through one view, [`Rows`] (all rows, or those a row map names).
+//! ([`binary::MappedDataset`]) or `.npy` file ([`npy::MappedNpy`]), through one view, [`Rows`] (all rows, or those a row map names).
 //! Feature scaling ([`Scaler`]) is applied while a shard's rows are gathered, so every source is
 //! scaled by the same code.
 
@@ -10,6 +10,8 @@ mod dataset;
 mod fingerprint;
 pub mod idx;
 mod load;
+pub mod mapping;
+pub mod npy;
 pub mod open;
 pub mod prefetch;
 mod scale;

@@ -284,6 +284,7 @@ impl Session {
     pub fn load_test(&self, path: &Path) -> Result<(data::AnyDataset, Vec<u64>)> {
         let classes = self.task.classes().map(|c| c.to_vec());
         let mut opts = self.spec.csv(classes);
+        opts.npy.labels = self.spec.test_labels.clone();
         // Columns matched to the training features by header name, as evaluate does.
         opts.model = Some(data::ModelColumns {
             features: self.feature_names.clone(),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::npy::NpyOptions;
 use crate::data::{CsvOptions, Scale};
 
 /// Everything about a run that is not the maths: where the data is, how it is read, where
@@ -41,6 +42,14 @@ pub struct RunSpec {
     pub keep: usize,
     /// Metrics log (JSON lines), one object per epoch.
     pub metrics: Option<PathBuf>,
+    /// NumPy inputs: the labels file of `.npy` training features, the arrays of an `.npz`. Not
+    /// stored in checkpoints (the checkpoint format is unchanged): a resumed run is given them
+    /// again.
+    #[serde(skip)]
+    pub npy: NpyOptions,
+    /// The labels file of a `.npy` test set (not stored either).
+    #[serde(skip)]
+    pub test_labels: Option<PathBuf>,
 }
 
 impl RunSpec {
@@ -62,6 +71,8 @@ impl RunSpec {
             checkpoint_every_steps: 0,
             keep: 3,
             metrics: None,
+            npy: NpyOptions::default(),
+            test_labels: None,
         }
     }
 
@@ -75,6 +86,7 @@ impl RunSpec {
             classes,
             unlabeled: None,
             model: None,
+            npy: self.npy.clone(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod fuzz;
 mod gradcheck;
 mod learning;
 mod model_columns;
+mod npy;
 mod old_checkpoints;
 mod onnx_export;
 mod oracle;

@@ -7,12 +7,13 @@ use shardprop::nn::network::class_of;
 use shardprop::report::metrics::{ConfusionPairs, MAX_DENSE_CLASSES};
 
 use crate::cli::args::EvaluateArgs;
-use crate::cli::load::{load_for_model, load_model};
+use crate::cli::load::{load_for_model, load_model, npy_options};
 use crate::cli::output::{print_out, refuse_overwriting_inputs};
 
 /// Evaluates the model on the data, streaming the outputs; prints text or `--json`.
 pub fn evaluate(a: EvaluateArgs) -> Result<()> {
-    refuse_overwriting_inputs("--confusion", a.confusion.as_ref(), &[Some(&a.model), Some(&a.data)])?;
+    let inputs = [Some(&a.model), Some(&a.data), a.npy.labels.as_ref()];
+    refuse_overwriting_inputs("--confusion", a.confusion.as_ref(), &inputs)?;
     let ckpt = load_model(&a.model)?;
     if let (Some(p), Some(classes)) = (&a.confusion, ckpt.task.classes())
         && classes.len() > MAX_DENSE_CLASSES
@@ -27,7 +28,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     if a.confusion.is_some() && ckpt.task.classes().is_none() {
         bail!("--confusion needs a classification model");
     }
-    let data = load_for_model(&ckpt, &a.data, &a.csv, true)?;
+    let data = load_for_model(&ckpt, &a.data, &a.csv, npy_options(&a.npy), true)?;
     if data.examples().is_empty() {
         bail!(
             "{}: holds no rows, so there is nothing to evaluate (loss and accuracy need at least one)",

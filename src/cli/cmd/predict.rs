@@ -36,7 +36,8 @@ pub fn predict(a: PredictArgs) -> Result<()> {
             targets.join(", ")
         );
     }
-    let data = load_for_model(&ckpt, &a.data, &a.csv, false)?;
+    let npy = shardprop::data::npy::NpyOptions { x_key: a.x_key.clone(), ..Default::default() };
+    let data = load_for_model(&ckpt, &a.data, &a.csv, npy, false)?;
     let mut engine = Engine::<f32>::new(a.threads, ckpt.config.shard_size)?;
     let mut out = Sink::open(a.output.as_deref())?;
     let mut text = match (&ckpt.task, a.proba) {

@@ -9,7 +9,7 @@ use shardprop::run::session::Session;
 
 use crate::cli::Dist;
 use crate::cli::args::ResumeArgs;
-use crate::cli::load::{load_model, report_skipped};
+use crate::cli::load::{load_model, npy_options, report_skipped};
 use crate::cli::output::{absolute, refuse_overwriting_inputs, refuse_same_outputs};
 use crate::cli::run_session::{Start, run_to_end};
 
@@ -29,11 +29,13 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     if let Some(d) = &a.data {
         spec.train = d.clone();
     }
+    spec.npy = npy_options(&a.npy);
+    spec.test_labels = a.test_labels.clone();
     if let Some(d) = &a.session.checkpoint_dir {
         spec.checkpoint_dir = Some(absolute(d)?);
     }
     let t0 = Instant::now();
-    let inputs = [Some(&spec.train), spec.test.as_ref(), Some(&path)];
+    let inputs = [Some(&spec.train), spec.test.as_ref(), Some(&path), a.npy.labels.as_ref(), a.test_labels.as_ref()];
     refuse_overwriting_inputs("--out", a.out.as_ref(), &inputs)?;
     refuse_same_outputs(&[("--out", a.out.as_ref()), ("the run's metrics log", spec.metrics.as_ref())])?;
     let (mut session, skipped) = Session::resume(ckpt, Some(spec), a.threads, a.force)

@@ -12,7 +12,7 @@ use shardprop::run::spec::RunSpec;
 use crate::cli::Dist;
 use crate::cli::args::TrainArgs;
 use crate::cli::choices::{Loss, LrSchedule};
-use crate::cli::load::{csv_options, default_mnist, default_scale, report_skipped};
+use crate::cli::load::{csv_options, default_mnist, default_scale, npy_options, report_skipped};
 use crate::cli::output::{absolute, refuse_overwriting_inputs, refuse_same_outputs};
 use crate::cli::run_session::{Start, run_to_end};
 
@@ -33,7 +33,7 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
         None if data_path.is_dir() => data::idx::images_in(&data_path, "t10k").ok(),
         None => None,
     };
-    let inputs = [Some(&data_path), test.as_ref(), a.config.as_ref()];
+    let inputs = [Some(&data_path), test.as_ref(), a.config.as_ref(), a.npy.labels.as_ref(), a.test_labels.as_ref()];
     for (flag, out) in [("--out", a.out.as_ref()), ("--metrics", a.run.metrics.as_ref())] {
         refuse_overwriting_inputs(flag, out, &inputs)?;
     }
@@ -56,6 +56,8 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
         checkpoint_every_steps: a.run.checkpoint_every_steps,
         keep: a.run.keep,
         metrics: a.run.metrics.as_deref().map(absolute).transpose()?,
+        npy: npy_options(&a.npy),
+        test_labels: a.test_labels.clone(),
     };
     let cfg = TrainConfig {
         epochs: a.epochs,
