@@ -42,13 +42,10 @@ pub struct RunSpec {
     pub keep: usize,
     /// Metrics log (JSON lines), one object per epoch.
     pub metrics: Option<PathBuf>,
-    /// NumPy inputs: the labels file of `.npy` training features, the arrays of an `.npz`. Not
-    /// stored in checkpoints (the checkpoint format is unchanged): a resumed run is given them
-    /// again.
-    #[serde(skip)]
+    /// NumPy inputs: the labels file of `.npy` training features, the arrays of an `.npz`
+    /// (stored from checkpoint version 3 on, so `resume` reopens them).
     pub npy: NpyOptions,
-    /// The labels file of a `.npy` test set (not stored either).
-    #[serde(skip)]
+    /// The labels file of a `.npy` test set.
     pub test_labels: Option<PathBuf>,
 }
 

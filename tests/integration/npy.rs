@@ -591,7 +591,7 @@ fn flipped_and_truncated_npy_and_npz_bytes_give_errors_never_panics() {
 // Resume
 
 #[test]
-fn a_numpy_run_resumes_to_the_straight_runs_weights_given_its_labels_again() {
+fn a_numpy_run_resumes_to_the_straight_runs_weights_with_its_stored_labels() {
     let dir = tempfile::tempdir().unwrap();
     let (x, y) = csv_columns(&iris());
     let xp = write(dir.path(), "x.npy", &matrix(&x, Cell::F32, false));
@@ -600,11 +600,14 @@ fn a_numpy_run_resumes_to_the_straight_runs_weights_given_its_labels_again() {
     let straight = digest_of(&data, &["--epochs", "4"]);
     let half = dir.path().join("half.ckpt");
     digest_of(&data, &["--out", s(&half)]);
-    // The checkpoint does not record the labels file: resume asks for it, naming the flag.
-    let o = run_bin(&["resume", s(&half), "--epochs", "4", "--quiet"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("give --labels"), "{}", stderr(&o));
+    // The checkpoint records the labels file (version 3): resume reopens it, or takes it again.
+    let resumed = crate::common::run_json(&["resume", s(&half), "--epochs", "4", "--json", "--quiet"]);
+    assert_eq!(resumed["params_digest"].as_str().unwrap(), straight);
     let resumed =
         crate::common::run_json(&["resume", s(&half), "--labels", s(&yp), "--epochs", "4", "--json", "--quiet"]);
     assert_eq!(resumed["params_digest"].as_str().unwrap(), straight);
+    // Labels that are not the run's: refused by the data's fingerprint, as any other data.
+    let other = write(dir.path(), "other.npy", &column(&y.iter().rev().cloned().collect::<Vec<_>>(), Cell::I64));
+    let o = run_bin(&["resume", s(&half), "--labels", s(&other), "--epochs", "4", "--quiet"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

@@ -29,13 +29,18 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     if let Some(d) = &a.data {
         spec.train = d.clone();
     }
-    spec.npy = npy_options(&a.npy);
-    spec.test_labels = a.test_labels.clone();
+    // NumPy labels and arrays: the run's own (stored), unless given again.
+    let npy = npy_options(&a.npy);
+    spec.npy.labels = npy.labels.or(spec.npy.labels);
+    spec.npy.x_key = npy.x_key.or(spec.npy.x_key);
+    spec.npy.y_key = npy.y_key.or(spec.npy.y_key);
+    spec.test_labels = a.test_labels.clone().or(spec.test_labels);
     if let Some(d) = &a.session.checkpoint_dir {
         spec.checkpoint_dir = Some(absolute(d)?);
     }
     let t0 = Instant::now();
-    let inputs = [Some(&spec.train), spec.test.as_ref(), Some(&path), a.npy.labels.as_ref(), a.test_labels.as_ref()];
+    let inputs =
+        [Some(&spec.train), spec.test.as_ref(), Some(&path), spec.npy.labels.as_ref(), spec.test_labels.as_ref()];
     refuse_overwriting_inputs("--out", a.out.as_ref(), &inputs)?;
     refuse_same_outputs(&[("--out", a.out.as_ref()), ("the run's metrics log", spec.metrics.as_ref())])?;
     let (mut session, skipped) = Session::resume(ckpt, Some(spec), a.threads, a.force)

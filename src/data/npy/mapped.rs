@@ -190,4 +190,10 @@ impl Examples for MappedNpy {
     fn rows_read(&self, rows: usize) {
         self.release.rows_read(rows, &self.map);
     }
+    fn prefetch(&self, rows: &[usize]) {
+        let floats = self.floats();
+        // SAFETY: the rows' f32s viewed as bytes (any bit pattern is a byte), same lifetime.
+        let bytes = unsafe { std::slice::from_raw_parts(floats.as_ptr().cast::<u8>(), std::mem::size_of_val(floats)) };
+        crate::data::prefetch::will_need(bytes, self.n_features * 4, rows);
+    }
 }

@@ -39,7 +39,7 @@ use super::{CsvOptions, Dataset, Examples, Targets, Task, binary};
 use crate::error::{Error, Result};
 
 /// Which arrays a NumPy input's rows come from.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NpyOptions {
     /// The labels or targets of `.npy` features: a second `.npy`, 1-D or 2-D, one row per row.
     pub labels: Option<PathBuf>,
@@ -122,7 +122,7 @@ pub fn load_input(input: Input, opts: &CsvOptions) -> Result<Loaded> {
         (Some(task), _) => placeholders(task, rows),
         (None, None) => {
             return Err(Error::Config(format!(
-                "{}: .npy features need their labels or targets in a second .npy: give --labels y.npy (with --test, --test-labels; a resumed run needs them again)",
+                "{}: .npy features need their labels or targets in a second .npy: give --labels y.npy (with --test, --test-labels)",
                 path.display()
             )));
         }

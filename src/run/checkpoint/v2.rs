@@ -1,14 +1,17 @@
 //! Reading format versions 1 and 2 (before issue 14): their payload is this module's
 //! [`CheckpointV2`], whose training config has no `init` (their networks were drawn by
-//! [`Init::Auto`], the only rule there was), no dropout and no max-norm, and whose epoch reports
-//! have no test figures. A
+//! [`Init::Auto`], the only rule there was), no dropout and no max-norm, whose run spec has no
+//! NumPy labels or arrays, and whose epoch reports have no test figures. A
 //! file of either version loads, evaluates and resumes to the bits it would have before
 //! (`tests/integration/old_checkpoints.rs`, against files written by version 2).
+
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
 use super::Checkpoint;
-use crate::data::{Fingerprint, Scaler, Task};
+use crate::data::npy::NpyOptions;
+use crate::data::{Fingerprint, Scale, Scaler, Task};
 use crate::optim::{Method, Optimizer, Schedule};
 use crate::run::early_stop::EarlyStop;
 use crate::run::spec::RunSpec;
@@ -25,10 +28,54 @@ pub(super) struct CheckpointV2 {
     config: TrainConfigV2,
     state: TrainState,
     optimizer: Optimizer<f32>,
-    data: RunSpec,
+    data: RunSpecV2,
     early: Option<EarlyStop>,
     fingerprint: Fingerprint,
     history: Vec<EpochReportV2>,
+}
+
+/// A version-2 run spec: no NumPy labels or array names (version 3 stores them).
+#[derive(Deserialize)]
+struct RunSpecV2 {
+    train: PathBuf,
+    test: Option<PathBuf>,
+    target: Option<String>,
+    header: Option<bool>,
+    regression: bool,
+    skip_bad_rows: bool,
+    verify: bool,
+    scale: Scale,
+    validation: f64,
+    patience: usize,
+    checkpoint_dir: Option<PathBuf>,
+    checkpoint_every: usize,
+    checkpoint_every_steps: u64,
+    keep: usize,
+    metrics: Option<PathBuf>,
+}
+
+impl From<RunSpecV2> for RunSpec {
+    fn from(d: RunSpecV2) -> Self {
+        RunSpec {
+            train: d.train,
+            test: d.test,
+            target: d.target,
+            header: d.header,
+            regression: d.regression,
+            skip_bad_rows: d.skip_bad_rows,
+            verify: d.verify,
+            scale: d.scale,
+            validation: d.validation,
+            patience: d.patience,
+            checkpoint_dir: d.checkpoint_dir,
+            checkpoint_every: d.checkpoint_every,
+            checkpoint_every_steps: d.checkpoint_every_steps,
+            keep: d.keep,
+            metrics: d.metrics,
+            npy: NpyOptions::default(),
+            test_labels: None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -102,7 +149,7 @@ impl CheckpointV2 {
             config,
             state: self.state,
             optimizer: self.optimizer,
-            data: self.data,
+            data: self.data.into(),
             early: self.early,
             fingerprint: self.fingerprint,
             history,
