@@ -1,5 +1,5 @@
-//! A file mapped read-only for training, shared by the memory-mapped readers (`.npy` today; the
-//! binary format's [`super::binary::MappedDataset`] holds the same pieces inline): the map
+//! A file mapped read-only for training, shared by the memory-mapped readers (the binary
+//! format's [`super::binary::MappedDataset`] and `.npy`'s `MappedNpy`): the map
 //! registered with the SIGBUS guard before its first read, the length re-checked before each
 //! step ([`MappedFile::check_source`]), and pages handed back after every [`RELEASE_BYTES`] of
 //! rows read ([`PageRelease`]), so a file larger than RAM trains in bounded resident memory.

@@ -1,41 +1,29 @@
 //! Reading a binary dataset: [`MappedDataset`] maps the file, checks its header, metadata and
 //! (with `verify`) every row, and serves rows to training straight from the page cache.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use memmap2::{Mmap, UncheckedAdvice};
 
 use super::{HEADER_LEN, Header, Meta, TARGET_CLASS};
+use crate::data::mapping::{MappedFile, PageRelease};
 use crate::data::{Examples, Scale, Scaler, ScalerFit, Target, Task};
 use crate::error::{Error, Result};
 
-/// A mapped file's pages are released from this process after about this many bytes of rows read.
-const RELEASE_BYTES: usize = 256 << 20;
-
 /// A dataset file opened by memory mapping.
 pub struct MappedDataset {
-    /// Names the file if reading the map faults. First, so it is dropped (unregistered) before
-    /// the map is unmapped.
-    _fault: crate::data::sigbus::Registration,
-    map: Mmap,
+    /// The file, mapped (with its SIGBUS registration and length check).
+    map: MappedFile,
     /// The rows as `f32`s, a view into `map` made once when opening ([`RowFloats`]).
     rows: RowFloats,
     hdr: Header,
     stats: ScalerFit,
-    rows_since_release: AtomicUsize,
-    release_every: usize,
+    /// Hands the map's pages back as rows are read, so resident memory stays bounded.
+    release: PageRelease,
     /// What the targets mean.
     pub task: Task,
     /// Feature names.
     pub feature_names: Vec<String>,
     /// The file.
     pub path: PathBuf,
-    /// Kept open to re-check its length (`fstat`) before each training step.
-    file: File,
-    /// Its length when opened.
-    len: u64,
     /// Whether every row was checked when opening (`verify`).
     verified: bool,
 }
@@ -59,16 +47,11 @@ impl MappedDataset {
                 "this build reads little-endian dataset files on little-endian hosts only",
             ));
         }
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        // SAFETY: the map is read-only. A file truncated underneath us would make a read fault
-        // (SIGBUS): the length is re-checked before every training step (`check_source`), and
-        // the fault handler of [`crate::data::sigbus`] turns the remaining race into a message.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        // Registered before the first read of the map (the header and metadata, too, may fault).
-        let fault = crate::data::sigbus::Registration::new(map.as_ptr(), map.len(), path);
-        let hdr = Header::decode(path, &map, map.len() as u64)?;
-        // Training reads rows in shuffled order: no read-ahead or fault-around of neighbours.
-        let _ = map.advise(memmap2::Advice::Random);
+        // Registered with the SIGBUS guard before the first read of the map (the header and
+        // metadata, too, may fault), and advised for random reads (training shuffles).
+        let file = MappedFile::open(path)?;
+        let map = file.bytes();
+        let hdr = Header::decode(path, map, map.len() as u64)?;
         let meta_start = map.len() - hdr.meta_len as usize;
         let (meta, used): (Meta, usize) = crate::io::codec::decode(&map[meta_start..]).map_err(|e| {
             Error::format(
@@ -119,24 +102,17 @@ impl MappedDataset {
         meta.stats
             .check(hdr.n_features as usize, hdr.rows)
             .map_err(|e| Error::format(path, format!("byte {meta_start}: metadata statistics: {e}")))?;
-        // Pages are handed back after about this many rows, so resident memory stays bounded.
-        let release_every = (RELEASE_BYTES / (hdr.row_width() * 4)).max(1);
-        let len = map.len() as u64;
-        let rows = RowFloats::of(&map, hdr.meta_len as usize);
+        let rows = RowFloats::of(map, hdr.meta_len as usize);
         let mut d = Self {
             rows,
-            map,
+            release: PageRelease::new(hdr.row_width() * 4),
+            map: file,
             hdr,
             stats: meta.stats,
             task: meta.task,
             feature_names: meta.feature_names,
             path: path.to_path_buf(),
-            rows_since_release: AtomicUsize::new(0),
-            release_every,
-            file,
-            len,
             verified: false,
-            _fault: fault,
         };
         if verify {
             d.verify()?;
@@ -165,7 +141,8 @@ impl MappedDataset {
             }
             i = end;
         }
-        crc.update(&self.map[self.map.len() - self.hdr.meta_len as usize..]);
+        let map = self.map.bytes();
+        crc.update(&map[map.len() - self.hdr.meta_len as usize..]);
         if crc.finalize() != self.hdr.checksum {
             return Err(Error::format(&self.path, "checksum mismatch over rows and metadata (file is damaged)"));
         }
@@ -180,7 +157,7 @@ impl MappedDataset {
                 &self.path,
                 format!(
                     "byte {}: metadata statistics of feature {} ({}) disagree with its rows (stored sum {}, sum of squares {}, min {}, max {}; the rows give {}, {}, {}, {})",
-                    self.map.len() - self.hdr.meta_len as usize,
+                    self.map.bytes().len() - self.hdr.meta_len as usize,
                     j + 1,
                     self.feature_names.get(j).map_or("", String::as_str),
                     self.stats.sum[j],
@@ -280,7 +257,7 @@ unsafe impl Sync for RowFloats {}
 impl RowFloats {
     /// The rows of `map`, whose header was decoded (so it holds `HEADER_LEN` bytes, rows, then
     /// `meta_len` bytes of metadata).
-    fn of(map: &Mmap, meta_len: usize) -> Self {
+    fn of(map: &[u8], meta_len: usize) -> Self {
         let bytes = &map[HEADER_LEN..map.len() - meta_len];
         // The map is page-aligned and HEADER_LEN is a multiple of 4, so the pointer is aligned
         // for f32; the length was checked against the header; every bit pattern is an f32; the
@@ -325,17 +302,7 @@ impl Examples for MappedDataset {
     }
 
     fn check_source(&self) -> Result<()> {
-        let now = self.file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
-        if now < self.len {
-            return Err(Error::format(
-                &self.path,
-                format!(
-                    "byte {now}: the file is now {now} bytes, but it was {} bytes when opened (truncated while in use?)",
-                    self.len
-                ),
-            ));
-        }
-        Ok(())
+        self.map.check_source()
     }
 
     fn prefetch(&self, rows: &[usize]) {
@@ -346,13 +313,6 @@ impl Examples for MappedDataset {
     }
 
     fn rows_read(&self, rows: usize) {
-        let n = self.rows_since_release.fetch_add(rows, Ordering::Relaxed) + rows;
-        if n >= self.release_every {
-            self.rows_since_release.store(0, Ordering::Relaxed);
-            // SAFETY: a read-only shared file mapping; MADV_DONTNEED only drops this process's
-            // page-table entries, and later reads fault the same bytes back in from the page
-            // cache or the file. Failure only means the pages stay resident.
-            let _ = unsafe { self.map.unchecked_advise(UncheckedAdvice::DontNeed) };
-        }
+        self.release.rows_read(rows, &self.map);
     }
 }
