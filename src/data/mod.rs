@@ -11,13 +11,17 @@ mod fingerprint;
 pub mod idx;
 mod load;
 pub mod open;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 mod scale;
 pub mod sigbus;
 pub mod view;
 
 pub use dataset::{Dataset, Targets};
 pub use fingerprint::Fingerprint;
-pub use load::{AnyDataset, CsvOptions, ModelColumns, convert, load, load_input};
+pub use load::{
+    AnyDataset, CsvOptions, ModelColumns, convert, is_parquet, is_parquet_dir, load, load_input, parquet_files_in,
+};
 pub use scale::{Scale, Scaler, ScalerFit};
 use serde::{Deserialize, Serialize};
 pub use view::Rows;

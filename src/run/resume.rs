@@ -14,7 +14,11 @@ impl Session {
     /// fit the network. The scaler is the checkpoint's (no refit: with `force` on other data it
     /// must not move). Returns the CSV lines skipped too.
     pub fn resume(ckpt: Checkpoint, spec: Option<RunSpec>, threads: usize, force: bool) -> Result<(Self, Vec<u64>)> {
-        let spec = spec.unwrap_or_else(|| ckpt.data.clone());
+        let mut spec = spec.unwrap_or_else(|| ckpt.data.clone());
+        if spec.features.is_none() && crate::data::is_parquet(&spec.train) {
+            // `--features` is not stored: the model's feature names are those columns.
+            spec.features = Some(ckpt.feature_names.clone());
+        }
         let classes = ckpt.task.classes().map(|c| c.to_vec());
         let (training, skipped) = TrainingData::open(&spec, ckpt.config.seed, classes)?;
         check_resumable(&spec, &training, &ckpt, force)?;

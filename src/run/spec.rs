@@ -41,6 +41,10 @@ pub struct RunSpec {
     pub keep: usize,
     /// Metrics log (JSON lines), one object per epoch.
     pub metrics: Option<PathBuf>,
+    /// Parquet feature columns by name (`--features`). Not stored in checkpoints (their format
+    /// stays as it was): a resumed Parquet run reads the checkpoint's feature names instead.
+    #[serde(skip)]
+    pub features: Option<Vec<String>>,
 }
 
 impl RunSpec {
@@ -62,6 +66,7 @@ impl RunSpec {
             checkpoint_every_steps: 0,
             keep: 3,
             metrics: None,
+            features: None,
         }
     }
 
@@ -75,6 +80,7 @@ impl RunSpec {
             classes,
             unlabeled: None,
             model: None,
+            features: self.features.clone(),
         }
     }
 }

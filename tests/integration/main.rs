@@ -17,6 +17,8 @@ mod learning;
 mod model_columns;
 mod oracle;
 mod outputs;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod pipes;
 mod proba;
 mod resume;

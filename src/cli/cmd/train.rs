@@ -26,9 +26,9 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     };
     let test = match &a.test {
         // An MNIST directory as the test set means its test split.
-        Some(p) if p.is_dir() => Some(data::idx::images_in(p, "t10k")?),
+        Some(p) if p.is_dir() && !data::is_parquet_dir(p)? => Some(data::idx::images_in(p, "t10k")?),
         Some(p) => Some(p.clone()),
-        None if data_path.is_dir() => data::idx::images_in(&data_path, "t10k").ok(),
+        None if data_path.is_dir() && !data::is_parquet_dir(&data_path)? => data::idx::images_in(&data_path, "t10k").ok(),
         None => None,
     };
     let inputs = [Some(&data_path), test.as_ref(), a.config.as_ref()];
@@ -54,6 +54,7 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
         checkpoint_every_steps: a.run.checkpoint_every_steps,
         keep: a.run.keep,
         metrics: a.run.metrics.as_deref().map(absolute).transpose()?,
+        features: csv.features,
     };
     let cfg = TrainConfig {
         epochs: a.epochs,

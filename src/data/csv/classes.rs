@@ -35,6 +35,16 @@ impl ClassMap {
         if label.is_empty() {
             return Err(rr.error(j, format!("column {}: empty label", j + 1)));
         }
+        self.id_of(label).map_err(|msg| rr.error(j, msg))
+    }
+
+    /// The id of a non-empty `label` from any source (a Parquet column's text), numbered as
+    /// [`ClassMap::id`] numbers a CSV field with that text; the error says what is wrong, without
+    /// a place.
+    pub fn id_of(&mut self, label: &str) -> std::result::Result<u32, String> {
+        if let Some(&id) = self.ids.get(label) {
+            return Ok(id);
+        }
         if self.fixed {
             // A number written another way (`1.0` for a model's `1`) is the same class.
             let names = &self.names;
@@ -51,7 +61,7 @@ impl ClassMap {
             if self.names.len() > 10 {
                 known += &format!(", ... ({} classes)", self.names.len());
             }
-            return Err(rr.error(j, format!("label {label:?} was never seen in training (known: {known})")));
+            return Err(format!("label {label:?} was never seen in training (known: {known})"));
         }
         let id = self.names.len() as u32;
         self.ids.insert(label.to_string(), id);

@@ -1,0 +1,347 @@
+//! Parquet input (feature `parquet`): files written here with the parquet crate's own writer,
+//! read back as the same rows a CSV file gives, trained to the same weights, converted, and
+//! refused with a clear error (exit 2) when damaged.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, FloatType, Int32Type, Int64Type};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+use shardprop::data::{self, CsvOptions, Examples};
+
+use crate::common::{digest, digits, iris, run_bin, stderr};
+
+/// One column's values, of one Parquet type.
+#[derive(Clone)]
+enum Col {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    Text(Vec<String>),
+    /// `optional double`: `None` is a null.
+    OptF64(Vec<Option<f64>>),
+    /// `required int32 (DATE)`: a type the reader refuses.
+    Date(Vec<i32>),
+}
+
+impl Col {
+    fn len(&self) -> usize {
+        match self {
+            Col::F32(v) => v.len(),
+            Col::F64(v) => v.len(),
+            Col::I32(v) | Col::Date(v) => v.len(),
+            Col::I64(v) => v.len(),
+            Col::Text(v) => v.len(),
+            Col::OptF64(v) => v.len(),
+        }
+    }
+    fn schema(&self, name: &str) -> String {
+        match self {
+            Col::F32(_) => format!("required float {name};"),
+            Col::F64(_) => format!("required double {name};"),
+            Col::I32(_) => format!("required int32 {name};"),
+            Col::I64(_) => format!("required int64 {name};"),
+            Col::Text(_) => format!("required binary {name} (UTF8);"),
+            Col::OptF64(_) => format!("optional double {name};"),
+            Col::Date(_) => format!("required int32 {name} (DATE);"),
+        }
+    }
+}
+
+/// Writes `cols` to `path` as one Parquet file, `group` rows per row group, uncompressed.
+fn write(path: &Path, cols: &[(String, Col)], group: usize) {
+    let fields: String = cols.iter().map(|(n, c)| c.schema(n)).collect::<Vec<_>>().join(" ");
+    let schema = Arc::new(parse_message_type(&format!("message m {{ {fields} }}")).unwrap());
+    let props = Arc::new(WriterProperties::builder().build());
+    let mut w = SerializedFileWriter::new(File::create(path).unwrap(), schema, props).unwrap();
+    let n = cols[0].1.len();
+    for a in (0..n).step_by(group.max(1)) {
+        let b = (a + group).min(n);
+        let mut rg = w.next_row_group().unwrap();
+        for (_, col) in cols {
+            let mut c = rg.next_column().unwrap().unwrap();
+            match col {
+                Col::F32(v) => c.typed::<FloatType>().write_batch(&v[a..b], None, None),
+                Col::F64(v) => c.typed::<DoubleType>().write_batch(&v[a..b], None, None),
+                Col::I32(v) | Col::Date(v) => c.typed::<Int32Type>().write_batch(&v[a..b], None, None),
+                Col::I64(v) => c.typed::<Int64Type>().write_batch(&v[a..b], None, None),
+                Col::Text(v) => {
+                    let bytes: Vec<ByteArray> = v[a..b].iter().map(|s| ByteArray::from(s.as_str())).collect();
+                    c.typed::<ByteArrayType>().write_batch(&bytes, None, None)
+                }
+                Col::OptF64(v) => {
+                    let defs: Vec<i16> = v[a..b].iter().map(|x| i16::from(x.is_some())).collect();
+                    let vals: Vec<f64> = v[a..b].iter().flatten().copied().collect();
+                    c.typed::<DoubleType>().write_batch(&vals, Some(&defs), None)
+                }
+            }
+            .unwrap();
+            c.close().unwrap();
+        }
+        rg.close().unwrap();
+    }
+    w.close().unwrap();
+}
+
+/// Rows `a..b` of every column.
+fn slice(cols: &[(String, Col)], a: usize, b: usize) -> Vec<(String, Col)> {
+    let cut = |c: &Col| match c {
+        Col::F32(v) => Col::F32(v[a..b].to_vec()),
+        Col::F64(v) => Col::F64(v[a..b].to_vec()),
+        Col::I32(v) => Col::I32(v[a..b].to_vec()),
+        Col::I64(v) => Col::I64(v[a..b].to_vec()),
+        Col::Text(v) => Col::Text(v[a..b].to_vec()),
+        Col::OptF64(v) => Col::OptF64(v[a..b].to_vec()),
+        Col::Date(v) => Col::Date(v[a..b].to_vec()),
+    };
+    cols.iter().map(|(n, c)| (n.clone(), cut(c))).collect()
+}
+
+/// The columns of a headed CSV file without quotes (iris, digits): features parsed from their
+/// text as `f32` or `f64` (`double`), the last column as integer labels.
+fn csv_columns(csv: &Path, double: bool) -> Vec<(String, Col)> {
+    let text = std::fs::read_to_string(csv).unwrap();
+    let mut lines = text.lines();
+    let names: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let k = names.len() - 1;
+    let mut cols: Vec<(String, Col)> = names[..k]
+        .iter()
+        .enumerate()
+        .map(|(j, n)| {
+            let col = if double {
+                Col::F64(rows.iter().map(|r| r[j].parse().unwrap()).collect())
+            } else {
+                Col::F32(rows.iter().map(|r| r[j].parse().unwrap()).collect())
+            };
+            (n.clone(), col)
+        })
+        .collect();
+    cols.push((names[k].clone(), Col::I32(rows.iter().map(|r| r[k].parse().unwrap()).collect())));
+    cols
+}
+
+/// `train --json` on `data` with `extra` flags; its params_digest.
+fn trained(data: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["train", "--data", data.to_str().unwrap(), "--hidden", "8", "--epochs", "3", "--quiet"];
+    args.extend_from_slice(extra);
+    args.push("--json");
+    digest(&run_bin(&args))
+}
+
+/// A run that must fail as bad input: exit 2, no panic, and stderr containing each of `wants`.
+fn refused(args: &[&str], wants: &[&str]) -> String {
+    let o = run_bin(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    for w in wants {
+        assert!(err.contains(w), "{args:?}: expected {w:?} in: {err}");
+    }
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn iris_and_digits_from_parquet_train_to_the_csv_digest_in_one_file_or_several() {
+    for (csv, group) in [(iris(), 16), (digits(), 500)] {
+        let want = trained(&csv, &[]);
+        let dir = tempfile::tempdir().unwrap();
+        for double in [false, true] {
+            let cols = csv_columns(&csv, double);
+            let one = dir.path().join(format!("one-{double}.parquet"));
+            write(&one, &cols, group);
+            assert_eq!(trained(&one, &[]), want, "{} as one file, double {double}", csv.display());
+            // A directory of three files, read in file-name order (b, c, then d: not creation order).
+            let parts = dir.path().join(format!("parts-{double}"));
+            std::fs::create_dir(&parts).unwrap();
+            let n = cols[0].1.len();
+            for (name, a, b) in [("c.parquet", n / 3, n / 2), ("b.parquet", 0, n / 3), ("d.parquet", n / 2, n)] {
+                write(&parts.join(name), &slice(&cols, a, b), group / 3);
+            }
+            std::fs::write(parts.join("notes.txt"), "not data").unwrap();
+            assert_eq!(trained(&parts, &[]), want, "{} as a directory, double {double}", csv.display());
+        }
+    }
+}
+
+#[test]
+fn string_labels_and_a_named_target_among_the_columns_give_the_csv_classes_and_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["setosa", "versicolor", "virginica"];
+    let text = std::fs::read_to_string(iris()).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let mut csv = format!("species,{}\n", header.rsplit_once(',').unwrap().0);
+    let mut cols = csv_columns(&iris(), false);
+    let (_, Col::I32(ids)) = cols.pop().unwrap() else { panic!("labels") };
+    let labels: Vec<String> = ids.iter().map(|&i| names[i as usize].to_string()).collect();
+    for (line, label) in lines.zip(&labels) {
+        csv += &format!("{label},{}\n", line.rsplit_once(',').unwrap().0);
+    }
+    cols.insert(0, ("species".into(), Col::Text(labels)));
+    let (c, p) = (dir.path().join("iris.csv"), dir.path().join("iris.parquet"));
+    std::fs::write(&c, csv).unwrap();
+    write(&p, &cols, 40);
+    let flags = ["--target", "species"];
+    assert_eq!(trained(&p, &flags), trained(&c, &flags));
+    let opts = CsvOptions { target: Some("species".into()), ..CsvOptions::default() };
+    let (a, b) = (data::parquet::load(&p, &opts).unwrap(), data::csv::load(&c, &opts).unwrap().0);
+    assert_eq!(a.task, b.task);
+    assert_eq!(a.feature_names, b.feature_names);
+    for i in 0..a.len() {
+        assert_eq!((a.features(i), a.target(i)), (b.features(i), b.target(i)), "row {i}");
+    }
+}
+
+#[test]
+fn features_by_name_integer_columns_and_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("d.parquet");
+    let cols = vec![
+        ("id".to_string(), Col::I64(vec![10, 11, 12, 13])),
+        ("a".to_string(), Col::I32(vec![1, -2, 3, 16_777_217])),
+        ("b".to_string(), Col::F64(vec![0.5, 1.5, 2.5, 0.1])),
+        ("y".to_string(), Col::F32(vec![1.0, 2.0, 3.0, 4.0])),
+    ];
+    write(&p, &cols, 3);
+    let opts = CsvOptions { features: Some(vec!["b".into(), "a".into()]), regression: true, ..CsvOptions::default() };
+    let d = data::parquet::load(&p, &opts).unwrap();
+    assert_eq!(d.feature_names, ["b", "a"]);
+    assert_eq!(d.features(3), [0.1f64 as f32, 16_777_216.0]);
+    assert_eq!(d.target(2), data::Target::Values(&[3.0]));
+    assert_eq!(d.ignored_columns, ["id"]);
+    // The same through the CLI: --features and --task regression.
+    let o = run_bin(&[
+        "train", "--data", s(&p), "--features", "b,a", "--task", "regression", "--hidden", "2", "--epochs", "1",
+        "--quiet", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn convert_streams_to_a_binary_file_that_trains_to_the_same_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("digits.parquet");
+    write(&p, &csv_columns(&digits(), false), 200);
+    let (bin, csv_bin) = (dir.path().join("p.bin"), dir.path().join("c.bin"));
+    let o = run_bin(&["convert", s(&p), s(&bin)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_bin(&["convert", s(&digits()), s(&csv_bin)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(&csv_bin).unwrap(), "the same bytes as from CSV");
+    assert_eq!(trained(&bin, &[]), trained(&p, &[]));
+}
+
+#[test]
+fn evaluate_and_predict_read_a_models_columns_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("iris.parquet");
+    let mut cols = csv_columns(&iris(), false);
+    write(&p, &cols, 50);
+    let model = dir.path().join("m.model");
+    crate::common::train_model(&p, "4", "2", &model);
+    // Columns in another order, with an extra one: matched by name.
+    cols.reverse();
+    cols.push(("extra".into(), Col::I32(vec![7; 150])));
+    let q = dir.path().join("shuffled.parquet");
+    write(&q, &cols, 64);
+    let a = crate::common::run_json(&["evaluate", "--model", s(&model), "--data", s(&p), "--json"]);
+    let b = crate::common::run_json(&["evaluate", "--model", s(&model), "--data", s(&q), "--target", "species", "--json"]);
+    assert_eq!(a["accuracy"], b["accuracy"]);
+    let pa = run_bin(&["predict", "--model", s(&model), "--data", s(&p)]);
+    let pb = run_bin(&["predict", "--model", s(&model), "--data", s(&q)]);
+    assert!(pa.status.success() && pb.status.success(), "{}{}", stderr(&pa), stderr(&pb));
+    assert_eq!(pa.stdout, pb.stdout);
+}
+
+#[test]
+fn bad_columns_nulls_and_non_finite_cells_are_refused_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let base = || vec![("a".to_string(), Col::F64(vec![1.0, 2.0, 3.0])), ("y".to_string(), Col::I32(vec![0, 1, 0]))];
+    write(&p("ok.parquet"), &base(), 2);
+    refused(
+        &["train", "--data", s(&p("ok.parquet")), "--target", "label"],
+        &["no target column \"label\"", "the columns are a, y"],
+    );
+    refused(&["train", "--data", s(&p("ok.parquet")), "--features", "a,b"], &["no feature column \"b\"", "a, y"]);
+    refused(&["train", "--data", s(&crate::common::iris()), "--features", "a"], &["--features applies to Parquet"]);
+    let mut cols = base();
+    cols[0].1 = Col::OptF64(vec![Some(1.0), Some(2.0), None]);
+    write(&p("null.parquet"), &cols, 2);
+    refused(
+        &["train", "--data", s(&p("null.parquet"))],
+        &["null.parquet", "row group 2, row 1 (row 3 of the file), column \"a\": null"],
+    );
+    cols[0].1 = Col::F64(vec![1.0, f64::NAN, 3.0]);
+    write(&p("nan.parquet"), &cols, 2);
+    refused(&["train", "--data", s(&p("nan.parquet"))], &["row 2 of the file), column \"a\": NaN is not a finite number"]);
+    cols[0].1 = Col::F64(vec![1.0, 2.0, 1e300]);
+    write(&p("big.parquet"), &cols, 2);
+    refused(&["train", "--data", s(&p("big.parquet"))], &["column \"a\": 1000", "beyond f32's range"]);
+    cols[0].1 = Col::Date(vec![1, 2, 3]);
+    write(&p("date.parquet"), &cols, 2);
+    refused(&["train", "--data", s(&p("date.parquet"))], &["column \"a\" is INT32 (Date", "not supported"]);
+    let mut cols = base();
+    cols[1].1 = Col::F32(vec![0.0, 1.0, 0.0]);
+    write(&p("float-class.parquet"), &cols, 2);
+    refused(&["train", "--data", s(&p("float-class.parquet"))], &["a class column must be integers", "--task regression"]);
+    let empty = p("empty-dir");
+    std::fs::create_dir(&empty).unwrap();
+    refused(&["train", "--data", s(&empty)], &["neither Parquet data", "nor MNIST"]);
+}
+
+#[test]
+fn flipped_and_truncated_bytes_give_errors_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.parquet");
+    let mut cols = csv_columns(&iris(), true);
+    cols.push(("name".into(), Col::Text((0..150).map(|i| format!("r{i}")).collect())));
+    write(&good, &cols, 40);
+    let bytes = std::fs::read(&good).unwrap();
+    let bad = dir.path().join("bad.parquet");
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut refusals = 0;
+    for trial in 0..60 {
+        let mut b = bytes.clone();
+        if trial % 4 == 0 {
+            b.truncate(next() as usize % b.len());
+        } else {
+            for _ in 0..1 + trial % 3 {
+                let i = next() as usize % b.len();
+                b[i] ^= 1 << (next() % 8);
+            }
+        }
+        std::fs::write(&bad, &b).unwrap();
+        let o = run_bin(&["train", "--data", s(&bad), "--target", "species", "--features", "sepal_length,petal_width", "--hidden", "2", "--epochs", "1", "--quiet"]);
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "trial {trial}: {err}");
+        assert!(matches!(o.status.code(), Some(0 | 2)), "trial {trial}: {:?} {err}", o.status);
+        if o.status.code() == Some(2) {
+            refusals += 1;
+            assert!(err.contains("bad.parquet"), "trial {trial}: the error names the file: {err}");
+        }
+    }
+    // Truncation always breaks the footer; most flips land in values and still decode.
+    assert!(refusals >= 15, "{refusals} refusals");
+}
+
+/// The files of a directory given as data, for the digest test's file-name order.
+#[allow(dead_code)]
+fn listing(dir: &Path) -> Vec<PathBuf> {
+    data::parquet_files_in(dir).unwrap()
+}
