@@ -3,7 +3,7 @@
 //! refused with a clear error (exit 2) when damaged.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, FloatType, Int32Type, Int64Type};
@@ -133,6 +133,18 @@ fn trained(data: &Path, extra: &[&str]) -> String {
     digest(&run_bin(&args))
 }
 
+/// `parquet` and `csv` load to the same task (class names in unit order), feature names and rows.
+fn same_rows(parquet: &Path, csv: &Path) {
+    let (a, _) = data::load(parquet, &CsvOptions::default(), true).unwrap();
+    let (b, _) = data::load(csv, &CsvOptions::default(), true).unwrap();
+    assert_eq!((a.task(), a.feature_names()), (b.task(), b.feature_names()));
+    let (a, b) = (a.examples(), b.examples());
+    assert_eq!(a.len(), b.len());
+    for i in 0..a.len() {
+        assert_eq!((a.features(i), a.target(i)), (b.features(i), b.target(i)), "row {i}");
+    }
+}
+
 /// A run that must fail as bad input: exit 2, no panic, and stderr containing each of `wants`.
 fn refused(args: &[&str], wants: &[&str]) -> String {
     let o = run_bin(args);
@@ -159,6 +171,7 @@ fn iris_and_digits_from_parquet_train_to_the_csv_digest_in_one_file_or_several()
             let one = dir.path().join(format!("one-{double}.parquet"));
             write(&one, &cols, group);
             assert_eq!(trained(&one, &[]), want, "{} as one file, double {double}", csv.display());
+            same_rows(&one, &csv);
             // A directory of three files, read in file-name order (b, c, then d: not creation order).
             let parts = dir.path().join(format!("parts-{double}"));
             std::fs::create_dir(&parts).unwrap();
@@ -168,6 +181,7 @@ fn iris_and_digits_from_parquet_train_to_the_csv_digest_in_one_file_or_several()
             }
             std::fs::write(parts.join("notes.txt"), "not data").unwrap();
             assert_eq!(trained(&parts, &[]), want, "{} as a directory, double {double}", csv.display());
+            same_rows(&parts, &csv);
         }
     }
 }
@@ -338,10 +352,4 @@ fn flipped_and_truncated_bytes_give_errors_never_panics() {
     }
     // Truncation always breaks the footer; most flips land in values and still decode.
     assert!(refusals >= 15, "{refusals} refusals");
-}
-
-/// The files of a directory given as data, for the digest test's file-name order.
-#[allow(dead_code)]
-fn listing(dir: &Path) -> Vec<PathBuf> {
-    data::parquet_files_in(dir).unwrap()
 }
