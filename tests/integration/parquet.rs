@@ -353,3 +353,33 @@ fn flipped_and_truncated_bytes_give_errors_never_panics() {
     // Truncation always breaks the footer; most flips land in values and still decode.
     assert!(refusals >= 15, "{refusals} refusals");
 }
+
+#[test]
+fn features_and_a_parquet_test_directory_survive_a_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cols = csv_columns(&iris(), true);
+    cols.insert(0, ("id".into(), Col::I64((0..150).collect())));
+    let p = dir.path().join("iris.parquet");
+    write(&p, &cols, 32);
+    let test = dir.path().join("test");
+    std::fs::create_dir(&test).unwrap();
+    write(&test.join("a.parquet"), &slice(&cols, 0, 70), 30);
+    write(&test.join("b.parquet"), &slice(&cols, 70, 150), 30);
+    let half = dir.path().join("half.model");
+    let run = |epochs: &str, out: Option<&Path>| {
+        let mut a = vec!["train", "--data", s(&p), "--test", s(&test), "--features", "petal_width,sepal_length,petal_length"];
+        a.extend(["--hidden", "5", "--epochs", epochs, "--quiet", "--json"]);
+        if let Some(o) = out {
+            a.extend(["--out", s(o)]);
+        }
+        crate::common::run_json(&a)
+    };
+    let full = dir.path().join("full.model");
+    let straight = run("4", Some(&full));
+    // The test directory holds the training rows: its score is the model's on the training file.
+    let e = crate::common::run_json(&["evaluate", "--model", s(&full), "--data", s(&p), "--json"]);
+    assert_eq!((&straight["test_accuracy"], &straight["test_loss"]), (&e["accuracy"], &e["loss"]), "{straight} {e}");
+    run("2", Some(&half));
+    let resumed = crate::common::run_json(&["resume", s(&half), "--epochs", "4", "--json", "--quiet"]);
+    assert_eq!(resumed["params_digest"], straight["params_digest"]);
+}

@@ -202,8 +202,11 @@ impl Selection {
             && let Some(t) = all(targets)
         {
             t
-        } else if extras.len() == 1 {
-            extras.clone()
+        } else if let Some(&last) = extras.last()
+            && (extras.len() == 1 || last == names.len() - 1)
+        {
+            // As in training without --target: the last column, when it is not a feature.
+            vec![last]
         } else {
             return Err(Error::Config(format!(
                 "{}: cannot tell the target among the columns that are not the model's features ({}): name it with --target",
