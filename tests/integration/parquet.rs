@@ -234,8 +234,19 @@ fn features_by_name_integer_columns_and_regression() {
     assert_eq!(d.ignored_columns, ["id"]);
     // The same through the CLI: --features and --task regression.
     let o = run_bin(&[
-        "train", "--data", s(&p), "--features", "b,a", "--task", "regression", "--hidden", "2", "--epochs", "1",
-        "--quiet", "--json",
+        "train",
+        "--data",
+        s(&p),
+        "--features",
+        "b,a",
+        "--task",
+        "regression",
+        "--hidden",
+        "2",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
@@ -268,7 +279,8 @@ fn evaluate_and_predict_read_a_models_columns_by_name() {
     let q = dir.path().join("shuffled.parquet");
     write(&q, &cols, 64);
     let a = crate::common::run_json(&["evaluate", "--model", s(&model), "--data", s(&p), "--json"]);
-    let b = crate::common::run_json(&["evaluate", "--model", s(&model), "--data", s(&q), "--target", "species", "--json"]);
+    let b =
+        crate::common::run_json(&["evaluate", "--model", s(&model), "--data", s(&q), "--target", "species", "--json"]);
     assert_eq!(a["accuracy"], b["accuracy"]);
     let pa = run_bin(&["predict", "--model", s(&model), "--data", s(&p)]);
     let pb = run_bin(&["predict", "--model", s(&model), "--data", s(&q)]);
@@ -297,7 +309,10 @@ fn bad_columns_nulls_and_non_finite_cells_are_refused_with_their_place() {
     );
     cols[0].1 = Col::F64(vec![1.0, f64::NAN, 3.0]);
     write(&p("nan.parquet"), &cols, 2);
-    refused(&["train", "--data", s(&p("nan.parquet"))], &["row 2 of the file), column \"a\": NaN is not a finite number"]);
+    refused(
+        &["train", "--data", s(&p("nan.parquet"))],
+        &["row 2 of the file), column \"a\": NaN is not a finite number"],
+    );
     cols[0].1 = Col::F64(vec![1.0, 2.0, 1e300]);
     write(&p("big.parquet"), &cols, 2);
     refused(&["train", "--data", s(&p("big.parquet"))], &["column \"a\": 1000", "beyond f32's range"]);
@@ -307,7 +322,10 @@ fn bad_columns_nulls_and_non_finite_cells_are_refused_with_their_place() {
     let mut cols = base();
     cols[1].1 = Col::F32(vec![0.0, 1.0, 0.0]);
     write(&p("float-class.parquet"), &cols, 2);
-    refused(&["train", "--data", s(&p("float-class.parquet"))], &["a class column must be integers", "--task regression"]);
+    refused(
+        &["train", "--data", s(&p("float-class.parquet"))],
+        &["a class column must be integers", "--task regression"],
+    );
     let empty = p("empty-dir");
     std::fs::create_dir(&empty).unwrap();
     refused(&["train", "--data", s(&empty)], &["neither Parquet data", "nor MNIST"]);
@@ -341,7 +359,20 @@ fn flipped_and_truncated_bytes_give_errors_never_panics() {
             }
         }
         std::fs::write(&bad, &b).unwrap();
-        let o = run_bin(&["train", "--data", s(&bad), "--target", "species", "--features", "sepal_length,petal_width", "--hidden", "2", "--epochs", "1", "--quiet"]);
+        let o = run_bin(&[
+            "train",
+            "--data",
+            s(&bad),
+            "--target",
+            "species",
+            "--features",
+            "sepal_length,petal_width",
+            "--hidden",
+            "2",
+            "--epochs",
+            "1",
+            "--quiet",
+        ]);
         let err = stderr(&o);
         assert!(!err.contains("panicked"), "trial {trial}: {err}");
         assert!(matches!(o.status.code(), Some(0 | 2)), "trial {trial}: {:?} {err}", o.status);
@@ -367,7 +398,8 @@ fn features_and_a_parquet_test_directory_survive_a_resume() {
     write(&test.join("b.parquet"), &slice(&cols, 70, 150), 30);
     let half = dir.path().join("half.model");
     let run = |epochs: &str, out: Option<&Path>| {
-        let mut a = vec!["train", "--data", s(&p), "--test", s(&test), "--features", "petal_width,sepal_length,petal_length"];
+        let mut a =
+            vec!["train", "--data", s(&p), "--test", s(&test), "--features", "petal_width,sepal_length,petal_length"];
         a.extend(["--hidden", "5", "--epochs", epochs, "--quiet", "--json"]);
         if let Some(o) = out {
             a.extend(["--out", s(o)]);

@@ -28,7 +28,9 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
         // An MNIST directory as the test set means its test split.
         Some(p) if p.is_dir() && !data::is_parquet_dir(p)? => Some(data::idx::images_in(p, "t10k")?),
         Some(p) => Some(p.clone()),
-        None if data_path.is_dir() && !data::is_parquet_dir(&data_path)? => data::idx::images_in(&data_path, "t10k").ok(),
+        None if data_path.is_dir() && !data::is_parquet_dir(&data_path)? => {
+            data::idx::images_in(&data_path, "t10k").ok()
+        }
         None => None,
     };
     let inputs = [Some(&data_path), test.as_ref(), a.config.as_ref()];

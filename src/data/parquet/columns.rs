@@ -84,6 +84,37 @@ fn describe(c: &ColumnDescriptor) -> String {
     }
 }
 
+/// A file's column names, looked up by name (or 0-based index where allowed).
+struct Columns<'a> {
+    path: &'a Path,
+    names: &'a [String],
+    index: HashMap<&'a str, usize>,
+}
+
+impl Columns<'_> {
+    /// The column named `t`, or with index `t` when `index_ok`.
+    fn find(&self, t: &str, index_ok: bool) -> Option<usize> {
+        let t = t.trim();
+        let n = self.names.len();
+        self.index.get(t).copied().or_else(|| t.parse::<usize>().ok().filter(|&j| index_ok && j < n))
+    }
+
+    /// The columns of a comma-separated `spec`; an unknown one is a `what` column not found.
+    fn list(&self, spec: &str, what: &str, index_ok: bool) -> Result<Vec<usize>> {
+        spec.split(',').map(|t| self.find(t, index_ok).ok_or_else(|| self.unknown(what, t))).collect()
+    }
+
+    /// The error for a column `t` not in the file, listing those that are.
+    fn unknown(&self, what: &str, t: &str) -> Error {
+        Error::Config(format!(
+            "{}: no {what} column {:?}; the columns are {}",
+            self.path.display(),
+            t.trim(),
+            self.names.join(", ")
+        ))
+    }
+}
+
 /// The columns a file's rows are read from: leaf indices into its schema.
 #[derive(Clone, Debug)]
 pub(super) struct Selection {
@@ -118,28 +149,20 @@ impl Selection {
         let names: Vec<String> = schema.columns().iter().map(|c| c.path().string()).collect();
         let kinds = schema.columns().iter().map(|c| Kind::of(c)).collect();
         let n = names.len();
+        if n == 0 {
+            return Err(Error::format(path, "the schema has no columns"));
+        }
         let mut index = HashMap::with_capacity(n);
         for (j, name) in names.iter().enumerate() {
             if index.insert(name.as_str(), j).is_some() {
                 return Err(Error::format(path, format!("two columns are named {name:?}: expected unique names")));
             }
         }
-        let listed = || names.join(", ");
-        let find = |t: &str, index_ok: bool| {
-            let t = t.trim();
-            index.get(t).copied().or_else(|| t.parse::<usize>().ok().filter(|&j| index_ok && j < n))
-        };
-        let unknown = |what: &str, t: &str| {
-            Error::Config(format!("{}: no {what} column {:?}; the columns are {}", path.display(), t.trim(), listed()))
-        };
-        let by_names = |spec: &str, what: &str, index_ok: bool| -> Result<Vec<usize>> {
-            spec.split(',').map(|t| find(t, index_ok).ok_or_else(|| unknown(what, t))).collect()
-        };
-        if n == 0 {
-            return Err(Error::format(path, "the schema has no columns"));
-        }
+        let cols = Columns { path, names: &names, index };
+        let (find, by_names) =
+            (|t: &str, i: bool| cols.find(t, i), |spec: &str, w: &str, i: bool| cols.list(spec, w, i));
         let (features, targets) = match &opts.model {
-            Some(model) => Self::for_model(path, &names, opts, model, &find, &by_names)?,
+            Some(model) => Self::for_model(&cols, opts, model)?,
             None => {
                 let targets = match &opts.target {
                     _ if opts.unlabeled.is_some() => Vec::new(),
@@ -147,7 +170,10 @@ impl Selection {
                     Some(spec) => by_names(spec, "target", true)?,
                 };
                 let features = match &opts.features {
-                    Some(list) => list.iter().map(|f| find(f, false).ok_or_else(|| unknown("feature", f))).collect::<Result<_>>()?,
+                    Some(list) => list
+                        .iter()
+                        .map(|f| find(f, false).ok_or_else(|| cols.unknown("feature", f)))
+                        .collect::<Result<_>>()?,
                     None => (0..n).filter(|j| !targets.contains(j)).collect(),
                 };
                 (features, targets)
@@ -158,14 +184,10 @@ impl Selection {
     }
 
     /// Features (a model's, by name) and targets for a file read with a trained model.
-    fn for_model(
-        path: &Path,
-        names: &[String],
-        opts: &CsvOptions,
-        model: &ModelColumns,
-        find: &dyn Fn(&str, bool) -> Option<usize>,
-        by_names: &dyn Fn(&str, &str, bool) -> Result<Vec<usize>>,
-    ) -> Result<(Vec<usize>, Vec<usize>)> {
+    fn for_model(cols: &Columns<'_>, opts: &CsvOptions, model: &ModelColumns) -> Result<(Vec<usize>, Vec<usize>)> {
+        let (path, names) = (cols.path, cols.names);
+        let (find, by_names) =
+            (|t: &str, i: bool| cols.find(t, i), |spec: &str, w: &str, i: bool| cols.list(spec, w, i));
         if let Some(list) = &opts.features
             && list != &model.features
         {
@@ -264,7 +286,9 @@ impl Selection {
             if !ok {
                 let expected = match (is_target, regression) {
                     (false, _) => "a feature column must be FLOAT, DOUBLE, INT32 or INT64",
-                    (true, false) => "a class column must be integers (INT32, INT64) or text (BYTE_ARRAY strings); for real values use --task regression",
+                    (true, false) => {
+                        "a class column must be integers (INT32, INT64) or text (BYTE_ARRAY strings); for real values use --task regression"
+                    }
                     (true, true) => "a regression target must be FLOAT, DOUBLE, INT32 or INT64",
                 };
                 return Err(Error::format(

@@ -60,7 +60,13 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<Dataset> {
         };
         Dataset::new(x, targets, n_features, task.clone(), source)?
     } else if opts.regression {
-        Dataset::new(x, Targets::Values(vals), n_features, Task::Regression { targets: sel.names_of(&sel.targets) }, source)?
+        Dataset::new(
+            x,
+            Targets::Values(vals),
+            n_features,
+            Task::Regression { targets: sel.names_of(&sel.targets) },
+            source,
+        )?
     } else {
         let (names, unit) = classes.into_units();
         let labels = ids.iter().map(|&id| unit[id as usize]).collect();

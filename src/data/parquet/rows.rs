@@ -166,7 +166,6 @@ impl FileRows<'_> {
         }
         Ok(file_rows)
     }
-
 }
 
 /// The message for column `j`, which cannot be decoded.
