@@ -326,6 +326,15 @@ fn bad_columns_nulls_and_non_finite_cells_are_refused_with_their_place() {
         &["train", "--data", s(&p("float-class.parquet"))],
         &["a class column must be integers", "--task regression"],
     );
+    // A directory whose files do not share the chosen columns.
+    let mixed = p("mixed");
+    std::fs::create_dir(&mixed).unwrap();
+    write(&mixed.join("1.parquet"), &base(), 2);
+    write(&mixed.join("2.parquet"), &[("b".to_string(), Col::F32(vec![1.0])), ("y".to_string(), Col::I32(vec![1]))], 2);
+    refused(
+        &["train", "--data", s(&mixed)],
+        &["2.parquet: its features (b) and target (y) are not those of", "1.parquet (a; target y)"],
+    );
     let empty = p("empty-dir");
     std::fs::create_dir(&empty).unwrap();
     refused(&["train", "--data", s(&empty)], &["neither Parquet data", "nor MNIST"]);
