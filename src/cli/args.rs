@@ -243,6 +243,10 @@ pub struct CsvArgs {
     /// The first row is a header (default: detected).
     #[arg(long)]
     pub header: bool,
+    /// Parquet: the feature columns by name, comma-separated (default: every column that is
+    /// not a target).
+    #[arg(long, value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
     /// What the target is.
     #[arg(long, value_enum, default_value_t)]
     pub task: TaskKind,

@@ -28,6 +28,7 @@ pub fn csv_options(a: &CsvArgs, classes: Option<Vec<String>>) -> CsvOptions {
         unlabeled: None,
         model: None,
         npy: data::npy::NpyOptions::default(),
+        features: a.features.clone(),
     }
 }
 
@@ -63,7 +64,7 @@ pub fn default_mnist() -> PathBuf {
 /// The scaling of a run without `--scale`: none for MNIST (pixels load as `[0, 1]`), what a
 /// binary file's header records (its source's default), standard otherwise.
 pub fn default_scale(data: &Path) -> Result<Scale> {
-    if data.is_dir() || data::idx::is_idx_path(data) {
+    if (data.is_dir() && !data::is_parquet_dir(data)?) || data::idx::is_idx_path(data) {
         return Ok(Scale::None);
     }
     Ok(data::binary::default_scale_of(data)?.unwrap_or(Scale::Standard))

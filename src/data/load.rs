@@ -73,6 +73,9 @@ pub struct CsvOptions {
     pub model: Option<ModelColumns>,
     /// For a NumPy input: the labels file of `.npy` features, the arrays of an `.npz`.
     pub npy: npy::NpyOptions,
+    /// Parquet only: the feature columns by name, in this order (default: every column that is
+    /// not a target).
+    pub features: Option<Vec<String>>,
 }
 
 /// What a trained model's inputs and outputs are called, for reading a file to evaluate or
@@ -101,9 +104,13 @@ pub struct ModelColumns {
 /// `verify` checks a binary file's checksum over all rows (one sequential read) when opening it.
 /// A pipe or FIFO is opened and read exactly once (see [`load_input`]).
 pub fn load(path: &Path, csv: &CsvOptions, verify: bool) -> Result<(AnyDataset, Vec<u64>)> {
+    if is_parquet_dir(path)? {
+        return Ok((AnyDataset::Memory(load_parquet(path, csv)?), Vec::new()));
+    }
     if path.is_dir() || idx::is_idx_path(path) {
         refuse_labels(path, csv)?;
-        return Ok((AnyDataset::Memory(idx::load_mnist(path)?), Vec::new()));
+        no_features(path, csv)?;
+        return Ok((AnyDataset::Memory(idx::load_mnist(mnist_dir(path)?)?), Vec::new()));
     }
     load_input(open::Input::open(path)?, csv, verify)
 }
@@ -113,6 +120,7 @@ pub fn load(path: &Path, csv: &CsvOptions, verify: bool) -> Result<(AnyDataset, 
 /// `.npy`/`.npz` name; read once whatever `verify` says, see [`npy`]) or a CSV file.
 pub fn load_input(input: open::Input, csv: &CsvOptions, verify: bool) -> Result<(AnyDataset, Vec<u64>)> {
     if is_numpy(&input) {
+        no_features(input.path(), csv)?;
         return Ok((
             match npy::load_input(input, csv)? {
                 npy::Loaded::Memory(d) => AnyDataset::Memory(d),
@@ -122,6 +130,11 @@ pub fn load_input(input: open::Input, csv: &CsvOptions, verify: bool) -> Result<
         ));
     }
     refuse_labels(input.path(), csv)?;
+    if input.head().starts_with(PARQUET_MAGIC) {
+        let path = parquet_file(input)?;
+        return Ok((AnyDataset::Memory(load_parquet(&path, csv)?), Vec::new()));
+    }
+    no_features(input.path(), csv)?;
     if input.head() == binary::MAGIC {
         let path = input.path().to_path_buf();
         if !input.is_regular() {
@@ -165,16 +178,112 @@ fn not_mappable(path: &Path) -> Error {
 /// Converts `input` (CSV, NumPy, IDX images file or MNIST directory) to a binary dataset at `output`.
 /// Returns the rows written and the CSV lines skipped.
 pub fn convert(input: &Path, output: &Path, csv: &CsvOptions) -> Result<(u64, Vec<u64>)> {
+    if is_parquet_dir(input)? {
+        return Ok((convert_parquet(input, output, csv)?, Vec::new()));
+    }
     if input.is_dir() || idx::is_idx_path(input) {
         refuse_labels(input, csv)?;
-        let d = idx::load_mnist(input)?;
+        no_features(input, csv)?;
+        let d = idx::load_mnist(mnist_dir(input)?)?;
         // MNIST pixels load as [0, 1]: a run on the conversion is unscaled by default, as on IDX.
         return Ok((binary::write(output, &d, &d.task, &d.feature_names, Scale::None)?, Vec::new()));
     }
     let opened = open::Input::open(input)?;
     if is_numpy(&opened) {
+        no_features(input, csv)?;
         return Ok((npy::convert(opened, output, csv)?, Vec::new()));
     }
     refuse_labels(input, csv)?;
+    if opened.head().starts_with(PARQUET_MAGIC) {
+        return Ok((convert_parquet(&parquet_file(opened)?, output, csv)?, Vec::new()));
+    }
+    no_features(input, csv)?;
     csv::convert(opened, output, csv)
+}
+
+/// The first bytes of a Parquet file.
+const PARQUET_MAGIC: &[u8] = b"PAR1";
+
+/// Whether `path` is a directory holding `.parquet` files (a Parquet dataset, not MNIST).
+pub fn is_parquet_dir(path: &Path) -> Result<bool> {
+    Ok(path.is_dir() && !parquet_files_in(path)?.is_empty())
+}
+
+/// The `.parquet` files of the directory `dir`, in file-name order.
+pub fn parquet_files_in(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) && !path.is_dir() {
+            files.push(path);
+        }
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    Ok(files)
+}
+
+/// A directory given as data that holds no `.parquet` files must be an MNIST directory.
+fn mnist_dir(path: &Path) -> Result<&Path> {
+    if path.is_dir() && idx::images_in(path, "train").is_err() {
+        return Err(Error::Config(format!(
+            "{}: a directory, but neither Parquet data (no .parquet files) nor MNIST (no \
+             train-images-idx3-ubyte[.gz]); expected one of them",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// `--features` names Parquet columns: refused for other formats rather than ignored.
+fn no_features(path: &Path, csv: &CsvOptions) -> Result<()> {
+    match csv.features {
+        Some(_) => Err(Error::Config(format!(
+            "{}: --features applies to Parquet data only (a CSV file's features are every column \
+             that is not a target)",
+            path.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The path of an opened Parquet file, which must be a regular file (its footer is read first).
+fn parquet_file(input: open::Input) -> Result<std::path::PathBuf> {
+    let path = input.path().to_path_buf();
+    if !input.is_regular() {
+        return Err(Error::format(
+            &path,
+            "byte 0: a Parquet file, but not a regular file (a pipe or FIFO?): Parquet is read from its \
+             end, so give the path of the file itself",
+        ));
+    }
+    Ok(path)
+}
+
+#[cfg(feature = "parquet")]
+fn load_parquet(path: &Path, csv: &CsvOptions) -> Result<Dataset> {
+    super::parquet::load(path, csv)
+}
+
+#[cfg(feature = "parquet")]
+fn convert_parquet(input: &Path, output: &Path, csv: &CsvOptions) -> Result<u64> {
+    super::parquet::convert(input, output, csv)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn load_parquet(path: &Path, _: &CsvOptions) -> Result<Dataset> {
+    Err(no_parquet(path))
+}
+
+#[cfg(not(feature = "parquet"))]
+fn convert_parquet(input: &Path, _: &Path, _: &CsvOptions) -> Result<u64> {
+    Err(no_parquet(input))
+}
+
+/// The error for Parquet data in a build without the `parquet` feature.
+#[cfg(not(feature = "parquet"))]
+fn no_parquet(path: &Path) -> Error {
+    Error::Config(format!(
+        "{}: Parquet data, but this build has no Parquet support (build with `cargo build --release --features parquet`)",
+        path.display()
+    ))
 }

@@ -13,6 +13,8 @@ mod load;
 pub mod mapping;
 pub mod npy;
 pub mod open;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod prefetch;
 mod scale;
 pub mod sigbus;
@@ -20,7 +22,7 @@ pub mod view;
 
 pub use dataset::{Dataset, Targets};
 pub use fingerprint::Fingerprint;
-pub use load::{AnyDataset, CsvOptions, ModelColumns, convert, load, load_input};
+pub use load::{AnyDataset, CsvOptions, ModelColumns, convert, is_parquet_dir, load, load_input, parquet_files_in};
 pub use scale::{Scale, Scaler, ScalerFit};
 use serde::{Deserialize, Serialize};
 pub use view::Rows;

@@ -47,6 +47,8 @@ pub struct RunSpec {
     pub npy: NpyOptions,
     /// The labels file of a `.npy` test set.
     pub test_labels: Option<PathBuf>,
+    /// Parquet feature columns by name (`--features`), stored from checkpoint version 3 on.
+    pub features: Option<Vec<String>>,
 }
 
 impl RunSpec {
@@ -70,6 +72,7 @@ impl RunSpec {
             metrics: None,
             npy: NpyOptions::default(),
             test_labels: None,
+            features: None,
         }
     }
 
@@ -84,6 +87,7 @@ impl RunSpec {
             unlabeled: None,
             model: None,
             npy: self.npy.clone(),
+            features: self.features.clone(),
         }
     }
 }

@@ -21,6 +21,8 @@ mod old_checkpoints;
 mod onnx_export;
 mod oracle;
 mod outputs;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod pipes;
 mod prefetch;
 mod proba;

@@ -28,9 +28,11 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     };
     let test = match &a.test {
         // An MNIST directory as the test set means its test split.
-        Some(p) if p.is_dir() => Some(data::idx::images_in(p, "t10k")?),
+        Some(p) if p.is_dir() && !data::is_parquet_dir(p)? => Some(data::idx::images_in(p, "t10k")?),
         Some(p) => Some(p.clone()),
-        None if data_path.is_dir() => data::idx::images_in(&data_path, "t10k").ok(),
+        None if data_path.is_dir() && !data::is_parquet_dir(&data_path)? => {
+            data::idx::images_in(&data_path, "t10k").ok()
+        }
         None => None,
     };
     let inputs = [Some(&data_path), test.as_ref(), a.config.as_ref(), a.npy.labels.as_ref(), a.test_labels.as_ref()];
@@ -58,6 +60,7 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
         metrics: a.run.metrics.as_deref().map(absolute).transpose()?,
         npy: npy_options(&a.npy),
         test_labels: a.test_labels.clone(),
+        features: csv.features,
     };
     let cfg = TrainConfig {
         epochs: a.epochs,

@@ -34,7 +34,8 @@ pub(super) struct CheckpointV2 {
     history: Vec<EpochReportV2>,
 }
 
-/// A version-2 run spec: no NumPy labels or array names (version 3 stores them).
+/// A version-2 run spec: no NumPy labels or array names and no Parquet `--features` (version 3
+/// stores them).
 #[derive(Deserialize)]
 struct RunSpecV2 {
     train: PathBuf,
@@ -74,6 +75,7 @@ impl From<RunSpecV2> for RunSpec {
             metrics: d.metrics,
             npy: NpyOptions::default(),
             test_labels: None,
+            features: None,
         }
     }
 }
