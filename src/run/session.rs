@@ -284,6 +284,9 @@ impl Session {
     pub fn load_test(&self, path: &Path) -> Result<(data::AnyDataset, Vec<u64>)> {
         let classes = self.task.classes().map(|c| c.to_vec());
         let mut opts = self.spec.csv(classes);
+        // The model's feature names pick the test set's columns (in any format): the training
+        // run's Parquet `--features` do not apply to it.
+        opts.features = None;
         opts.npy.labels = self.spec.test_labels.clone();
         // Columns matched to the training features by header name, as evaluate does.
         opts.model = Some(data::ModelColumns {

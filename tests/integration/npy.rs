@@ -314,6 +314,25 @@ fn convert_evaluate_predict_and_a_piped_npy_agree_with_the_csv() {
     child.stdin.take().unwrap().write_all(&x32).unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(crate::common::digest(&o), want);
+
+    // A pipe's header alone sizes nothing: a claim of 2^40 rows to predict (C order) or 2^31
+    // rows of 4 columns (Fortran order, transposed once read), followed by 8 bytes, is a short
+    // read (exit 2), not an allocation that aborts or a wrapped size that panics.
+    for (fortran, shape) in [(false, [1usize << 40, 4]), (true, [1usize << 31, 4])] {
+        let claim = npy("<f4", fortran, &shape, &[0u8; 8]);
+        let mut child = std::process::Command::new(crate::common::bin())
+            .args(["predict", "--model", m, "--data", "/dev/stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&claim).unwrap();
+        let o = child.wait_with_output().unwrap();
+        let err = crate::common::stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "fortran {fortran}: {err}");
+        assert!(!err.contains("panicked") && err.contains("/dev/stdin"), "fortran {fortran}: {err}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -155,23 +155,26 @@ pub fn read_matrix(
     let oom = |e| place.err(None, format!("the array does not fit in memory ({e})"));
     let size = h.dtype.size;
     let mut out: Vec<f32> = Vec::new();
-    if sized || h.fortran {
+    if sized {
         check_fits(h, place)?;
         out.try_reserve_exact(n).map_err(oom)?;
     }
     let bad_bool =
         |k: usize| place.err(Some(h.data_offset + (k * size) as u64), "a bool cell holds a byte other than 0 or 1");
     if h.fortran {
-        out.resize(n, 0.0);
-        let mut tmp = vec![0f32; CHUNK / size];
+        // Column by column as stored, growing as the cells arrive (an unsized stream's header
+        // alone never makes it allocate), then transposed to one row per example.
         read_units(r, h, place, size, |first, bytes| {
             let m = bytes.len() / size;
-            to_f32(h.dtype, bytes, &mut tmp[..m]).map_err(|k| bad_bool(first + k))?;
-            for (k, &v) in (first..).zip(&tmp[..m]) {
-                out[(k % rows) * cols + k / rows] = v;
-            }
-            Ok(())
+            let start = out.len();
+            out.try_reserve(m).map_err(oom)?;
+            out.resize(start + m, 0.0);
+            to_f32(h.dtype, bytes, &mut out[start..]).map_err(|k| bad_bool(first + k))
         })?;
+        let mut by_rows: Vec<f32> = Vec::new();
+        by_rows.try_reserve_exact(n).map_err(oom)?;
+        by_rows.extend((0..n).map(|k| out[(k % cols) * rows + k / cols]));
+        out = by_rows;
     } else {
         read_units(r, h, place, size * cols, |first_row, bytes| {
             let m = bytes.len() / size;

@@ -118,8 +118,10 @@ pub fn load_input(input: Input, opts: &CsvOptions) -> Result<Loaded> {
     if let Some(len) = file_len {
         check_length(&h, &place, len)?;
     }
+    // Rows to predict get placeholder targets once the rows are known to exist (a pipe's
+    // header alone must not size an allocation).
     let (targets, task) = match (&opts.unlabeled, &opts.npy.labels) {
-        (Some(task), _) => placeholders(task, rows),
+        (Some(task), _) => (Targets::Classes(Vec::new()), task.clone()),
         (None, None) => {
             return Err(Error::Config(format!(
                 "{}: .npy features need their labels or targets in a second .npy: give --labels y.npy (with --test, --test-labels)",
@@ -148,12 +150,15 @@ pub fn load_input(input: Input, opts: &CsvOptions) -> Result<Loaded> {
     let mappable = regular && cfg!(target_endian = "little") && h.dtype.is_native_f32() && !h.fortran;
     if mappable && h.data_offset % 4 == 0 {
         drop(r);
+        // A regular file's length was checked against the rows.
+        let targets = if opts.unlabeled.is_some() { placeholders(&task, rows, &place)? } else { targets };
         return Ok(Loaded::Mapped(MappedNpy::open(&path, &h, (rows, cols), targets, task)?));
     }
     let x = read_matrix(&mut r, &h, &place, rows, cols, file_len.is_some())?;
     if file_len.is_none() {
         check_end(&mut r, &h, &place)?;
     }
+    let targets = if opts.unlabeled.is_some() { placeholders(&task, rows, &place)? } else { targets };
     dataset(x, targets, cols, task, &place)
 }
 
@@ -183,13 +188,16 @@ fn check_length(h: &Header, place: &Place, len: u64) -> Result<()> {
     ))
 }
 
-/// The placeholder targets of rows read without labels (to predict).
-fn placeholders(task: &Task, rows: usize) -> (Targets, Task) {
-    let targets = match task {
+/// The placeholder targets of `rows` rows read without labels (to predict), made once the rows
+/// were read (or a file's length checked against them).
+fn placeholders(task: &Task, rows: usize, place: &Place) -> Result<Targets> {
+    Ok(match task {
         Task::Classification { .. } => Targets::Classes(vec![0; rows]),
-        Task::Regression { .. } => Targets::Values(vec![0.0; rows * task.n_outputs()]),
-    };
-    (targets, task.clone())
+        Task::Regression { .. } => {
+            let n = rows.checked_mul(task.n_outputs()).ok_or_else(|| place.err(None, "too many cells"))?;
+            Targets::Values(vec![0.0; n])
+        }
+    })
 }
 
 /// Reads the label array (header `h`, data next in `r`) for features of `rows × cols`: class
@@ -291,7 +299,7 @@ fn load_npz(input: Input, opts: &CsvOptions) -> Result<Loaded> {
     let h = read_member_header(&mut xr, &place, xm.size)?;
     let (rows, cols) = matrix_shape(&h, &place)?;
     let (targets, task) = match (&opts.unlabeled, y) {
-        (Some(task), _) => placeholders(task, rows),
+        (Some(task), _) => (Targets::Classes(Vec::new()), task.clone()),
         (None, Some((key, ym))) => {
             let lplace = Place { path: path.clone(), array: Some(key.to_string()) };
             let mut yr = zip.reader(ym)?;
@@ -304,6 +312,7 @@ fn load_npz(input: Input, opts: &CsvOptions) -> Result<Loaded> {
     };
     let x = read_matrix(&mut xr, &h, &place, rows, cols, true)?;
     xr.finish()?;
+    let targets = if opts.unlabeled.is_some() { placeholders(&task, rows, &place)? } else { targets };
     dataset(x, targets, cols, task, &place)
 }
 

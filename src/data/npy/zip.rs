@@ -214,6 +214,13 @@ fn parse_central(cd: &[u8], at: &mut usize) -> std::result::Result<Member, Strin
     if method == 0 && compressed != size {
         return Err(format!("member {name:?} is stored, but its sizes differ ({compressed} and {size})"));
     }
+    // Deflate expands at most about 1032 to 1 (258-byte matches in codes of 2 bits), so a larger
+    // declared size is a lie that would size an allocation.
+    if method != 0 && size > compressed.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(64) {
+        return Err(format!(
+            "member {name:?} claims {size} bytes from {compressed} compressed ones, more than deflate can expand to"
+        ));
+    }
     *at += 46 + n + x + c;
     Ok(Member { name, method, crc: u32_at(b, 16), compressed, size, local })
 }
@@ -231,6 +238,9 @@ impl Read for At<'_> {
         Ok(n)
     }
 }
+
+/// Deflate's largest expansion, output bytes per input byte (1032:1, rounded up).
+const MAX_DEFLATE_RATIO: u64 = 1033;
 
 /// A member's uncompressed bytes, at most its declared size, hashed as they are read.
 pub struct MemberReader<'a> {

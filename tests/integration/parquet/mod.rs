@@ -309,4 +309,23 @@ fn features_and_a_parquet_test_directory_survive_a_resume() {
     run("2", Some(&half));
     let resumed = crate::common::run_json(&["resume", s(&half), "--epochs", "4", "--json", "--quiet"]);
     assert_eq!(resumed["params_digest"], straight["params_digest"]);
+    // A CSV test set for a Parquet run with --features: its columns are found by the model's
+    // feature names (the --features list names Parquet columns and does not apply to it).
+    let with_csv = crate::common::run_json(&[
+        "train",
+        "--data",
+        s(&p),
+        "--test",
+        s(&iris()),
+        "--features",
+        "petal_width,sepal_length,petal_length",
+        "--hidden",
+        "5",
+        "--epochs",
+        "4",
+        "--quiet",
+        "--json",
+    ]);
+    assert_eq!(with_csv["params_digest"], straight["params_digest"]);
+    assert_eq!((&with_csv["test_accuracy"], &with_csv["test_loss"]), (&e["accuracy"], &e["loss"]));
 }
