@@ -102,7 +102,10 @@ impl Method {
         match self {
             Self::GradientDescent | Self::Rprop { .. } => 1.0,
             // Rounded to 12 decimals, so μ = 0.8 gives 0.2, not 0.19999999999999996.
-            Self::Momentum { mu } | Self::Nesterov { mu } => ((1.0 - mu) * 1e12).round() / 1e12,
+            Self::Momentum { mu } | Self::Nesterov { mu } => {
+                let rounded = ((1.0 - mu) * 1e12).round() / 1e12;
+                if rounded > 0.0 { rounded } else { 1.0 - mu }
+            }
             Self::Adam { .. } => 0.001,
         }
     }

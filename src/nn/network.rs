@@ -237,6 +237,23 @@ impl<T: Float> Network<T> {
         }
     }
 
+    /// Max-norm: projects each unit's incoming weight vector (its row of `W^(l)` without the bias
+    /// column, every layer) onto the ball of radius `c`; a longer row is scaled by `c / norm`.
+    /// Rows in parallel, each summed in order in `f64`: the same bits for any thread count.
+    pub fn max_norm(&mut self, c: f64) {
+        use rayon::prelude::*;
+        for w in &mut self.w {
+            w.axis_iter_mut(Axis(0)).into_par_iter().for_each(|mut row| {
+                let f = |v: &T| <T as Float>::to_f64(*v);
+                let norm = row.iter().skip(1).map(|v| f(v) * f(v)).sum::<f64>().sqrt();
+                if norm > c {
+                    let k = c / norm;
+                    row.iter_mut().skip(1).for_each(|v| *v = T::from_f64(f(v) * k));
+                }
+            });
+        }
+    }
+
     /// The outputs `h(x)` for the rows of `x` (a convenience for small inputs; allocates).
     pub fn predict(&self, x: ArrayView2<T>) -> Array2<T> {
         let mut ws = Workspace::new(self, x.nrows());

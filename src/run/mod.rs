@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod early_stop;
 pub mod observer;
 pub(crate) mod open;
+mod prefetch;
 mod resume;
 pub mod session;
 pub mod spec;

@@ -11,6 +11,7 @@ use crate::data::{Rows, Scaler};
 use crate::error::{Error, Result};
 use crate::optim::{Method, Optimizer, Schedule};
 use crate::rng::{self, RngState};
+use crate::run::prefetch::Ahead;
 use crate::{Dropout, Engine, Float, Init, Network};
 
 /// What a training run does. Everything that changes the resulting weights is here.
@@ -132,20 +133,6 @@ pub struct Trainer<T: Float> {
     epoch_run_examples: u64,
 }
 
-/// Rows of the epoch's permutation already announced to the data ([`crate::data::Examples::prefetch`]).
-struct Ahead {
-    /// Off when `SHARDPROP_PREFETCH=0`, or by [`Trainer::set_prefetch`].
-    on: bool,
-    /// Positions `..to` of the permutation were announced.
-    to: usize,
-    /// The announced rows mapped through the view (reused: no allocation per step).
-    buf: Vec<usize>,
-}
-
-/// Rows announced beyond the current batch: at least this many, or one batch if larger. Enough
-/// that a cold disk has many reads in flight, few enough to stay a few MB of page cache.
-const PREFETCH_ROWS: usize = 256;
-
 impl<T: Float> Trainer<T> {
     /// A trainer at the start of training, with `threads` workers (0: every core).
     pub fn new(net: Network<T>, cfg: TrainConfig, threads: usize) -> Result<Self> {
@@ -196,8 +183,7 @@ impl<T: Float> Trainer<T> {
             return Err(Error::Config(format!("max-norm {:?}: expected a finite radius > 0", cfg.max_norm)));
         }
         let rng = state.epoch_rng.restore();
-        let ahead =
-            Ahead { on: std::env::var_os("SHARDPROP_PREFETCH").is_none_or(|v| v != "0"), to: 0, buf: Vec::new() };
+        let ahead = Ahead::new();
         let perm = Vec::new();
         Ok(Self { net, engine, opt, cfg, state, rng, perm, ahead, epoch_started: None, epoch_run_examples: 0 })
     }
@@ -314,14 +300,7 @@ impl<T: Float> Trainer<T> {
                 self.state.global_step, self.state.epoch
             )));
         }
-        if self.ahead.on {
-            // This batch (if not yet announced) and the rows after it, read while this step runs.
-            let (from, until) = (self.ahead.to.max(lo), (lo + batch).saturating_add(batch.max(PREFETCH_ROWS)).min(n));
-            if from < until {
-                data.prefetch(&self.perm[from..until], &mut self.ahead.buf);
-                self.ahead.to = until;
-            }
-        }
+        self.ahead.announce(data, &self.perm, lo, batch);
         let idx = &self.perm[lo..(lo + batch).min(n)];
         // No cell reaches the engine unchecked, and a file truncated since it was opened is
         // reported here rather than by a fault in the middle of the step.
@@ -330,7 +309,7 @@ impl<T: Float> Trainer<T> {
         self.engine.set_dropout_step(self.state.global_step);
         let grad = self.engine.step(&mut self.net, data, scaler, idx, &mut self.opt, lr);
         if let Some(c) = self.cfg.max_norm {
-            max_norm(&mut self.net, c);
+            self.net.max_norm(c);
         }
         if !grad.loss_sum.is_finite() {
             return Err(Error::Diverged(format!(
@@ -415,22 +394,5 @@ impl<T: Float> Trainer<T> {
             }
             Ok(reports)
         })
-    }
-}
-
-/// Projects each unit's incoming weight vector (its row of `W^(l)` without the bias column) onto
-/// the ball of radius `c`: a row whose norm exceeds `c` is scaled by `c / norm`. Rows in
-/// parallel, each summed in order in `f64`: the same bits for any thread count.
-pub fn max_norm<T: Float>(net: &mut Network<T>, c: f64) {
-    use rayon::prelude::*;
-    for w in net.weights_mut() {
-        w.axis_iter_mut(ndarray::Axis(0)).into_par_iter().for_each(|mut row| {
-            let f = |v: &T| <T as Float>::to_f64(*v);
-            let norm = row.iter().skip(1).map(|v| f(v) * f(v)).sum::<f64>().sqrt();
-            if norm > c {
-                let k = c / norm;
-                row.iter_mut().skip(1).for_each(|v| *v = T::from_f64(f(v) * k));
-            }
-        });
     }
 }

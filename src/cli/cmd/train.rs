@@ -104,7 +104,8 @@ fn check_train_flags(a: &TrainArgs, lr: f64) -> Result<()> {
     finite("momentum", a.momentum, (0.0..1.0).contains(&a.momentum), "a momentum in [0, 1)")?;
     finite("l2", a.l2, a.l2 >= 0.0, "a non-negative weight decay")?;
     finite("lr-gamma", a.lr_gamma, a.lr_gamma > 0.0, "a positive decay factor")?;
-    finite("lr-min", a.lr_min, a.lr_min >= 0.0 && a.lr_min <= lr, "a final rate between 0 and --lr")?;
+    let top = if a.lr.is_some() { "--lr".to_string() } else { format!("the default --lr {lr}") };
+    finite("lr-min", a.lr_min, a.lr_min >= 0.0 && a.lr_min <= lr, &format!("a final rate between 0 and {top}"))?;
     finite("validation", a.validation, (0.0..1.0).contains(&a.validation), "a fraction in [0, 1)")?;
     if a.lr_schedule == LrSchedule::Step && a.lr_step == 0 {
         bail!("{} 0: expected a decay every 1 or more epochs", flag("lr-step"));
