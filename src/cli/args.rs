@@ -1,8 +1,8 @@
 //! Every flag of every subcommand, as clap reads them. Flag names, subcommand names and their
 //! spellings are a contract (scripts and `--config` files use them): rename nothing here. One
 //! file of about 480 lines (over the usual 400 on purpose), not one per subcommand: the whole
-//! contract reads in one place, and
-//! the shared groups ([`CsvArgs`], [`SessionArgs`]) sit beside the structs that flatten them.
+//! contract reads in one place, and the shared groups ([`CsvArgs`], [`SessionArgs`]) sit beside
+//! the structs that flatten them.
 //!
 //! Enumerated values are `clap::ValueEnum`s (see [`super::choices`]), so `--help` lists them and
 //! a bad value gets clap's one message naming the flag, the value and the choices; `--config`
