@@ -97,3 +97,38 @@ impl PageRelease {
         }
     }
 }
+
+/// The `f32` cells of a part of a mapping, viewed once when the file is opened rather than on
+/// every row read. It holds a pointer, not the map: its owner keeps the map alive beside it.
+pub struct RowFloats {
+    ptr: std::ptr::NonNull<f32>,
+    len: usize,
+}
+
+// SAFETY: a pointer into a read-only mapping that the owning reader keeps alive; it is only ever
+// read through shared slices, so sharing it between threads is as safe as `&[f32]`.
+unsafe impl Send for RowFloats {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for RowFloats {}
+
+impl RowFloats {
+    /// The cells in `bytes`, a part of a map at a 4-byte aligned address (a map is page-aligned,
+    /// so a 4-byte aligned offset into it), native-endian `f32`s (any bit pattern is one), whose
+    /// length the caller checked against the file's header.
+    pub fn of(bytes: &[u8]) -> Self {
+        assert!(bytes.as_ptr().cast::<f32>().is_aligned(), "a mapped file's cells are 4-byte aligned");
+        let ptr = std::ptr::NonNull::new(bytes.as_ptr().cast::<f32>().cast_mut()).expect("a map is never at null");
+        Self { ptr, len: bytes.len() / 4 }
+    }
+
+    /// The cells.
+    ///
+    /// # Safety
+    /// The mapping `self` was made from must still be mapped (the map moves with its owner
+    /// without its pages moving) for as long as the returned slice is used.
+    #[inline]
+    pub unsafe fn get(&self) -> &[f32] {
+        // SAFETY: the caller keeps the mapping alive; `of` checked alignment and length.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}

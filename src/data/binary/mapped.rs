@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{HEADER_LEN, Header, Meta, TARGET_CLASS};
-use crate::data::mapping::{MappedFile, PageRelease};
+use crate::data::mapping::{MappedFile, PageRelease, RowFloats};
 use crate::data::{Examples, Scale, Scaler, ScalerFit, Target, Task};
 use crate::error::{Error, Result};
 
@@ -102,7 +102,9 @@ impl MappedDataset {
         meta.stats
             .check(hdr.n_features as usize, hdr.rows)
             .map_err(|e| Error::format(path, format!("byte {meta_start}: metadata statistics: {e}")))?;
-        let rows = RowFloats::of(map, hdr.meta_len as usize);
+        // The map is page-aligned and HEADER_LEN a multiple of 4; the length was checked against
+        // the header; the host is little-endian (checked above).
+        let rows = RowFloats::of(&map[HEADER_LEN..map.len() - hdr.meta_len as usize]);
         let mut d = Self {
             rows,
             release: PageRelease::new(hdr.row_width() * 4),
@@ -226,8 +228,8 @@ impl MappedDataset {
     #[inline]
     fn floats(&self) -> &[f32] {
         // SAFETY: `rows` points into `self.map`, which lives (mapped, read-only, at the same
-        // address) as long as `self` and so as long as the slice; see [`RowFloats::of`].
-        unsafe { std::slice::from_raw_parts(self.rows.ptr.as_ptr(), self.rows.len) }
+        // address) as long as `self` and so as long as the slice.
+        unsafe { self.rows.get() }
     }
 
     /// The scaler of kind `scale`, from statistics gathered when the file was written.
@@ -238,34 +240,6 @@ impl MappedDataset {
     /// The scaling a run uses when `--scale` is not given: the converted source's default.
     pub fn default_scale(&self) -> Scale {
         self.hdr.default_scale
-    }
-}
-
-/// The rows of a mapped file as `f32`s: bytes `HEADER_LEN..len - meta_len` of the map, viewed
-/// once when the file is opened rather than on every row read.
-struct RowFloats {
-    ptr: std::ptr::NonNull<f32>,
-    len: usize,
-}
-
-// SAFETY: a pointer into a read-only mapping that the owning `MappedDataset` keeps alive; it is
-// only ever read through shared slices, so sharing it between threads is as safe as `&[f32]`.
-unsafe impl Send for RowFloats {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for RowFloats {}
-
-impl RowFloats {
-    /// The rows of `map`, whose header was decoded (so it holds `HEADER_LEN` bytes, rows, then
-    /// `meta_len` bytes of metadata).
-    fn of(map: &[u8], meta_len: usize) -> Self {
-        let bytes = &map[HEADER_LEN..map.len() - meta_len];
-        // The map is page-aligned and HEADER_LEN is a multiple of 4, so the pointer is aligned
-        // for f32; the length was checked against the header; every bit pattern is an f32; the
-        // host is little-endian (checked in open_with). The map moves with its owner without
-        // its pages moving, so the pointer stays valid as long as the map.
-        assert!(bytes.as_ptr().cast::<f32>().is_aligned(), "a mapped file's rows are 4-byte aligned");
-        let ptr = std::ptr::NonNull::new(bytes.as_ptr().cast::<f32>().cast_mut()).expect("a map is never at null");
-        Self { ptr, len: bytes.len() / 4 }
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::array::Place;
 use super::header::{self, Header};
-use crate::data::mapping::{MappedFile, PageRelease};
+use crate::data::mapping::{MappedFile, PageRelease, RowFloats};
 use crate::data::{Examples, Scale, Scaler, ScalerFit, Target, Targets, Task};
 use crate::error::{Error, Result};
 use crate::hash::Fnv1a;
@@ -125,37 +125,13 @@ impl MappedNpy {
     #[inline]
     fn floats(&self) -> &[f32] {
         // SAFETY: `rows` points into `self.map`, which lives (mapped, read-only, at the same
-        // address) as long as `self` and so as long as the slice; see [`RowFloats::of`].
-        unsafe { std::slice::from_raw_parts(self.rows.ptr.as_ptr(), self.rows.len) }
+        // address) as long as `self` and so as long as the slice.
+        unsafe { self.rows.get() }
     }
 
     /// The scaler of kind `scale`, from the statistics gathered when the file was opened.
     pub fn scaler(&self, scale: Scale) -> Scaler {
         self.stats.scaler(scale)
-    }
-}
-
-/// The rows of a mapped file as `f32`s, viewed once when the file is opened.
-struct RowFloats {
-    ptr: std::ptr::NonNull<f32>,
-    len: usize,
-}
-
-// SAFETY: a pointer into a read-only mapping that the owning `MappedNpy` keeps alive; it is only
-// ever read through shared slices, so sharing it between threads is as safe as `&[f32]`.
-unsafe impl Send for RowFloats {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for RowFloats {}
-
-impl RowFloats {
-    /// The cells in `bytes`, a part of a map starting at a 4-byte aligned offset (checked by the
-    /// caller's choice to map), whose length was checked against the header.
-    fn of(bytes: &[u8]) -> Self {
-        // The map is page-aligned and the data offset a multiple of 4, so the pointer is aligned
-        // for f32; every bit pattern is an f32; the cells are native-endian (the header says so).
-        assert!(bytes.as_ptr().cast::<f32>().is_aligned(), "a mapped .npy's data is 4-byte aligned");
-        let ptr = std::ptr::NonNull::new(bytes.as_ptr().cast::<f32>().cast_mut()).expect("a map is never at null");
-        Self { ptr, len: bytes.len() / 4 }
     }
 }
 
