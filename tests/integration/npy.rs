@@ -303,16 +303,8 @@ fn convert_evaluate_predict_and_a_piped_npy_agree_with_the_csv() {
     // Features read from a pipe (not mappable, read once, sniffed by their magic).
     let want = digest_of(&["--data", s(&xp), "--labels", s(&yp)], &[]);
     let x32 = matrix(&x, Cell::F32, false);
-    let mut child = std::process::Command::new(crate::common::bin())
-        .args(["train", "--data", "/dev/stdin", "--labels", s(&yp), "--hidden", "6", "--epochs", "2"])
-        .args(["--batch-size", "16", "--seed", "3", "--json", "--quiet"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&x32).unwrap();
-    let o = child.wait_with_output().unwrap();
+    let train = ["train", "--data", "/dev/stdin", "--labels", s(&yp), "--hidden", "6", "--epochs", "2"];
+    let o = with_stdin(&[&train[..], &["--batch-size", "16", "--seed", "3", "--json", "--quiet"]].concat(), &x32);
     assert_eq!(crate::common::digest(&o), want);
 
     // A pipe's header alone sizes nothing: a claim of 2^40 rows to predict (C order) or 2^31
@@ -320,19 +312,24 @@ fn convert_evaluate_predict_and_a_piped_npy_agree_with_the_csv() {
     // read (exit 2), not an allocation that aborts or a wrapped size that panics.
     for (fortran, shape) in [(false, [1usize << 40, 4]), (true, [1usize << 31, 4])] {
         let claim = npy("<f4", fortran, &shape, &[0u8; 8]);
-        let mut child = std::process::Command::new(crate::common::bin())
-            .args(["predict", "--model", m, "--data", "/dev/stdin"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&claim).unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = with_stdin(&["predict", "--model", m, "--data", "/dev/stdin"], &claim);
         let err = crate::common::stderr(&o);
         assert_eq!(o.status.code(), Some(2), "fortran {fortran}: {err}");
         assert!(!err.contains("panicked") && err.contains("/dev/stdin"), "fortran {fortran}: {err}");
     }
+}
+
+/// Runs the binary with `args`, `input` written to its standard input (a pipe).
+fn with_stdin(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = std::process::Command::new(crate::common::bin())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
