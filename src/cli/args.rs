@@ -226,6 +226,10 @@ pub struct ResumeArgs {
     /// Write the final model here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Append the per-epoch metrics log here instead of the run's own (for a checkpoint moved
+    /// to another machine, where the run's path may not exist).
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
     /// Where checkpoints go, output and MPI.
     #[command(flatten)]
     pub session: SessionArgs,

@@ -370,3 +370,41 @@ fn a_resume_from_another_directory_writes_where_the_run_did() {
     let log = std::fs::read_to_string(sub.join("m.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 4, "one log, every epoch");
 }
+
+#[test]
+fn a_checkpoint_moved_to_another_machine_resumes_with_its_log_and_checkpoints_elsewhere() {
+    // The run's paths are stored absolute; on another machine (here: the run's directory
+    // renamed away) they do not exist. Without --metrics the resume is refused before training,
+    // naming the flag; with --metrics and --checkpoint-dir it ends at the bits of a run never
+    // stopped, logging the epochs it trained.
+    let dir = tempfile::tempdir().unwrap();
+    let (here, there) = (dir.path().join("here"), dir.path().join("there"));
+    std::fs::create_dir_all(&here).unwrap();
+    let (ck, log) = (here.join("ck"), here.join("m.jsonl"));
+    let straight = digest(&train(&["--epochs", "4"]));
+    let o = train(&["--epochs", "4", "--checkpoint-dir", ck.to_str().unwrap(), "--metrics", log.to_str().unwrap()]);
+    assert_eq!(digest(&o), straight);
+    let half = checkpoints(&ck).into_iter().find(|p| p.to_str().unwrap().contains("e00002")).expect("epoch 2");
+    std::fs::rename(&here, &there).unwrap();
+    let moved = there.join("ck").join(half.file_name().unwrap());
+    let moved = moved.to_str().unwrap();
+
+    let o = run(&["resume", moved, "--json", "--quiet"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(log.to_str().unwrap()) && err.contains("--metrics"), "{err}");
+    assert!(!here.exists(), "nothing written before the refusal");
+
+    let (ck2, log2) = (there.join("ck2"), there.join("m2.jsonl"));
+    let (log2s, ck2s) = (log2.to_str().unwrap(), ck2.to_str().unwrap());
+    let o = run(&["resume", moved, "--json", "--quiet", "--metrics", log2s, "--checkpoint-dir", ck2s], &[]);
+    assert_eq!(digest(&o), straight, "{}", String::from_utf8_lossy(&o.stderr));
+    let epochs: Vec<String> = std::fs::read_to_string(&log2)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"].to_string())
+        .collect();
+    assert_eq!(epochs, ["3", "4"]);
+    assert_eq!(checkpoints(&ck2).len(), 2);
+    assert!(!here.exists());
+}

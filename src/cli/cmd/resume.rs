@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use shardprop::run::checkpoint::Checkpoint;
 use shardprop::run::session::Session;
 
@@ -38,11 +38,32 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     if let Some(d) = &a.session.checkpoint_dir {
         spec.checkpoint_dir = Some(absolute(d)?);
     }
+    // The metrics log: the run's own (stored absolute), unless given anew.
+    let metrics_flag = match &a.metrics {
+        Some(m) => {
+            spec.metrics = Some(absolute(m)?);
+            "--metrics"
+        }
+        None => "the run's metrics log",
+    };
+    if let Some(m) = spec.metrics.as_ref().filter(|_| a.metrics.is_none()) {
+        if let Some(dir) = m.parent().filter(|d| !d.is_dir()) {
+            bail!(
+                "the run's metrics log {} (recorded in {}) cannot be appended here: there is no \
+                 directory {}; give --metrics FILE to log elsewhere",
+                m.display(),
+                path.display(),
+                dir.display()
+            );
+        }
+    }
     let t0 = Instant::now();
     let inputs =
         [Some(&spec.train), spec.test.as_ref(), Some(&path), spec.npy.labels.as_ref(), spec.test_labels.as_ref()];
-    refuse_overwriting_inputs("--out", a.out.as_ref(), &inputs)?;
-    refuse_same_outputs(&[("--out", a.out.as_ref()), ("the run's metrics log", spec.metrics.as_ref())])?;
+    for (flag, out) in [("--out", a.out.as_ref()), (metrics_flag, spec.metrics.as_ref())] {
+        refuse_overwriting_inputs(flag, out, &inputs)?;
+    }
+    refuse_same_outputs(&[("--out", a.out.as_ref()), (metrics_flag, spec.metrics.as_ref())])?;
     let (mut session, skipped) = Session::resume(ckpt, Some(spec), a.threads, a.force)
         .with_context(|| format!("cannot resume from {}", path.display()))?;
     report_skipped(&session.spec.train, &skipped);
