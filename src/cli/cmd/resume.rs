@@ -46,16 +46,16 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
         }
         None => "the run's metrics log",
     };
-    if let Some(m) = spec.metrics.as_ref().filter(|_| a.metrics.is_none()) {
-        if let Some(dir) = m.parent().filter(|d| !d.is_dir()) {
-            bail!(
-                "the run's metrics log {} (recorded in {}) cannot be appended here: there is no \
-                 directory {}; give --metrics FILE to log elsewhere",
-                m.display(),
-                path.display(),
-                dir.display()
-            );
-        }
+    if let Some(m) = spec.metrics.as_ref().filter(|_| a.metrics.is_none())
+        && let Some(dir) = m.parent().filter(|d| !d.is_dir())
+    {
+        bail!(
+            "the run's metrics log {} (recorded in {}) cannot be appended here: there is no \
+             directory {}; give --metrics FILE to log elsewhere",
+            m.display(),
+            path.display(),
+            dir.display()
+        );
     }
     let t0 = Instant::now();
     let inputs =
