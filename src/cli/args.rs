@@ -217,6 +217,10 @@ pub struct ResumeArgs {
     /// Resume even if the data's fingerprint differs from the checkpoint's.
     #[arg(long)]
     pub force: bool,
+    /// Evaluate on this test set instead of the run's own (an MNIST directory: its t10k
+    /// files), e.g. where the run's path does not exist. The weights do not depend on it.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
     /// Where NumPy data's labels are (a checkpoint does not record them: give them again).
     #[command(flatten)]
     pub npy: NpyArgs,

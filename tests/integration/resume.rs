@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::common::{bin, digest, digits, owned, run_bin_env as run};
+use crate::common::{bin, digest, digits, json, owned, run_bin_env as run};
 
 /// The training command of these tests: digits, 64-40-10, small batches (many steps).
 fn train_args(extra: &[&str]) -> Vec<String> {
@@ -407,4 +407,36 @@ fn a_checkpoint_moved_to_another_machine_resumes_with_its_log_and_checkpoints_el
     assert_eq!(epochs, ["3", "4"]);
     assert_eq!(checkpoints(&ck2).len(), 2);
     assert!(!here.exists());
+}
+
+#[test]
+fn a_run_with_relative_data_and_test_set_resumes_from_elsewhere_with_data_and_test() {
+    // Data and test paths are stored as given; resumed from another directory, the test set is
+    // not found: refused before training, naming --test; with --data and --test the run ends at
+    // the bits of a run never stopped, evaluated on the test set given.
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::copy(digits(), sub.join("digits.csv")).unwrap();
+    let run_in = |cwd: &Path, args: &[&str]| Command::new(bin()).current_dir(cwd).args(args).output().unwrap();
+    let common = ["--hidden", "8", "--epochs", "3", "--json", "--quiet", "--batch-size", "64"];
+    let straight = run_in(&sub, &[&["train", "--data", "digits.csv", "--test", "digits.csv"], &common[..]].concat());
+    let o = run_in(
+        &sub,
+        &[&["train", "--data", "digits.csv", "--test", "digits.csv", "--checkpoint-dir", "ck"], &common[..]].concat(),
+    );
+    assert_eq!(digest(&o), digest(&straight));
+    let first = checkpoints(&sub.join("ck")).into_iter().next().expect("epoch 1");
+    let first = first.to_str().unwrap();
+
+    let o = run_in(dir.path(), &["resume", first, "--data", "sub/digits.csv", "--json", "--quiet"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("test set digits.csv") && err.contains("--test"), "{err}");
+
+    let o = run_in(dir.path(), &["resume", first, "--data", "sub/digits.csv", "--test", "sub/digits.csv", "--json"]);
+    assert_eq!(digest(&o), digest(&straight), "{}", String::from_utf8_lossy(&o.stderr));
+    let (got, want) = (json(&o), json(&straight));
+    assert_eq!(got["test_accuracy"], want["test_accuracy"]);
+    assert!(got["test_accuracy"].as_f64().is_some_and(|a| a > 0.5), "{got}");
 }

@@ -29,6 +29,20 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     if let Some(d) = &a.data {
         spec.train = d.clone();
     }
+    match &a.test {
+        Some(t) => spec.test = Some(crate::cli::cmd::train::test_set(t)?),
+        None => {
+            if let Some(t) = spec.test.as_ref().filter(|t| !t.exists()) {
+                bail!(
+                    "the run's test set {} (recorded in {}) is not here; give --test PATH (the \
+                     same data, or any: the weights do not depend on it), or resume from the \
+                     directory the run started in",
+                    t.display(),
+                    path.display()
+                );
+            }
+        }
+    }
     // NumPy labels and arrays: the run's own (stored), unless given again.
     let npy = npy_options(&a.npy);
     spec.npy.labels = npy.labels.or(spec.npy.labels);

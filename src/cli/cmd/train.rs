@@ -27,9 +27,7 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
         None => default_scale(&data_path)?,
     };
     let test = match &a.test {
-        // An MNIST directory as the test set means its test split.
-        Some(p) if p.is_dir() && !data::is_parquet_dir(p)? => Some(data::idx::images_in(p, "t10k")?),
-        Some(p) => Some(p.clone()),
+        Some(p) => Some(test_set(p)?),
         None if data_path.is_dir() && !data::is_parquet_dir(&data_path)? => {
             data::idx::images_in(&data_path, "t10k").ok()
         }
@@ -142,4 +140,9 @@ fn dropout_rates(a: &TrainArgs) -> Result<Vec<f64>> {
         ),
     };
     Ok(if rates.iter().all(|&p| p == 0.0) { Vec::new() } else { rates })
+}
+
+/// The test set `--test p` names: an MNIST directory means its t10k split.
+pub fn test_set(p: &std::path::Path) -> Result<std::path::PathBuf> {
+    if p.is_dir() && !data::is_parquet_dir(p)? { Ok(data::idx::images_in(p, "t10k")?) } else { Ok(p.to_path_buf()) }
 }
