@@ -224,7 +224,8 @@ pub struct ResumeArgs {
     /// Where NumPy data's labels are (a checkpoint does not record them: give them again).
     #[command(flatten)]
     pub npy: NpyArgs,
-    /// The labels of the run's .npy test set.
+    /// The labels of a .npy test set: the run's own, or the one --test gives (which takes none
+    /// of the run's).
     #[arg(long)]
     pub test_labels: Option<PathBuf>,
     /// Write the final model here.

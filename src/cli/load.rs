@@ -61,6 +61,16 @@ pub fn default_mnist() -> PathBuf {
     if here.is_dir() { here } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mnist") }
 }
 
+/// The test set `--test p` names: an MNIST directory means its t10k files.
+pub fn test_set(p: &Path) -> Result<PathBuf> {
+    if is_mnist_dir(p)? { Ok(data::idx::images_in(p, "t10k")?) } else { Ok(p.to_path_buf()) }
+}
+
+/// Whether `p` is a directory of MNIST files (a directory that is not a Parquet dataset).
+pub fn is_mnist_dir(p: &Path) -> Result<bool> {
+    Ok(p.is_dir() && !data::is_parquet_dir(p)?)
+}
+
 /// The scaling of a run without `--scale`: none for MNIST (pixels load as `[0, 1]`), what a
 /// binary file's header records (its source's default), standard otherwise.
 pub fn default_scale(data: &Path) -> Result<Scale> {

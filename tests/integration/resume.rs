@@ -395,6 +395,14 @@ fn a_checkpoint_moved_to_another_machine_resumes_with_its_log_and_checkpoints_el
     assert!(err.contains(log.to_str().unwrap()) && err.contains("--metrics"), "{err}");
     assert!(!here.exists(), "nothing written before the refusal");
 
+    // The log given anew, but the run's checkpoint directory's parent is not here either.
+    let log0 = there.join("m0.jsonl");
+    let o = run(&["resume", moved, "--json", "--quiet", "--metrics", log0.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(ck.to_str().unwrap()) && err.contains("--checkpoint-dir"), "{err}");
+    assert!(!here.exists() && !log0.exists(), "nothing written before the refusal");
+
     let (ck2, log2) = (there.join("ck2"), there.join("m2.jsonl"));
     let (log2s, ck2s) = (log2.to_str().unwrap(), ck2.to_str().unwrap());
     let o = run(&["resume", moved, "--json", "--quiet", "--metrics", log2s, "--checkpoint-dir", ck2s], &[]);
@@ -433,10 +441,54 @@ fn a_run_with_relative_data_and_test_set_resumes_from_elsewhere_with_data_and_te
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("test set digits.csv") && err.contains("--test"), "{err}");
+    assert_eq!(checkpoints(&sub.join("ck")).len(), 3, "nothing trained or written before the refusal");
 
     let o = run_in(dir.path(), &["resume", first, "--data", "sub/digits.csv", "--test", "sub/digits.csv", "--json"]);
     assert_eq!(digest(&o), digest(&straight), "{}", String::from_utf8_lossy(&o.stderr));
     let (got, want) = (json(&o), json(&straight));
     assert_eq!(got["test_accuracy"], want["test_accuracy"]);
     assert!(got["test_accuracy"].as_f64().is_some_and(|a| a > 0.5), "{got}");
+}
+
+#[test]
+fn an_mnist_run_resumed_elsewhere_with_data_takes_that_directorys_test_files() {
+    // `train --data mnist` records its test set as mnist/t10k-images-idx3-ubyte (relative);
+    // resumed from another directory with --data naming the MNIST directory, the run takes that
+    // directory's t10k files, as `train` would: same bits, same test accuracy.
+    fn idx(path: &Path, dims: &[u32], cells: impl Iterator<Item = u8>) {
+        let mut bytes = vec![0u8, 0, 8, dims.len() as u8];
+        dims.iter().for_each(|d| bytes.extend(d.to_be_bytes()));
+        bytes.extend(cells);
+        std::fs::write(path, bytes).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mnist = dir.path().join("run/mnist");
+    std::fs::create_dir_all(&mnist).unwrap();
+    for (split, n) in [("train", 60u32), ("t10k", 20)] {
+        let cells = (0..n * 16).map(|i| ((i * 37 + i / 16 * 11) % 256) as u8);
+        idx(&mnist.join(format!("{split}-images-idx3-ubyte")), &[n, 4, 4], cells);
+        idx(&mnist.join(format!("{split}-labels-idx1-ubyte")), &[n], (0..n).map(|i| (i * 7 % 10) as u8));
+    }
+    let run_dir = dir.path().join("run");
+    let args = ["--data", "mnist", "--hidden", "6", "--epochs", "3", "--batch-size", "8", "--json", "--quiet"];
+    let o = Command::new(bin()).current_dir(&run_dir).args(["train"]).args(args).output().unwrap();
+    let straight = json(&o);
+    let o = Command::new(bin())
+        .current_dir(&run_dir)
+        .args(["train"])
+        .args(args)
+        .args(["--checkpoint-dir", "ck"])
+        .output()
+        .unwrap();
+    assert_eq!(json(&o)["params_digest"], straight["params_digest"], "{}", String::from_utf8_lossy(&o.stderr));
+    let first = checkpoints(&run_dir.join("ck")).into_iter().next().expect("epoch 1");
+    let o = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["resume", first.to_str().unwrap(), "--data", "run/mnist", "--json", "--quiet"])
+        .output()
+        .unwrap();
+    let got = json(&o);
+    assert_eq!(got["params_digest"], straight["params_digest"], "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(got["test_accuracy"], straight["test_accuracy"]);
+    assert!(got["test_accuracy"].as_f64().is_some(), "{got}");
 }

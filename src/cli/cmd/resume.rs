@@ -1,15 +1,17 @@
 //! `shardprop resume`: continue a run from a checkpoint file or directory.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use shardprop::data;
 use shardprop::run::checkpoint::Checkpoint;
 use shardprop::run::session::Session;
 
 use crate::cli::Dist;
 use crate::cli::args::ResumeArgs;
-use crate::cli::load::{load_model, npy_options, report_skipped};
+use crate::cli::load::{is_mnist_dir, load_model, npy_options, report_skipped, test_set};
 use crate::cli::output::{absolute, refuse_overwriting_inputs, refuse_same_outputs};
 use crate::cli::run_session::{Start, run_to_end};
 
@@ -29,19 +31,19 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     if let Some(d) = &a.data {
         spec.train = d.clone();
     }
-    match &a.test {
-        Some(t) => spec.test = Some(crate::cli::cmd::train::test_set(t)?),
-        None => {
-            if let Some(t) = spec.test.as_ref().filter(|t| !t.exists()) {
-                bail!(
-                    "the run's test set {} (recorded in {}) is not here; give --test PATH (the \
-                     same data, or any: the weights do not depend on it), or resume from the \
-                     directory the run started in",
-                    t.display(),
-                    path.display()
-                );
-            }
+    // The test set: given anew (with its own labels, or none), or, when the run's is not here
+    // and --data names an MNIST directory, that directory's t10k files as `train` would take.
+    let test = match (&a.test, &a.data) {
+        (Some(t), _) => Some(test_set(t)?),
+        (None, Some(d)) if spec.test.as_ref().is_some_and(|t| !t.exists()) && is_mnist_dir(d)? => {
+            let recorded = spec.test.as_ref().and_then(|t| t.file_name());
+            data::idx::images_in(d, "t10k").ok().filter(|t| t.file_name() == recorded)
         }
+        _ => None,
+    };
+    if let Some(t) = test {
+        spec.test = Some(t);
+        spec.test_labels = None;
     }
     // NumPy labels and arrays: the run's own (stored), unless given again.
     let npy = npy_options(&a.npy);
@@ -52,24 +54,24 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     if let Some(d) = &a.session.checkpoint_dir {
         spec.checkpoint_dir = Some(absolute(d)?);
     }
-    // The metrics log: the run's own (stored absolute), unless given anew.
-    let metrics_flag = match &a.metrics {
-        Some(m) => {
-            spec.metrics = Some(absolute(m)?);
-            "--metrics"
-        }
-        None => "the run's metrics log",
-    };
-    if let Some(m) = spec.metrics.as_ref().filter(|_| a.metrics.is_none())
-        && let Some(dir) = m.parent().filter(|d| !d.is_dir())
-    {
-        bail!(
-            "the run's metrics log {} (recorded in {}) cannot be appended here: there is no \
-             directory {}; give --metrics FILE to log elsewhere",
-            m.display(),
-            path.display(),
-            dir.display()
-        );
+    if let Some(m) = &a.metrics {
+        spec.metrics = Some(absolute(m)?);
+    }
+    let metrics_flag = if a.metrics.is_some() { "--metrics" } else { "the run's metrics log" };
+    // What the run recorded but is not here (another machine, another directory) is refused
+    // before anything loads, naming the flag that gives it anew. Rank 0 alone evaluates the test
+    // set and writes the log and the checkpoints, so only its machine needs them.
+    let lead = dist.as_ref().is_none_or(|d| d.rank() == 0);
+    let here = Recorded { ckpt: &path };
+    here.input("training data", a.data.is_none().then_some(&spec.train), "--data PATH")?;
+    here.input("labels", spec.npy.labels.as_ref().filter(|_| a.npy.labels.is_none()), "--labels PATH")?;
+    if lead {
+        here.input("test set", spec.test.as_ref().filter(|_| a.test.is_none()), "--test PATH")?;
+        let labels = spec.test_labels.as_ref().filter(|_| a.test_labels.is_none());
+        here.input("test labels", labels, "--test-labels PATH")?;
+        here.output("metrics log", spec.metrics.as_deref(), a.metrics.is_some(), "--metrics FILE")?;
+        let dir = spec.checkpoint_dir.as_deref().filter(|d| !d.is_dir());
+        here.output("checkpoint directory", dir, a.session.checkpoint_dir.is_some(), "--checkpoint-dir DIR")?;
     }
     let t0 = Instant::now();
     let inputs =
@@ -93,4 +95,43 @@ pub fn resume(a: ResumeArgs, dist: Option<Dist>) -> Result<ExitCode> {
     }
     let start = Start { load_seconds: t0.elapsed().as_secs_f64(), resumed_from: Some(&path) };
     run_to_end(session, &a.session, a.out.as_deref(), start, dist)
+}
+
+/// The checkpoint a run's recorded paths come from, for refusing those that are not here.
+struct Recorded<'a> {
+    ckpt: &'a Path,
+}
+
+impl Recorded<'_> {
+    /// Refuses the run's `what` at `p` (when given: recorded, not given anew) if it does not
+    /// exist here.
+    fn input(&self, what: &str, p: Option<&PathBuf>, flag: &str) -> Result<()> {
+        match p {
+            Some(p) if !p.exists() => bail!(
+                "cannot find the run's {what} {} (recorded in {}): it is not here; give {flag}, or \
+                 resume from the directory the run started in",
+                p.display(),
+                self.ckpt.display()
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses an output `p` (a file, or a directory to be created) whose directory does not
+    /// exist; `given`: named on the command line rather than recorded.
+    fn output(&self, what: &str, p: Option<&Path>, given: bool, flag: &str) -> Result<()> {
+        let Some(p) = p else { return Ok(()) };
+        // A bare name (older checkpoints stored the log as given) lives in the current directory.
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        match (dir.is_dir(), given) {
+            (true, _) => Ok(()),
+            (false, true) => bail!("cannot write the {what} {}: there is no directory {}", p.display(), dir.display()),
+            (false, false) => bail!(
+                "cannot write the run's {what} {} (recorded in {}): there is no directory {} here; give {flag}",
+                p.display(),
+                self.ckpt.display(),
+                dir.display()
+            ),
+        }
+    }
 }

@@ -12,7 +12,9 @@ use shardprop::run::spec::RunSpec;
 use crate::cli::Dist;
 use crate::cli::args::TrainArgs;
 use crate::cli::choices::{Loss, LrSchedule};
-use crate::cli::load::{csv_options, default_mnist, default_scale, npy_options, report_skipped};
+use crate::cli::load::{
+    csv_options, default_mnist, default_scale, is_mnist_dir, npy_options, report_skipped, test_set,
+};
 use crate::cli::output::{absolute, refuse_overwriting_inputs, refuse_same_outputs};
 use crate::cli::run_session::{Start, run_to_end};
 
@@ -28,9 +30,7 @@ pub fn train(a: TrainArgs, dist: Option<Dist>) -> Result<ExitCode> {
     };
     let test = match &a.test {
         Some(p) => Some(test_set(p)?),
-        None if data_path.is_dir() && !data::is_parquet_dir(&data_path)? => {
-            data::idx::images_in(&data_path, "t10k").ok()
-        }
+        None if is_mnist_dir(&data_path)? => data::idx::images_in(&data_path, "t10k").ok(),
         None => None,
     };
     let inputs = [Some(&data_path), test.as_ref(), a.config.as_ref(), a.npy.labels.as_ref(), a.test_labels.as_ref()];
@@ -140,9 +140,4 @@ fn dropout_rates(a: &TrainArgs) -> Result<Vec<f64>> {
         ),
     };
     Ok(if rates.iter().all(|&p| p == 0.0) { Vec::new() } else { rates })
-}
-
-/// The test set `--test p` names: an MNIST directory means its t10k split.
-pub fn test_set(p: &std::path::Path) -> Result<std::path::PathBuf> {
-    if p.is_dir() && !data::is_parquet_dir(p)? { Ok(data::idx::images_in(p, "t10k")?) } else { Ok(p.to_path_buf()) }
 }
