@@ -395,6 +395,11 @@ fn a_checkpoint_moved_to_another_machine_resumes_with_its_log_and_checkpoints_el
     assert!(err.contains(log.to_str().unwrap()) && err.contains("--metrics"), "{err}");
     assert!(!here.exists(), "nothing written before the refusal");
 
+    // A directory as the log: refused before anything loads, naming the flag.
+    let o = run(&["resume", moved, "--quiet", "--metrics", there.to_str().unwrap()], &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("is a directory") && err.contains("--metrics"), "{err}");
     // The log given anew, but the run's checkpoint directory's parent is not here either.
     let log0 = there.join("m0.jsonl");
     let o = run(&["resume", moved, "--json", "--quiet", "--metrics", log0.to_str().unwrap()], &[]);

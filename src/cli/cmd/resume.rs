@@ -121,6 +121,10 @@ impl Recorded<'_> {
     /// exist; `given`: named on the command line rather than recorded.
     fn output(&self, what: &str, p: Option<&Path>, given: bool, flag: &str) -> Result<()> {
         let Some(p) = p else { return Ok(()) };
+        if p.is_dir() {
+            // Only the log gets here as a directory (the checkpoint directory only when missing).
+            bail!("cannot write the {what} {}: it is a directory; give {flag}", p.display());
+        }
         // A bare name (older checkpoints stored the log as given) lives in the current directory.
         let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         match (dir.is_dir(), given) {
