@@ -13,6 +13,16 @@ pub enum Targets {
     Values(Vec<f32>),
 }
 
+impl Targets {
+    /// Row `i`'s target, `k` values per row for [`Targets::Values`].
+    pub fn row(&self, i: usize, k: usize) -> Target<'_> {
+        match self {
+            Self::Classes(c) => Target::Class(c[i] as usize),
+            Self::Values(v) => Target::Values(&v[i * k..(i + 1) * k]),
+        }
+    }
+}
+
 /// An in-memory dataset: row-major `f32` features and per-row targets.
 #[derive(Clone, Debug)]
 pub struct Dataset {
@@ -94,12 +104,6 @@ impl Examples for Dataset {
         &self.x[i * self.n_features..(i + 1) * self.n_features]
     }
     fn target(&self, i: usize) -> Target<'_> {
-        match &self.y {
-            Targets::Classes(c) => Target::Class(c[i] as usize),
-            Targets::Values(v) => {
-                let k = self.task.n_outputs();
-                Target::Values(&v[i * k..(i + 1) * k])
-            }
-        }
+        self.y.row(i, self.task.n_outputs())
     }
 }

@@ -149,13 +149,7 @@ impl Examples for MappedNpy {
         &self.floats()[i * self.n_features..(i + 1) * self.n_features]
     }
     fn target(&self, i: usize) -> Target<'_> {
-        match &self.targets {
-            Targets::Classes(c) => Target::Class(c[i] as usize),
-            Targets::Values(v) => {
-                let k = self.task.n_outputs();
-                Target::Values(&v[i * k..(i + 1) * k])
-            }
-        }
+        self.targets.row(i, self.task.n_outputs())
     }
     fn content_hash(&self) -> Option<u64> {
         Some(self.hash)
