@@ -31,6 +31,7 @@ pub use times::StepTimes;
 use crate::data::{Examples, Rows, Scaler};
 use crate::error::{Error, Result};
 use crate::nn::StepStats;
+use crate::nn::Transposed;
 use crate::optim::{Optimizer, UPDATE_ELEMS, update_layer};
 use crate::{Dropout, Float, Grad, GradSum, Network, Workspace};
 use exchange::Collective;
@@ -68,6 +69,9 @@ pub struct Engine<T: Float> {
     stop_any: bool,
     /// Dropout during training steps (never in evaluation), with the step its masks are keyed by.
     dropout: Option<(Dropout, u64)>,
+    /// The hidden layers' `W^(l)[:, 1..]ᵀ`, refreshed by each step or evaluation of more than
+    /// one chunk.
+    transposed: Transposed<T>,
 }
 
 impl<T: Float> Engine<T> {
@@ -103,6 +107,7 @@ impl<T: Float> Engine<T> {
             stop_vote: false,
             stop_any: false,
             dropout: None,
+            transposed: Transposed::none(),
         })
     }
 

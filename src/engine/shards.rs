@@ -97,8 +97,18 @@ impl<T: Float> Engine<T> {
                 }
             }
         }
+        // More than one chunk of rows here: the hidden layers' transposed weights, copied once,
+        // save each chunk's forward products a strided gather (the same bits: `Transposed`).
+        let own_rows = (own.end * len).min(m) - (own.start * len).min(m);
+        if own_rows > CHUNK_ROWS {
+            let t = &mut self.transposed;
+            self.pool.install(|| t.refresh(net));
+        } else {
+            self.transposed.disable();
+        }
         let first = own.start;
         let (workspaces, scratch, times, dropout) = (&self.workspaces, &self.scratch, &self.times, &self.dropout);
+        let transposed = &self.transposed;
         let sums = &mut self.sums[..groups];
         let started = Instant::now();
         self.pool.install(|| {
@@ -123,7 +133,7 @@ impl<T: Float> Engine<T> {
                             // `chunk` holds the rows' numbers in the dataset: the masks' key.
                             ws.set_dropout(d, *step, chunk);
                         }
-                        net.forward(&mut ws, chunk.len());
+                        net.forward_with(&mut ws, chunk.len(), transposed);
                         let t1 = Instant::now();
                         net.backward(&mut ws, chunk.len(), out, c > 0);
                         times.add_busy(t1 - t0, t1.elapsed());

@@ -88,8 +88,32 @@ pub const MIN_TILE_ELEMS: usize = 1 << 12;
 pub const MAX_TILES: usize = 64;
 /// Tiles are at least this many columns wide.
 pub const MIN_TILE_COLS: usize = 32;
-/// Tile boundaries fall on multiples of this many columns (whole SIMD registers of `f32` on AVX2).
+/// Tile boundaries fall on multiples of this many columns (whole SIMD registers of `f32` on AVX2)
+/// when the output has at most [`SMALL_ROWS`] rows.
 pub const TILE_ALIGN: usize = 8;
+/// Tile boundaries fall on multiples of this many columns (whole AVX-512 registers of `f32`, so
+/// no tile ends in a half-empty register) when the output has more than [`SMALL_ROWS`] rows.
+pub const WIDE_TILE_ALIGN: usize = 16;
+/// Outputs with more rows than this are [`layout_free`] (with a summed dimension above 2 and more
+/// than 16 columns): every tile of theirs takes `gemm`'s blocked path.
+pub const SMALL_ROWS: usize = 64;
+
+/// Whether the bits of a product with an `m × n` output and summed dimension `k` depend neither
+/// on where its columns are cut into tiles nor on the memory layout of its operands.
+///
+/// `gemm` 0.19 sends a product with at most 16 × 16 outputs, one row or one column, or `k ≤ 2` to
+/// dot-product, matrix-vector or outer-product routines chosen by the operands' strides, and
+/// takes another block depth (`kc = min(k, 512)`) for one of at most 64 × 64 outputs than for a
+/// larger one; each of those sums in its own order. Every other product goes through its blocked
+/// path, where each output element is the sum over `k` in blocks whose depth depends on `k` (and
+/// the CPU's kernel) alone, in order, whatever the layout, the packing or the output block it
+/// falls in. With `m > SMALL_ROWS`, `n > 16` and `k > 2`, the whole product and each of its tiles
+/// (at least 17 columns wide: [`tile_start`]) are such products. Then the engine may run the
+/// tiles as one kernel call when they run on one thread, and multiply by a transposed copy of
+/// the weights, and keep every bit (`tests/integration/determinism.rs`).
+pub fn layout_free(m: usize, n: usize, k: usize) -> bool {
+    m > SMALL_ROWS && n > 16 && k > 2
+}
 
 /// How many column tiles a product with an `m × n` output and summed dimension `k` is cut into:
 /// a power of two (so 1, 2, 4, 8 … threads share them evenly), each tile holding at least
@@ -105,10 +129,13 @@ pub fn tile_count(m: usize, n: usize, k: usize) -> usize {
     1 << (usize::BITS - 1 - t.leading_zeros())
 }
 
-/// The first column of tile `j` of `t` over `n` columns (`n` for `j = t`): `j n / t` rounded
-/// down to a multiple of [`TILE_ALIGN`].
-pub fn tile_start(j: usize, t: usize, n: usize) -> usize {
-    if j >= t { n } else { ((j as u128 * n as u128 / t as u128) as usize) / TILE_ALIGN * TILE_ALIGN }
+/// The first column of tile `j` of `t` over the `n` columns of an `m`-row output (`n` for
+/// `j = t`): `j n / t` rounded down to a multiple of [`TILE_ALIGN`], or of [`WIDE_TILE_ALIGN`]
+/// when `m > SMALL_ROWS` (where the cut does not change the bits: [`layout_free`]). Tiles are at
+/// least [`MIN_TILE_COLS`] wide on average, so none is narrower than 17 columns.
+pub fn tile_start(j: usize, t: usize, n: usize, m: usize) -> usize {
+    let align = if m > SMALL_ROWS { WIDE_TILE_ALIGN } else { TILE_ALIGN };
+    if j >= t { n } else { ((j as u128 * n as u128 / t as u128) as usize) / align * align }
 }
 
 /// `c = a · b + beta · c` with `beta` 0 or 1 (`c` is not read when `beta` is 0), tile by tile
@@ -124,6 +151,9 @@ pub fn matmul<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, accumulate: bool, c:
 /// computes the tile. Both must treat every element alone (a bias, an activation), so that the
 /// result does not depend on where the tiles are cut. `busy`, when given, gains the
 /// nanoseconds each tile took (summed over threads).
+///
+/// Without `split`, a [`layout_free`] product runs as one tile: one kernel call packs each operand
+/// once instead of once per tile, with the same bits.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_tiles<T: Float>(
     a: ArrayView2<T>,
@@ -143,10 +173,10 @@ pub fn matmul_tiles<T: Float>(
     if m == 0 || n == 0 {
         return;
     }
-    let t = tile_count(m, n, k);
+    let t = if !split && layout_free(m, n, k) { 1 } else { tile_count(m, n, k) };
     let tile = |j: usize, b: ArrayView2<T>, mut c: ArrayViewMut2<T>| {
         let started = std::time::Instant::now();
-        let j0 = tile_start(j, t, n);
+        let j0 = tile_start(j, t, n, m);
         before(j0, c.view_mut());
         kernel_call(a, b, accumulate, c.view_mut());
         after(j0, c);
@@ -154,15 +184,14 @@ pub fn matmul_tiles<T: Float>(
             busy.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
     };
-    tiles(0..t, t, n, b, c, split, &tile);
+    tiles(0..t, (t, n, m), b, c, split, &tile);
 }
 
 /// Runs `tile` on tiles `range` of `t` (their columns of `b` and `c`), halving the range and
 /// the views until one tile is left: in parallel with `split`, else in order.
 fn tiles<T: Float>(
     range: std::ops::Range<usize>,
-    t: usize,
-    n: usize,
+    (t, n, m): (usize, usize, usize),
     b: ArrayView2<T>,
     c: ArrayViewMut2<T>,
     split: bool,
@@ -173,17 +202,17 @@ fn tiles<T: Float>(
         return;
     }
     let mid = range.start + range.len() / 2;
-    let at = tile_start(mid, t, n) - tile_start(range.start, t, n);
+    let at = tile_start(mid, t, n, m) - tile_start(range.start, t, n, m);
     let (b0, b1) = b.split_at(Axis(1), at);
     let (c0, c1) = c.split_at(Axis(1), at);
     if split {
         rayon::join(
-            || tiles(range.start..mid, t, n, b0, c0, split, tile),
-            || tiles(mid..range.end, t, n, b1, c1, split, tile),
+            || tiles(range.start..mid, (t, n, m), b0, c0, split, tile),
+            || tiles(mid..range.end, (t, n, m), b1, c1, split, tile),
         );
     } else {
-        tiles(range.start..mid, t, n, b0, c0, split, tile);
-        tiles(mid..range.end, t, n, b1, c1, split, tile);
+        tiles(range.start..mid, (t, n, m), b0, c0, split, tile);
+        tiles(mid..range.end, (t, n, m), b1, c1, split, tile);
     }
 }
 
@@ -269,13 +298,48 @@ mod tests {
         set_kernel(Kernel::Gemm);
     }
 
+    /// One thread runs a `layout_free` product as one kernel call, several threads run its
+    /// tiles: the bits must agree. 64 rows and 64-column tiles over 784 inputs is the shape where
+    /// `gemm` would sum in other blocks untiled (why `layout_free` wants more than 64 rows).
+    #[test]
+    fn whole_and_tiled_products_agree_in_their_bits_where_the_engine_merges_tiles() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        for (m, n, k) in [(64, 512, 784), (65, 512, 784), (256, 800, 784), (300, 40, 3), (100, 17, 600)] {
+            let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 31 + j * 17) % 97) as f32 / 97.0 - 0.5);
+            let b = Array2::from_shape_fn((k, n), |(i, j)| ((i * 13 + j * 7) % 89) as f32 / 89.0 - 0.5);
+            let bt = b.t().to_owned();
+            let mut one = Array2::<f32>::zeros((m, n));
+            matmul(a.view(), b.view(), false, one.view_mut(), false);
+            let mut par = Array2::<f32>::from_elem((m, n), f32::NAN);
+            pool.install(|| matmul(a.view(), b.view(), false, par.view_mut(), true));
+            let mut transposed = Array2::<f32>::from_elem((m, n), f32::NAN);
+            pool.install(|| matmul(a.view(), bt.t(), false, transposed.view_mut(), true));
+            let same = |x: &Array2<f32>| one.iter().zip(x).all(|(p, q)| p.to_bits() == q.to_bits());
+            assert!(same(&par), "{m} × {n} × {k}: tiles on 3 threads differ from one thread");
+            if layout_free(m, n, k) {
+                assert!(same(&transposed), "{m} × {n} × {k}: the other layout differs");
+            }
+        }
+        assert!(tile_count(64, 512, 784) > 1 && !layout_free(64, 512, 784));
+    }
+
     #[test]
     fn tiles_depend_on_the_shape_only_and_split_products_keep_their_bits() {
-        // 256 × 784 · 784 × 800 (a W2 forward product): 16 tiles of 48 or 56 columns.
+        // 256 × 784 · 784 × 800 (a W2 forward product): 16 tiles of 48 or 64 columns; with 64
+        // rows or fewer, of 48 or 56.
         assert_eq!(tile_count(256, 800, 784), 16);
-        let starts: Vec<usize> = (0..=16).map(|j| tile_start(j, 16, 800)).collect();
-        assert!(starts.windows(2).all(|w| w[1] - w[0] >= 48 && w[1] - w[0] <= 56), "{starts:?}");
-        assert_eq!((starts[0], starts[16]), (0, 800));
+        for (m, widths) in [(256, [48, 64]), (64, [48, 56])] {
+            let starts: Vec<usize> = (0..=16).map(|j| tile_start(j, 16, 800, m)).collect();
+            assert!(starts.windows(2).all(|w| widths.contains(&(w[1] - w[0]))), "{m} rows: {starts:?}");
+            assert_eq!((starts[0], starts[16]), (0, 800));
+        }
+        // The narrowest tile the rules allow is wider than `layout_free`'s 16 columns.
+        for n in 32..600 {
+            for m in [65, 300] {
+                let t = tile_count(m, n, 1 << 20);
+                assert!((0..t).all(|j| tile_start(j + 1, t, n, m) - tile_start(j, t, n, m) > 16), "{m} × {n}");
+            }
+        }
         assert_eq!(tile_count(10, 3, 2), 1, "a tiny product is one tile");
         assert_eq!(tile_count(usize::MAX, 64, usize::MAX), 2, "no overflow; at least 32 columns a tile");
         assert_eq!(tile_count(1 << 20, 1 << 20, 1 << 20), MAX_TILES);

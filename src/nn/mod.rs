@@ -11,6 +11,7 @@ pub mod init;
 pub mod loss;
 pub mod network;
 pub mod predict;
+pub mod transposed;
 pub mod workspace;
 
 pub use activation::Activation;
@@ -19,3 +20,4 @@ pub use grad::{Grad, GradSum, StepStats};
 pub use init::Init;
 pub use loss::Head;
 pub use network::{Network, Workspace};
+pub use transposed::Transposed;

@@ -9,7 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::kernel::matmul::{matmul, matmul_tiles};
+use crate::kernel::matmul::{layout_free, matmul, matmul_tiles};
+use crate::nn::Transposed;
 pub use crate::nn::workspace::Workspace;
 use crate::{Activation, Float, GradSum, Head, Init};
 
@@ -151,6 +152,12 @@ impl<T: Float> Network<T> {
     /// `a^(l+1) = g(a^(l) W^(l)[:, 1..]ᵀ + 1 W^(l)[:, 0]ᵀ)`, the output layer through the head.
     /// Shapes: `acts[l]` is `(rows, S_l)`.
     pub fn forward(&self, ws: &mut Workspace<T>, rows: usize) {
+        self.forward_with(ws, rows, &Transposed::none());
+    }
+
+    /// [`Network::forward`] reading `W^(l)[:, 1..]ᵀ` from `wt`, copies refreshed from these
+    /// weights, where that cannot change a bit ([`layout_free`]).
+    pub fn forward_with(&self, ws: &mut Workspace<T>, rows: usize, wt: &Transposed<T>) {
         debug_assert!(rows <= ws.cap);
         let (last, split, hidden) = (self.w.len() - 1, ws.split, self.hidden);
         let busy = ws.busy.clone();
@@ -161,7 +168,12 @@ impl<T: Float> Network<T> {
             // With dropout on this layer, the next one takes `ã^(l) = a^(l) ⊙ m^(l)`.
             let a = if masked { ws.dropped[l].slice(s![..rows, ..]) } else { lo[l].slice(s![..rows, ..]) };
             let mut out = hi[0].slice_mut(s![..rows, ..]);
-            let (bias, wt) = (w.column(0), w.slice(s![.., 1..]).reversed_axes());
+            let copy = wt.layer(l).filter(|c| c.dim() == (w.ncols() - 1, w.nrows()));
+            let wt = match copy {
+                Some(c) if layout_free(rows, w.nrows(), w.ncols() - 1) => c,
+                _ => w.slice(s![.., 1..]).reversed_axes(),
+            };
+            let bias = w.column(0);
             if l == last {
                 // The head may work across a row (softmax): after the whole product.
                 for mut row in out.rows_mut() {
@@ -171,10 +183,14 @@ impl<T: Float> Network<T> {
                 self.head.activate(out);
             } else {
                 // Bias and g elementwise, fused with each tile of the product.
-                let set_bias = |j: usize, mut t: ArrayViewMut2<T>| {
-                    let b = bias.slice(s![j..j + t.ncols()]);
-                    for mut row in t.rows_mut() {
-                        row.assign(&b);
+                // The bias column is strided: gathered into the tile's first row once, then
+                // copied from there.
+                let set_bias = |j: usize, t: ArrayViewMut2<T>| {
+                    let n = t.ncols();
+                    let (mut first, mut rest) = t.split_at(Axis(0), 1);
+                    first.row_mut(0).assign(&bias.slice(s![j..j + n]));
+                    for mut row in rest.rows_mut() {
+                        row.assign(&first.row(0));
                     }
                 };
                 matmul_tiles(a, wt, true, out, split, busy.map(|b| &b[0]), set_bias, |_, t| hidden.apply(t));

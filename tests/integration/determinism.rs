@@ -102,6 +102,78 @@ fn the_parallel_reducer_gives_the_bits_of_the_sequential_tree_reference() {
     }
 }
 
+/// Issue 10: the engine's forward products read a transposed copy of the hidden layers' weights
+/// (made once per step of more than one chunk), and on one thread a product runs as one kernel
+/// call instead of its tiles, wherever `layout_free` says that cannot change a bit. The engine's
+/// `D` must equal a reference that multiplies by the weights themselves, chunk by chunk, at 1, 2
+/// and 3 threads (so tiled, merged and split products all meet the reference), and so must the
+/// evaluation's outputs.
+#[test]
+fn transposed_weights_and_whole_products_keep_the_bits_of_the_plain_forward_pass() {
+    use shardprop::data::Examples;
+    use shardprop::engine::shard_len;
+    use shardprop::kernel::matmul::{layout_free, tile_count};
+    use shardprop::nn::network::CHUNK_ROWS;
+    use shardprop::{Engine, Grad, GradSum, Workspace};
+    let data = classification_data(700, 30, 5, 4);
+    let scaler = ScalerFit::fit(&data, Scale::Standard);
+    let net =
+        Network::<f32>::new(&[30, 200, 40, 5], Activation::Sigmoid, Head::SigmoidMse, &mut rng::seeded(5, 0)).unwrap();
+    // The guard against a vacuous pass: both hidden layers take the copy, and the first product
+    // has several tiles that one thread runs as one call.
+    assert!(layout_free(CHUNK_ROWS, 200, 30) && layout_free(CHUNK_ROWS, 40, 200));
+    assert!(tile_count(CHUNK_ROWS, 200, 30) > 1);
+    let gathered = |rows: &[usize]| {
+        let mut ws = Workspace::new(&net, rows.len());
+        let (mut x, mut y) = ws.input_mut(rows.len());
+        for (r, &i) in rows.iter().enumerate() {
+            scaler.apply_row(data.features(i), x.row_mut(r));
+            data.target(i).write(y.row_mut(r));
+        }
+        ws
+    };
+    for (m, shard) in [(600usize, 300usize), (600, 600), (700, 0), (300, 0)] {
+        let idx: Vec<usize> = (0..m).map(|i| (i * 37 + 11) % 700).collect();
+        let len = shard_len(m, shard);
+        let sums: Vec<GradSum<f32>> = idx
+            .chunks(len)
+            .map(|shard| {
+                let mut s = GradSum::zeros(net.weights());
+                for (c, rows) in shard.chunks(CHUNK_ROWS).enumerate() {
+                    let mut ws = gathered(rows);
+                    net.forward(&mut ws, rows.len());
+                    net.backward(&mut ws, rows.len(), &mut s, c > 0);
+                }
+                s
+            })
+            .collect();
+        let mut want = Grad::zeros(net.weights());
+        shardprop::engine::tree::reduce_sequential(&sums, &mut want);
+        for threads in [1, 2, 3] {
+            let mut engine = Engine::<f32>::new(threads, shard).unwrap();
+            let got = engine.gradient(&net, &data, &scaler, &idx);
+            let same = got.d.iter().zip(&want.d).all(|(g, w)| g.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(same, "m {m} shard {shard} threads {threads}: D differs from the plain reference");
+            assert_eq!(got.loss_sum.to_bits(), want.loss_sum.to_bits());
+        }
+    }
+    // Evaluation over all 700 rows (several shards: the copy is made) against the plain pass.
+    let all: Vec<usize> = (0..700).collect();
+    for threads in [1, 2, 3] {
+        let ev = Engine::<f32>::new(threads, 0).unwrap().evaluate(&net, &data, &scaler);
+        for rows in all.chunks(shardprop::engine::eval_shard_rows(net.sizes())) {
+            let mut ws = gathered(rows);
+            net.forward(&mut ws, rows.len());
+            let (h, _) = ws.output_and_targets(rows.len());
+            let got = ev.outputs.slice(ndarray::s![rows[0]..rows[0] + rows.len(), ..]);
+            assert!(
+                got.iter().zip(&h).all(|(g, w)| g.to_bits() == (*w).to_bits()),
+                "{threads} threads: outputs differ"
+            );
+        }
+    }
+}
+
 /// Issue 10: products split inside a shard. A network wide enough that one 256-row chunk's
 /// products have several output tiles, trained with 1 shard (larger than a chunk), 2 shards,
 /// 64 shards and the automatic shard size, at 1, 2, 3, 4, 7 and 16 threads: the weights are
