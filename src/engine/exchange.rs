@@ -107,7 +107,7 @@ impl<T: Float> Engine<T> {
         let t2 = Instant::now();
         let blocks = layout.n_blocks;
         let recv = &mut self.recv;
-        let mt = T::from_usize(idx.len().max(1));
+        let (mt, inv) = (T::from_usize(idx.len().max(1)), super::tree::exact_reciprocal::<T>(idx.len()));
         let out = &mut self.send[..slice];
         self.pool.install(|| {
             for (a, b) in tree_shape(blocks) {
@@ -121,11 +121,12 @@ impl<T: Float> Engine<T> {
                     busy.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 });
             }
-            out.par_chunks_mut(UPDATE_ELEMS).zip(recv[..slice].par_chunks(UPDATE_ELEMS)).for_each(|(out, x)| {
-                for (o, &x) in out.iter_mut().zip(x) {
-                    *o = x / mt;
-                }
-            });
+            out.par_chunks_mut(UPDATE_ELEMS).zip(recv[..slice].par_chunks(UPDATE_ELEMS)).for_each(
+                |(out, x)| match inv {
+                    Some(inv) => out.iter_mut().zip(x).for_each(|(o, &x)| *o = x * inv),
+                    None => out.iter_mut().zip(x).for_each(|(o, &x)| *o = x / mt),
+                },
+            );
         });
         let finished = t2.elapsed();
 

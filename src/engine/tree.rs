@@ -115,18 +115,29 @@ fn add_into<T: Float>(a: &mut GradSum<T>, b: &GradSum<T>, busy: &AtomicU64) {
 pub(super) fn sum_shards<T: Float>(sums: &[GradSum<T>], l: usize, start: usize, out: &mut [T], m: usize) {
     let range = start..start + out.len();
     let a = &sums[0].dw[l].as_slice().expect("contiguous")[range.clone()];
-    let mt = T::from_usize(m.max(1));
+    let (mt, inv) = (T::from_usize(m.max(1)), exact_reciprocal(m));
     let top = top_stride(sums.len());
-    if top > 0 {
-        let b = &sums[top].dw[l].as_slice().expect("contiguous")[range];
-        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-            *o = (a + b) / mt;
+    match (top > 0, inv) {
+        (true, Some(inv)) => {
+            let b = &sums[top].dw[l].as_slice().expect("contiguous")[range];
+            out.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = (a + b) * inv);
         }
-    } else {
-        for (o, &a) in out.iter_mut().zip(a) {
-            *o = a / mt;
+        (true, None) => {
+            let b = &sums[top].dw[l].as_slice().expect("contiguous")[range];
+            out.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = (a + b) / mt);
         }
+        (false, Some(inv)) => out.iter_mut().zip(a).for_each(|(o, &a)| *o = a * inv),
+        (false, None) => out.iter_mut().zip(a).for_each(|(o, &a)| *o = a / mt),
     }
+}
+
+/// `1/m` when `m` is a power of two (at most 2^63, so `1/m` is a normal number of `f32` and
+/// `f64`), else `None`. Then `x · (1/m)` and `x / m` are the same bits for every `x`: both are the
+/// correctly rounded value of the same real number, and a multiplication costs a fraction of a
+/// division (batch sizes are mostly powers of two).
+pub(super) fn exact_reciprocal<T: Float>(m: usize) -> Option<T> {
+    let m = m.max(1);
+    m.is_power_of_two().then(|| T::one() / T::from_usize(m))
 }
 
 /// The step's example count, summed cost and hits, from the tree's last addition.
@@ -143,6 +154,34 @@ pub(super) fn top_stats<T: Float>(sums: &[GradSum<T>]) -> StepStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multiplying_by_an_exact_reciprocal_gives_the_bits_of_the_division() {
+        assert!(exact_reciprocal::<f32>(384).is_none() && exact_reciprocal::<f32>(0) == Some(1.0));
+        // Every float class: zeros, subnormals (which the scaling may round), normals, extremes.
+        let mut bits = 0x9e37_79b9u32;
+        let xs32: Vec<f32> = (0..200_000)
+            .map(|_| {
+                bits ^= bits << 13;
+                bits ^= bits >> 17;
+                bits ^= bits << 5;
+                f32::from_bits(bits)
+            })
+            .filter(|x| !x.is_nan())
+            .chain([0.0, -0.0, f32::MIN_POSITIVE, 1e-45, -3e-39, f32::MAX, f32::INFINITY, 1.0, 3.0])
+            .collect();
+        for k in [0, 1, 5, 8, 10, 20, 40, 63] {
+            let m = 1usize << k;
+            let inv = exact_reciprocal::<f32>(m).expect("a power of two");
+            let mt = m as f32;
+            assert!(xs32.iter().all(|&x| (x * inv).to_bits() == (x / mt).to_bits()), "f32, m = 2^{k}");
+            let inv = exact_reciprocal::<f64>(m).expect("a power of two");
+            assert!(
+                xs32.iter().map(|&x| f64::from(x) * 1e-300).all(|x| (x * inv).to_bits() == (x / m as f64).to_bits()),
+                "f64, m = 2^{k}"
+            );
+        }
+    }
 
     #[test]
     fn the_tree_adds_neighbours_then_pairs_then_quads() {
