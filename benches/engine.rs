@@ -1,7 +1,6 @@
 //! Criterion benches of the engine's parts on the W2 shape (784-800-10, MNIST-sized random
 //! inputs): forward (from the weights, and from their transposed copy), backprop, reduction and
-//! one full step, at 1 and 2 threads (and up to the
-//! core count). Run: `cargo bench --bench engine`.
+//! one full step, at 1 and 2 threads (and up to the core count). Run: `cargo bench --bench engine`.
 
 use std::hint::black_box;
 
@@ -46,9 +45,12 @@ fn shard_passes(c: &mut Criterion) {
     g.bench_function("forward", |b| b.iter(|| net.forward(black_box(&mut ws), rows)));
     // The engine's forward pass in a step of several chunks: from the transposed copy of the
     // weights (made once per step: `transpose_weights`).
-    let mut wt = shardprop::nn::Transposed::none();
-    g.bench_function("transpose_weights", |b| b.iter(|| wt.refresh(black_box(&net))));
-    g.bench_function("forward_transposed", |b| b.iter(|| net.forward_with(black_box(&mut ws), rows, &wt)));
+    let mut copies = shardprop::nn::Transposed::default();
+    g.bench_function("transpose_weights", |b| {
+        b.iter(|| copies.refresh(black_box(&net), rows).layer(&net, 0).is_some())
+    });
+    let fresh = copies.refresh(&net, rows);
+    g.bench_function("forward_transposed", |b| b.iter(|| net.forward_with(black_box(&mut ws), rows, Some(&fresh))));
     net.forward(&mut ws, rows);
     g.bench_function("backprop", |b| b.iter(|| net.backward(black_box(&mut ws), rows, &mut sum, false)));
     g.finish();

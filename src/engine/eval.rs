@@ -88,13 +88,9 @@ impl<T: Float> Engine<T> {
         let shard = eval_shard_rows(net.sizes());
         let per_batch = (EVAL_BATCH_VALUES / (shard * k).max(1)).clamp(1, 4 * self.threads.max(1));
         let batch_rows = shard * per_batch;
-        if n > shard {
-            let t = &mut self.transposed;
-            self.pool.install(|| t.refresh(net));
-        } else {
-            self.transposed.disable();
-        }
-        let (workspaces, transposed) = (&self.workspaces, &self.transposed);
+        let (pool, copies) = (&self.pool, &mut self.transposed);
+        let copies = (n > shard).then(|| pool.install(|| copies.refresh(net, shard)));
+        let workspaces = &self.workspaces;
         let mut parts: Vec<(f64, usize)> = Vec::with_capacity(n.div_ceil(shard));
         let mut batch_parts: Vec<(f64, usize)> = Vec::new();
         let mut outputs = Array2::<f32>::zeros((batch_rows.min(n), k));
@@ -114,7 +110,7 @@ impl<T: Float> Engine<T> {
                         ws.set_split(split);
                         ws.set_busy(None); // evaluation is not a training step
                         gather(&mut ws, data.data(), scaler, &rows, split);
-                        net.forward_with(&mut ws, rows.len(), transposed);
+                        net.forward_with(&mut ws, rows.len(), copies.as_ref());
                         let (h, y) = ws.output_and_targets(rows.len());
                         let part = (net.head().loss_sum(h, y), count_correct(net.head(), h, y));
                         out.zip_mut_with(&h, |o, &v| *o = v.to_f64() as f32);

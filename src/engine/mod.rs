@@ -30,8 +30,7 @@ pub use times::StepTimes;
 
 use crate::data::{Examples, Rows, Scaler};
 use crate::error::{Error, Result};
-use crate::nn::StepStats;
-use crate::nn::Transposed;
+use crate::nn::{StepStats, Transposed};
 use crate::optim::{Optimizer, UPDATE_ELEMS, update_layer};
 use crate::{Dropout, Float, Grad, GradSum, Network, Workspace};
 use exchange::Collective;
@@ -107,7 +106,7 @@ impl<T: Float> Engine<T> {
             stop_vote: false,
             stop_any: false,
             dropout: None,
-            transposed: Transposed::none(),
+            transposed: Transposed::default(),
         })
     }
 

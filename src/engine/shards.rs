@@ -97,20 +97,15 @@ impl<T: Float> Engine<T> {
                 }
             }
         }
+        let started = Instant::now();
         // More than one chunk of rows here: the hidden layers' transposed weights, copied once,
         // save each chunk's forward products a strided gather (the same bits: `Transposed`).
         let own_rows = (own.end * len).min(m) - (own.start * len).min(m);
-        if own_rows > CHUNK_ROWS {
-            let t = &mut self.transposed;
-            self.pool.install(|| t.refresh(net));
-        } else {
-            self.transposed.disable();
-        }
+        let (pool, copies) = (&self.pool, &mut self.transposed);
+        let copies = (own_rows > CHUNK_ROWS).then(|| pool.install(|| copies.refresh(net, len.min(CHUNK_ROWS))));
         let first = own.start;
         let (workspaces, scratch, times, dropout) = (&self.workspaces, &self.scratch, &self.times, &self.dropout);
-        let transposed = &self.transposed;
         let sums = &mut self.sums[..groups];
-        let started = Instant::now();
         self.pool.install(|| {
             sums.par_iter_mut().enumerate().for_each(|(j, sum)| {
                 let mut ws = take_workspace(workspaces, net, len.min(CHUNK_ROWS));
@@ -133,7 +128,7 @@ impl<T: Float> Engine<T> {
                             // `chunk` holds the rows' numbers in the dataset: the masks' key.
                             ws.set_dropout(d, *step, chunk);
                         }
-                        net.forward_with(&mut ws, chunk.len(), transposed);
+                        net.forward_with(&mut ws, chunk.len(), copies.as_ref());
                         let t1 = Instant::now();
                         net.backward(&mut ws, chunk.len(), out, c > 0);
                         times.add_busy(t1 - t0, t1.elapsed());

@@ -74,7 +74,18 @@ pub fn set_kernel(k: Kernel) {
 
 /// The kernel in use.
 pub fn kernel() -> Kernel {
+    #[cfg(test)]
+    if let Some(k) = TEST_KERNEL.with(Cell::get) {
+        return k;
+    }
     if KERNEL.load(Ordering::Relaxed) == 0 { Kernel::Gemm } else { Kernel::MatrixMultiply }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// A kernel for this thread alone, so that a unit test can try `matrixmultiply` without
+    /// changing the kernel under the tests running beside it.
+    static TEST_KERNEL: Cell<Option<Kernel>> = const { Cell::new(None) };
 }
 
 /// Floating-point operations a tile should at least hold (about 0.1 ms of one core): measured on
@@ -108,11 +119,12 @@ pub const SMALL_ROWS: usize = 64;
 /// path, where each output element is the sum over `k` in blocks whose depth depends on `k` (and
 /// the CPU's kernel) alone, in order, whatever the layout, the packing or the output block it
 /// falls in. With `m > SMALL_ROWS`, `n > 16` and `k > 2`, the whole product and each of its tiles
-/// (at least 17 columns wide: [`tile_start`]) are such products. Then the engine may run the
-/// tiles as one kernel call when they run on one thread, and multiply by a transposed copy of
-/// the weights, and keep every bit (`tests/integration/determinism.rs`).
+/// (at least [`MIN_TILE_COLS`] wide: [`tile_start`]) are such products. Then the engine may run
+/// the tiles as one kernel call when they run on one thread, and multiply by a transposed copy of
+/// the weights, and keep every bit (`tests/integration/determinism.rs`). Nothing is claimed for
+/// `matrixmultiply` (a kernel kept for comparison), so with it no product is layout-free.
 pub fn layout_free(m: usize, n: usize, k: usize) -> bool {
-    m > SMALL_ROWS && n > 16 && k > 2
+    kernel() == Kernel::Gemm && m > SMALL_ROWS && n > 16 && k > 2
 }
 
 /// How many column tiles a product with an `m × n` output and summed dimension `k` is cut into:
@@ -131,8 +143,9 @@ pub fn tile_count(m: usize, n: usize, k: usize) -> usize {
 
 /// The first column of tile `j` of `t` over the `n` columns of an `m`-row output (`n` for
 /// `j = t`): `j n / t` rounded down to a multiple of [`TILE_ALIGN`], or of [`WIDE_TILE_ALIGN`]
-/// when `m > SMALL_ROWS` (where the cut does not change the bits: [`layout_free`]). Tiles are at
-/// least [`MIN_TILE_COLS`] wide on average, so none is narrower than 17 columns.
+/// when `m > SMALL_ROWS` (where the cut does not change the bits: [`layout_free`]). With more than
+/// one tile, [`tile_count`] keeps `n / t` at least [`MIN_TILE_COLS`], a multiple of both
+/// alignments, so every tile is at least that wide.
 pub fn tile_start(j: usize, t: usize, n: usize, m: usize) -> usize {
     let align = if m > SMALL_ROWS { WIDE_TILE_ALIGN } else { TILE_ALIGN };
     if j >= t { n } else { ((j as u128 * n as u128 / t as u128) as usize) / align * align }
@@ -288,14 +301,17 @@ mod tests {
         let bt = Array2::from_shape_fn((4, 3), |(i, j)| (i as f64) - (j as f64) * 0.5);
         let want = a.dot(&bt.t());
         for k in [Kernel::Gemm, Kernel::MatrixMultiply] {
-            set_kernel(k);
+            // This thread alone (the tests beside this one keep `gemm`), so no split products.
+            TEST_KERNEL.with(|t| t.set(Some(k)));
+            assert_eq!(kernel(), k);
+            assert_eq!(layout_free(300, 300, 300), k == Kernel::Gemm, "nothing is layout-free but with gemm");
             let mut c = Array2::from_elem((5, 4), 7.0);
             matmul(a.view(), bt.t(), false, c.view_mut(), false);
             assert_eq!(c, want, "{k:?}");
-            matmul(a.view(), bt.t(), true, c.view_mut(), true);
+            matmul(a.view(), bt.t(), true, c.view_mut(), false);
             assert_eq!(c, &want * 2.0, "{k:?}");
         }
-        set_kernel(Kernel::Gemm);
+        TEST_KERNEL.with(|t| t.set(None));
     }
 
     /// One thread runs a `layout_free` product as one kernel call, several threads run its
@@ -333,11 +349,14 @@ mod tests {
             assert!(starts.windows(2).all(|w| widths.contains(&(w[1] - w[0]))), "{m} rows: {starts:?}");
             assert_eq!((starts[0], starts[16]), (0, 800));
         }
-        // The narrowest tile the rules allow is wider than `layout_free`'s 16 columns.
-        for n in 32..600 {
-            for m in [65, 300] {
+        // Every tile of a product with several is at least `MIN_TILE_COLS` wide, whichever
+        // alignment (so wider than `layout_free`'s 16 columns).
+        for n in 32..700 {
+            for m in [10, 64, 65, 300] {
                 let t = tile_count(m, n, 1 << 20);
-                assert!((0..t).all(|j| tile_start(j + 1, t, n, m) - tile_start(j, t, n, m) > 16), "{m} × {n}");
+                assert!(t > 1 || n < 2 * MIN_TILE_COLS, "{m} × {n}: the test wants several tiles");
+                let narrowest = (0..t).map(|j| tile_start(j + 1, t, n, m) - tile_start(j, t, n, m)).min();
+                assert!(narrowest >= Some(MIN_TILE_COLS), "{m} × {n}: {narrowest:?}");
             }
         }
         assert_eq!(tile_count(10, 3, 2), 1, "a tiny product is one tile");

@@ -20,4 +20,4 @@ pub use grad::{Grad, GradSum, StepStats};
 pub use init::Init;
 pub use loss::Head;
 pub use network::{Network, Workspace};
-pub use transposed::Transposed;
+pub use transposed::{Fresh, Transposed};

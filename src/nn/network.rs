@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kernel::matmul::{layout_free, matmul, matmul_tiles};
-use crate::nn::Transposed;
+use crate::nn::Fresh;
 pub use crate::nn::workspace::Workspace;
 use crate::{Activation, Float, GradSum, Head, Init};
 
@@ -152,12 +152,12 @@ impl<T: Float> Network<T> {
     /// `a^(l+1) = g(a^(l) W^(l)[:, 1..]ᵀ + 1 W^(l)[:, 0]ᵀ)`, the output layer through the head.
     /// Shapes: `acts[l]` is `(rows, S_l)`.
     pub fn forward(&self, ws: &mut Workspace<T>, rows: usize) {
-        self.forward_with(ws, rows, &Transposed::none());
+        self.forward_with(ws, rows, None);
     }
 
-    /// [`Network::forward`] reading `W^(l)[:, 1..]ᵀ` from `wt`, copies refreshed from these
-    /// weights, where that cannot change a bit ([`layout_free`]).
-    pub fn forward_with(&self, ws: &mut Workspace<T>, rows: usize, wt: &Transposed<T>) {
+    /// [`Network::forward`] reading `W^(l)[:, 1..]ᵀ` from `copies` (made from this network:
+    /// [`crate::nn::Transposed::refresh`]) where that cannot change a bit ([`layout_free`]).
+    pub fn forward_with(&self, ws: &mut Workspace<T>, rows: usize, copies: Option<&Fresh<'_, T>>) {
         debug_assert!(rows <= ws.cap);
         let (last, split, hidden) = (self.w.len() - 1, ws.split, self.hidden);
         let busy = ws.busy.clone();
@@ -168,8 +168,7 @@ impl<T: Float> Network<T> {
             // With dropout on this layer, the next one takes `ã^(l) = a^(l) ⊙ m^(l)`.
             let a = if masked { ws.dropped[l].slice(s![..rows, ..]) } else { lo[l].slice(s![..rows, ..]) };
             let mut out = hi[0].slice_mut(s![..rows, ..]);
-            let copy = wt.layer(l).filter(|c| c.dim() == (w.ncols() - 1, w.nrows()));
-            let wt = match copy {
+            let wt = match copies.and_then(|c| c.layer(self, l)) {
                 Some(c) if layout_free(rows, w.nrows(), w.ncols() - 1) => c,
                 _ => w.slice(s![.., 1..]).reversed_axes(),
             };
@@ -303,8 +302,9 @@ pub fn param_count(sizes: &[usize]) -> Option<usize> {
 }
 
 /// Refuses, before anything is allocated, a network that could not be trained in this machine's
-/// memory: weights, `D`, at least one partial sum and two optimiser slots per parameter, and a
-/// chunk's activations and deltas, against the physical memory (`/proc/meminfo`; 1 TiB where it
+/// memory: weights, `D`, at least one partial sum, two optimiser slots and the transposed copy of
+/// the hidden weights ([`crate::nn::Transposed`]) per parameter, and a chunk's activations and
+/// deltas, against the physical memory (`/proc/meminfo`; 1 TiB where it
 /// cannot be read). All arithmetic is checked: sizes that overflow are refused, never wrapped.
 fn check_trainable_size(sizes: &[usize], elem: usize) -> Result<()> {
     let shape = sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
@@ -312,7 +312,7 @@ fn check_trainable_size(sizes: &[usize], elem: usize) -> Result<()> {
     let params = param_count(sizes).ok_or_else(too_big)?;
     let units = sizes.iter().try_fold(0usize, |a, &s| a.checked_add(s)).ok_or_else(too_big)?;
     let bytes = params
-        .checked_mul(5 * elem)
+        .checked_mul(6 * elem)
         .and_then(|p| units.checked_mul(2 * CHUNK_ROWS * elem).and_then(|u| p.checked_add(u)))
         .ok_or_else(too_big)?;
     let memory = crate::memory::physical().unwrap_or(1 << 40);

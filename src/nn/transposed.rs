@@ -7,52 +7,60 @@
 //! `S_l × S_{l+1}` matrix whose rows are contiguous, which every chunk then reads directly.
 //! Only products whose bits cannot depend on the operands' layout use it
 //! ([`crate::kernel::matmul::layout_free`]), so the weights come out the same bits either way.
+//!
+//! Freshness is the borrow checker's: [`Transposed::refresh`] returns a [`Fresh`] view that
+//! borrows the network it was copied from, so the weights cannot change while the copies are
+//! read, and [`Fresh::layer`] gives nothing for another network.
 
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
+use crate::kernel::matmul::layout_free;
 use crate::{Float, Network};
 
-/// Rows of the copy written per parallel task: one pass over 16 of its rows reads 16 consecutive
-/// weights of each unit (one 64-byte line of `f32`).
+/// Rows of the copy written per parallel task (16 consecutive weights of each unit are read).
 const BLOCK: usize = 16;
 
-/// The copies, kept between steps (so a steady-state step allocates nothing) and valid only
-/// between [`Transposed::refresh`] and the next [`Transposed::disable`] or weight change: the
-/// engine refreshes them at the start of every step that uses them.
+/// The buffers of the copies, kept between steps so that a steady-state step allocates nothing.
 #[derive(Debug, Default)]
 pub struct Transposed<T> {
-    /// `w[l]` is `W^(l)[:, 1..]ᵀ` for the hidden layers (empty for the output layer).
+    /// `w[l]` is `W^(l)[:, 1..]ᵀ` where layer `l` takes a copy, else empty.
     w: Vec<Array2<T>>,
-    valid: bool,
+}
+
+/// Copies made from one network, readable while that network cannot change.
+#[derive(Clone, Copy, Debug)]
+pub struct Fresh<'a, T> {
+    w: &'a [Array2<T>],
+    net: &'a Network<T>,
 }
 
 impl<T: Float> Transposed<T> {
-    /// No copies: every forward product reads the weights themselves.
-    pub fn none() -> Self {
-        Self { w: Vec::new(), valid: false }
-    }
-
-    /// Copies every hidden layer's `W^(l)[:, 1..]ᵀ` from `net`, in parallel on the current
-    /// rayon pool; allocates only when the shapes changed.
-    pub fn refresh(&mut self, net: &Network<T>) {
+    /// Copies `W^(l)[:, 1..]ᵀ` of every hidden layer whose forward product over `rows` rows is
+    /// [`layout_free`] (the only ones that would read it), in parallel on the current rayon pool;
+    /// allocates only when the shapes changed.
+    pub fn refresh<'a>(&'a mut self, net: &'a Network<T>, rows: usize) -> Fresh<'a, T> {
         let weights = net.weights();
         let last = weights.len().saturating_sub(1);
-        let shape = |l: usize, w: &Array2<T>| if l < last { (w.ncols() - 1, w.nrows()) } else { (0, 0) };
+        let shape = |l: usize, w: &Array2<T>| {
+            let (units, inputs) = (w.nrows(), w.ncols().saturating_sub(1));
+            let copied = l < last && w.is_standard_layout() && layout_free(rows, units, inputs);
+            if copied { (inputs, units) } else { (0, 0) }
+        };
         if self.w.len() != weights.len()
             || self.w.iter().zip(weights).enumerate().any(|(l, (c, w))| c.dim() != shape(l, w))
         {
             self.w = weights.iter().enumerate().map(|(l, w)| Array2::zeros(shape(l, w))).collect();
         }
-        for (copy, w) in self.w.iter_mut().zip(weights).take(last) {
+        for (copy, w) in self.w.iter_mut().zip(weights).filter(|(c, _)| !c.is_empty()) {
             let (units, cols) = w.dim();
-            let src = w.as_slice().expect("weights are contiguous");
+            let src = w.as_slice().expect("checked: standard layout");
             let dst = copy.as_slice_mut().expect("a new array is contiguous");
             dst.par_chunks_mut(BLOCK * units).enumerate().for_each(|(b, rows)| {
                 let k0 = 1 + b * BLOCK;
                 let kb = rows.len() / units;
                 // Eight units at a time: each row of the copy gains eight consecutive values
-                // (measured fastest of the plain loops tried: docs/PERFORMANCE.md).
+                // (the fastest of the plain loops tried: docs/PERFORMANCE.md).
                 let whole = units / 8 * 8;
                 for j in (0..whole).step_by(8) {
                     let u: [&[T]; 8] = std::array::from_fn(|q| &src[(j + q) * cols + k0..][..kb]);
@@ -69,17 +77,16 @@ impl<T: Float> Transposed<T> {
                 }
             });
         }
-        self.valid = true;
+        Fresh { w: &self.w, net }
     }
+}
 
-    /// Marks the copies stale: [`Transposed::layer`] gives nothing until the next refresh.
-    pub fn disable(&mut self) {
-        self.valid = false;
-    }
-
-    /// `W^(l)[:, 1..]ᵀ` of hidden layer `l`, when refreshed.
-    pub fn layer(&self, l: usize) -> Option<ArrayView2<'_, T>> {
-        self.w.get(l).filter(|w| self.valid && !w.is_empty()).map(Array2::view)
+impl<T: Float> Fresh<'_, T> {
+    /// `W^(l)[:, 1..]ᵀ` of hidden layer `l` of `net`, when copied from `net` itself.
+    pub fn layer(&self, net: &Network<T>, l: usize) -> Option<ArrayView2<'_, T>> {
+        let w = self.w.get(l).filter(|w| !w.is_empty() && std::ptr::eq(self.net, net))?;
+        let of = &net.weights()[l];
+        (w.dim() == (of.ncols() - 1, of.nrows())).then(|| w.view())
     }
 }
 
@@ -91,16 +98,18 @@ mod tests {
     use rand::SeedableRng;
 
     #[test]
-    fn the_copies_are_the_transposed_weights_and_go_stale_when_disabled() {
+    fn the_copies_are_the_transposed_weights_of_that_network_where_they_would_be_read() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        // 37 inputs, 20 units: twice 16 rows and 5, two groups of 8 units and 4.
         let net = Network::<f32>::new(&[37, 20, 5], Activation::Sigmoid, Head::SigmoidMse, &mut rng).unwrap();
-        let mut t = Transposed::none();
-        assert!(t.layer(0).is_none());
-        t.refresh(&net);
+        let other = net.clone();
+        let mut t = Transposed::default();
+        let fresh = t.refresh(&net, 256);
         let want = net.weights()[0].slice(s![.., 1..]).t().to_owned();
-        assert_eq!(t.layer(0).unwrap(), want.view());
-        assert!(t.layer(1).is_none(), "the output layer has no copy");
-        t.disable();
-        assert!(t.layer(0).is_none());
+        assert_eq!(fresh.layer(&net, 0).unwrap(), want.view());
+        assert!(fresh.layer(&net, 1).is_none(), "the output layer has no copy");
+        assert!(fresh.layer(&other, 0).is_none(), "copies of another network are not given out");
+        let few = t.refresh(&net, 64);
+        assert!(few.layer(&net, 0).is_none(), "64-row chunks would not read a copy, so none is made");
     }
 }

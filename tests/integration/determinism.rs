@@ -132,7 +132,8 @@ fn transposed_weights_and_whole_products_keep_the_bits_of_the_plain_forward_pass
         }
         ws
     };
-    for (m, shard) in [(600usize, 300usize), (600, 600), (700, 0), (300, 0)] {
+    // 512 and 1024 rows: `D = Δ/m` by the reciprocal, after a tree of 4 shards.
+    for (m, shard) in [(600usize, 300usize), (600, 600), (700, 0), (300, 0), (512, 128), (1024, 0)] {
         let idx: Vec<usize> = (0..m).map(|i| (i * 37 + 11) % 700).collect();
         let len = shard_len(m, shard);
         let sums: Vec<GradSum<f32>> = idx
