@@ -1,7 +1,7 @@
 //! Same data, config and seed give bitwise-identical weights for any thread count.
 
-use shardprop::data::{Scale, ScalerFit};
-use shardprop::{Activation, Head, Network, TrainConfig, Trainer, rng};
+use shardprop::data::{Dataset, Scale, Scaler, ScalerFit};
+use shardprop::{Activation, Head, Network, TrainConfig, Trainer, Workspace, rng};
 
 use crate::common::classification_data;
 
@@ -60,45 +60,55 @@ fn the_shard_size_is_part_of_the_result_and_the_seed_matters() {
 
 #[test]
 fn the_parallel_reducer_gives_the_bits_of_the_sequential_tree_reference() {
-    use shardprop::data::Examples;
-    use shardprop::{Engine, Grad, GradSum, Workspace};
     let data = classification_data(300, 12, 5, 3);
     let scaler = ScalerFit::fit(&data, Scale::Standard);
     let net = Network::<f32>::new(&[12, 17, 5], Activation::Tanh, Head::SigmoidMse, &mut rng::seeded(2, 0)).unwrap();
     for (m, shard) in [(300usize, 7usize), (97, 10), (64, 64), (5, 1)] {
         let idx: Vec<usize> = (0..m).map(|i| (i * 41 + 3) % 300).collect();
-        // Reference: each shard's Δ computed alone, then the sequential tree.
-        let len = shardprop::engine::shard_len(m, shard);
-        let sums: Vec<GradSum<f32>> = idx
-            .chunks(len)
-            .map(|rows| {
-                let mut ws = Workspace::new(&net, rows.len());
-                {
-                    let (mut x, mut y) = ws.input_mut(rows.len());
-                    for (r, &i) in rows.iter().enumerate() {
-                        scaler.apply_row(data.features(i), x.row_mut(r));
-                        data.target(i).write(y.row_mut(r));
-                    }
-                }
-                let mut s = GradSum::zeros(net.weights());
-                net.backprop(&mut ws, rows.len(), &mut s);
-                s
-            })
-            .collect();
-        let mut want = Grad::zeros(net.weights());
-        shardprop::engine::tree::reduce_sequential(&sums, &mut want);
-        for threads in [1, 2, 3] {
-            let mut engine = Engine::<f32>::new(threads, shard).unwrap();
-            let got = engine.gradient(&net, &data, &scaler, &idx);
-            assert_eq!(got.m, m);
-            assert_eq!(got.loss_sum.to_bits(), want.loss_sum.to_bits());
-            for (g, w) in got.d.iter().zip(&want.d) {
-                assert!(
-                    g.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "m {m} shard {shard} threads {threads}"
-                );
+        engine_gives_the_plain_reference(&net, &data, &scaler, &idx, shard);
+    }
+}
+
+/// A shard's rows gathered (scaled) into a new workspace, as the engine gathers them.
+fn gathered(net: &Network<f32>, data: &Dataset, scaler: &Scaler, rows: &[usize]) -> Workspace<f32> {
+    use shardprop::data::Examples;
+    let mut ws = Workspace::new(net, rows.len());
+    let (mut x, mut y) = ws.input_mut(rows.len());
+    for (r, &i) in rows.iter().enumerate() {
+        scaler.apply_row(data.features(i), x.row_mut(r));
+        data.target(i).write(y.row_mut(r));
+    }
+    ws
+}
+
+/// The reference: each shard's `Δ` computed alone, chunk by chunk, by the network's plain
+/// forward pass (the weights themselves, no copies, tiles in order), then the sequential tree.
+/// The engine's `D` must have its bits at 1, 2 and 3 threads.
+fn engine_gives_the_plain_reference(net: &Network<f32>, data: &Dataset, scaler: &Scaler, idx: &[usize], shard: usize) {
+    use shardprop::nn::network::CHUNK_ROWS;
+    use shardprop::{Engine, Grad, GradSum};
+    let m = idx.len();
+    let sums: Vec<GradSum<f32>> = idx
+        .chunks(shardprop::engine::shard_len(m, shard))
+        .map(|shard| {
+            let mut s = GradSum::zeros(net.weights());
+            for (c, rows) in shard.chunks(CHUNK_ROWS).enumerate() {
+                let mut ws = gathered(net, data, scaler, rows);
+                net.forward(&mut ws, rows.len());
+                net.backward(&mut ws, rows.len(), &mut s, c > 0);
             }
-        }
+            s
+        })
+        .collect();
+    let mut want = Grad::zeros(net.weights());
+    shardprop::engine::tree::reduce_sequential(&sums, &mut want);
+    for threads in [1, 2, 3] {
+        let mut engine = Engine::<f32>::new(threads, shard).unwrap();
+        let got = engine.gradient(net, data, scaler, idx);
+        assert_eq!(got.m, m);
+        assert_eq!(got.loss_sum.to_bits(), want.loss_sum.to_bits());
+        let same = got.d.iter().zip(&want.d).all(|(g, w)| g.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(same, "m {m} shard {shard} threads {threads}: D differs from the plain reference");
     }
 }
 
@@ -110,11 +120,9 @@ fn the_parallel_reducer_gives_the_bits_of_the_sequential_tree_reference() {
 /// evaluation's outputs.
 #[test]
 fn transposed_weights_and_whole_products_keep_the_bits_of_the_plain_forward_pass() {
-    use shardprop::data::Examples;
-    use shardprop::engine::shard_len;
+    use shardprop::Engine;
     use shardprop::kernel::matmul::{layout_free, tile_count};
     use shardprop::nn::network::CHUNK_ROWS;
-    use shardprop::{Engine, Grad, GradSum, Workspace};
     let data = classification_data(700, 30, 5, 4);
     let scaler = ScalerFit::fit(&data, Scale::Standard);
     let net =
@@ -123,47 +131,17 @@ fn transposed_weights_and_whole_products_keep_the_bits_of_the_plain_forward_pass
     // has several tiles that one thread runs as one call.
     assert!(layout_free(CHUNK_ROWS, 200, 30) && layout_free(CHUNK_ROWS, 40, 200));
     assert!(tile_count(CHUNK_ROWS, 200, 30) > 1);
-    let gathered = |rows: &[usize]| {
-        let mut ws = Workspace::new(&net, rows.len());
-        let (mut x, mut y) = ws.input_mut(rows.len());
-        for (r, &i) in rows.iter().enumerate() {
-            scaler.apply_row(data.features(i), x.row_mut(r));
-            data.target(i).write(y.row_mut(r));
-        }
-        ws
-    };
     // 512 and 1024 rows: `D = Δ/m` by the reciprocal, after a tree of 4 shards.
     for (m, shard) in [(600usize, 300usize), (600, 600), (700, 0), (300, 0), (512, 128), (1024, 0)] {
         let idx: Vec<usize> = (0..m).map(|i| (i * 37 + 11) % 700).collect();
-        let len = shard_len(m, shard);
-        let sums: Vec<GradSum<f32>> = idx
-            .chunks(len)
-            .map(|shard| {
-                let mut s = GradSum::zeros(net.weights());
-                for (c, rows) in shard.chunks(CHUNK_ROWS).enumerate() {
-                    let mut ws = gathered(rows);
-                    net.forward(&mut ws, rows.len());
-                    net.backward(&mut ws, rows.len(), &mut s, c > 0);
-                }
-                s
-            })
-            .collect();
-        let mut want = Grad::zeros(net.weights());
-        shardprop::engine::tree::reduce_sequential(&sums, &mut want);
-        for threads in [1, 2, 3] {
-            let mut engine = Engine::<f32>::new(threads, shard).unwrap();
-            let got = engine.gradient(&net, &data, &scaler, &idx);
-            let same = got.d.iter().zip(&want.d).all(|(g, w)| g.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()));
-            assert!(same, "m {m} shard {shard} threads {threads}: D differs from the plain reference");
-            assert_eq!(got.loss_sum.to_bits(), want.loss_sum.to_bits());
-        }
+        engine_gives_the_plain_reference(&net, &data, &scaler, &idx, shard);
     }
     // Evaluation over all 700 rows (several shards: the copy is made) against the plain pass.
     let all: Vec<usize> = (0..700).collect();
     for threads in [1, 2, 3] {
         let ev = Engine::<f32>::new(threads, 0).unwrap().evaluate(&net, &data, &scaler);
         for rows in all.chunks(shardprop::engine::eval_shard_rows(net.sizes())) {
-            let mut ws = gathered(rows);
+            let mut ws = gathered(&net, &data, &scaler, rows);
             net.forward(&mut ws, rows.len());
             let (h, _) = ws.output_and_targets(rows.len());
             let got = ev.outputs.slice(ndarray::s![rows[0]..rows[0] + rows.len(), ..]);
