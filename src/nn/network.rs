@@ -65,6 +65,9 @@ impl<T: Float> Network<T> {
         if sizes.len() < 2 || w.len() + 1 != sizes.len() {
             return Err(Error::Config(format!("{} weight matrices do not fit layer sizes {sizes:?}", w.len())));
         }
+        if sizes.contains(&0) {
+            return Err(Error::Config(format!("every layer needs at least one unit; got {sizes:?}")));
+        }
         for (l, wl) in w.iter().enumerate() {
             if wl.dim() != (sizes[l + 1], sizes[l] + 1) {
                 return Err(Error::Config(format!(
@@ -347,4 +350,18 @@ pub fn count_correct<T: Float>(head: Head, h: ArrayView2<T>, y: ArrayView2<T>) -
         return 0;
     }
     h.axis_iter(Axis(0)).zip(y.axis_iter(Axis(0))).filter(|(h, y)| class_of(*h) == class_of(*y)).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_for_a_layer_without_units_are_refused() {
+        let w = vec![Array2::<f32>::zeros((0, 4)), Array2::<f32>::zeros((2, 1))];
+        let err = Network::from_weights(&[3, 0, 2], Activation::Sigmoid, Head::SigmoidMse, w).unwrap_err();
+        assert!(err.to_string().contains("at least one unit"), "{err}");
+        let w = vec![Array2::<f32>::zeros((1, 4)), Array2::<f32>::zeros((2, 2))];
+        assert!(Network::from_weights(&[3, 1, 2], Activation::Sigmoid, Head::SigmoidMse, w).is_ok());
+    }
 }
