@@ -51,6 +51,14 @@ fn shard_passes(c: &mut Criterion) {
     });
     let fresh = copies.refresh(&net, rows);
     g.bench_function("forward_transposed", |b| b.iter(|| net.forward_with(black_box(&mut ws), rows, Some(&fresh))));
+    // The first layer's product alone, one kernel call from the copy: the kernel's own rate at
+    // the step's shape (2 · 256 · 784 · 800 FLOPs), against which the step's rate is judged.
+    let x = ndarray::Array2::from_shape_fn((rows, 784), |(i, j)| ((i * 31 + j * 17) % 97) as f32 / 97.0);
+    let mut z = ndarray::Array2::<f32>::zeros((rows, 800));
+    let wt = fresh.layer(&net, 0).expect("a 256-row chunk reads the copy");
+    g.bench_function("product_from_copy", |b| {
+        b.iter(|| shardprop::kernel::matmul::kernel_call(black_box(x.view()), wt, false, z.view_mut()))
+    });
     net.forward(&mut ws, rows);
     g.bench_function("backprop", |b| b.iter(|| net.backward(black_box(&mut ws), rows, &mut sum, false)));
     g.finish();

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::Engine;
 use super::schedule::Blocks;
-use super::tree::{tree_levels, tree_shape};
+use super::tree::{divide_into, tree_levels, tree_shape};
 use crate::data::{Examples, Scaler};
 use crate::nn::StepStats;
 use crate::optim::UPDATE_ELEMS;
@@ -107,7 +107,7 @@ impl<T: Float> Engine<T> {
         let t2 = Instant::now();
         let blocks = layout.n_blocks;
         let recv = &mut self.recv;
-        let (mt, inv) = (T::from_usize(idx.len().max(1)), super::tree::exact_reciprocal::<T>(idx.len()));
+        let m = idx.len();
         let out = &mut self.send[..slice];
         self.pool.install(|| {
             for (a, b) in tree_shape(blocks) {
@@ -121,12 +121,9 @@ impl<T: Float> Engine<T> {
                     busy.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 });
             }
-            out.par_chunks_mut(UPDATE_ELEMS).zip(recv[..slice].par_chunks(UPDATE_ELEMS)).for_each(
-                |(out, x)| match inv {
-                    Some(inv) => out.iter_mut().zip(x).for_each(|(o, &x)| *o = x * inv),
-                    None => out.iter_mut().zip(x).for_each(|(o, &x)| *o = x / mt),
-                },
-            );
+            out.par_chunks_mut(UPDATE_ELEMS)
+                .zip(recv[..slice].par_chunks(UPDATE_ELEMS))
+                .for_each(|(out, x)| divide_into(out, x.iter().copied(), m));
         });
         let finished = t2.elapsed();
 

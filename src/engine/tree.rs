@@ -115,19 +115,24 @@ fn add_into<T: Float>(a: &mut GradSum<T>, b: &GradSum<T>, busy: &AtomicU64) {
 pub(super) fn sum_shards<T: Float>(sums: &[GradSum<T>], l: usize, start: usize, out: &mut [T], m: usize) {
     let range = start..start + out.len();
     let a = &sums[0].dw[l].as_slice().expect("contiguous")[range.clone()];
-    let (mt, inv) = (T::from_usize(m.max(1)), exact_reciprocal(m));
     let top = top_stride(sums.len());
-    match (top > 0, inv) {
-        (true, Some(inv)) => {
-            let b = &sums[top].dw[l].as_slice().expect("contiguous")[range];
-            out.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = (a + b) * inv);
+    if top > 0 {
+        let b = &sums[top].dw[l].as_slice().expect("contiguous")[range];
+        divide_into(out, a.iter().zip(b).map(|(&a, &b)| a + b), m);
+    } else {
+        divide_into(out, a.iter().copied(), m);
+    }
+}
+
+/// `out[i] = x_i / m` for the values `x` yields (`m` 0 counts as 1): a multiplication by the
+/// [`exact_reciprocal`] when there is one, the same bits as the division.
+pub(super) fn divide_into<T: Float>(out: &mut [T], x: impl Iterator<Item = T>, m: usize) {
+    match exact_reciprocal::<T>(m) {
+        Some(inv) => out.iter_mut().zip(x).for_each(|(o, x)| *o = x * inv),
+        None => {
+            let mt = T::from_usize(m.max(1));
+            out.iter_mut().zip(x).for_each(|(o, x)| *o = x / mt);
         }
-        (true, None) => {
-            let b = &sums[top].dw[l].as_slice().expect("contiguous")[range];
-            out.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = (a + b) / mt);
-        }
-        (false, Some(inv)) => out.iter_mut().zip(a).for_each(|(o, &a)| *o = a * inv),
-        (false, None) => out.iter_mut().zip(a).for_each(|(o, &a)| *o = a / mt),
     }
 }
 
